@@ -1,0 +1,678 @@
+//! The engine shell: owns the in-memory runs, serialises transitions per run, commits each
+//! transition through the store's group commit, and only then carries out its effects (queueing
+//! tasks, arming timers, waking waiters, cross-run work).
+
+mod namespaces;
+mod tasks;
+mod workflows;
+
+pub use namespaces::Namespace;
+pub use workflows::{QueryOutcome, StartOutcome};
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use perdure_proto::api::history::v1::HistoryEvent;
+use perdure_proto::api::query::v1::{WorkflowQuery, WorkflowQueryResult};
+use prost::Message;
+use tokio::sync::{oneshot, watch};
+
+use crate::clock::SharedClock;
+use crate::error::{Error, Result};
+use crate::info::visibility_row;
+use crate::matching::{Matching, QueueKind, RunKey, Task};
+use crate::mutable::{Effect, TimerKind, Tx};
+use crate::state::ExecutionState;
+use crate::store::{ExecutionWrite, SharedStore, WriteBatch};
+use crate::timers::Timers;
+use perdure_proto::api::enums::v1::{TimeoutType, WorkflowExecutionStatus as Status};
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Executions are spread over this many shards.
+    pub shard_count: i32,
+    /// Name of this process as a shard owner.
+    pub owner: String,
+    /// Namespaces created at start-up if missing.
+    pub namespaces: Vec<String>,
+    /// Largest single payload accepted, in bytes.
+    pub blob_size_limit: usize,
+    /// Longest a history or update long poll is held.
+    pub long_poll: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            shard_count: 16,
+            owner: format!("perdure-{}", std::process::id()),
+            namespaces: vec!["default".into()],
+            blob_size_limit: 2 * 1024 * 1024,
+            long_poll: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A cheap, cloneable handle to the engine.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: SharedStore,
+    pub(crate) clock: SharedClock,
+    pub(crate) matching: Matching,
+    pub(crate) timers: Timers,
+    pub(crate) config: Config,
+    pub(crate) namespaces: RwLock<namespaces::Registry>,
+    /// Runs held in memory: every open run, plus closed runs while they are in use.
+    runs: Mutex<HashMap<RunKey, Arc<Entry>>>,
+    /// Cache of the current run per (namespace id, workflow id).
+    current: Mutex<HashMap<(String, String), String>>,
+    /// Serialises start/reuse decisions per workflow id.
+    id_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Fencing token per shard.
+    range_ids: Vec<i64>,
+    next_query: AtomicU64,
+}
+
+/// One run in memory.
+pub(crate) struct Entry {
+    pub(crate) data: tokio::sync::Mutex<RunData>,
+    /// Bumped after every commit; long polls wait on it.
+    pub(crate) version: watch::Sender<u64>,
+}
+
+pub(crate) struct RunData {
+    pub(crate) ms: ExecutionState,
+    pub(crate) extra: RunExtra,
+}
+
+/// Per-run in-memory state that is not persisted.
+#[derive(Default)]
+pub(crate) struct RunExtra {
+    /// Persisted history, loaded on first use.
+    pub(crate) history: Option<Vec<HistoryEvent>>,
+    pub(crate) queries: HashMap<u64, PendingQuery>,
+    /// The entry was dropped from the map; re-fetch it.
+    pub(crate) evicted: bool,
+}
+
+pub(crate) struct PendingQuery {
+    pub(crate) query: WorkflowQuery,
+    pub(crate) tx: Option<oneshot::Sender<QueryOutcome>>,
+    /// Dispatch seq of the workflow task it rides on.
+    pub(crate) attached_to: Option<i64>,
+    pub(crate) dispatched: bool,
+}
+
+impl PendingQuery {
+    pub(crate) fn resolve(&mut self, r: QueryOutcome) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(r);
+        }
+    }
+}
+
+/// Answer of an attached query, as a query outcome.
+pub(crate) fn outcome_of(r: WorkflowQueryResult) -> QueryOutcome {
+    use perdure_proto::api::enums::v1::QueryResultType;
+    if r.result_type == QueryResultType::Answered as i32 {
+        QueryOutcome::Answered(r.answer)
+    } else {
+        QueryOutcome::Failed {
+            message: r.error_message,
+            failure: r.failure,
+        }
+    }
+}
+
+fn hash_str(parts: &[&str]) -> u64 {
+    // FNV-1a: stable across processes, so shard ids are stable on disk.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for p in parts {
+        for b in p.bytes().chain(std::iter::once(0)) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    }
+    h
+}
+
+impl Engine {
+    /// Acquires every shard, loads namespaces and open runs, rebuilds queues and timers, and
+    /// starts the timer loop.
+    pub async fn start(store: SharedStore, clock: SharedClock, config: Config) -> Result<Engine> {
+        let (timers, mut fired) = Timers::start(clock.clone());
+        let owner = config.owner.clone();
+        let shards = config.shard_count;
+        let s = store.clone();
+        let range_ids = tokio::task::spawn_blocking(move || s.acquire_shards(&owner, shards))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                matching: Matching::default(),
+                timers,
+                namespaces: RwLock::new(Default::default()),
+                runs: Mutex::new(HashMap::new()),
+                current: Mutex::new(HashMap::new()),
+                id_locks: (0..256).map(|_| tokio::sync::Mutex::new(())).collect(),
+                range_ids,
+                next_query: AtomicU64::new(1),
+                config,
+            }),
+        };
+        engine.load_namespaces().await?;
+        engine.recover().await?;
+        let me = engine.clone();
+        tokio::spawn(async move {
+            while let Some((run, kind)) = fired.recv().await {
+                let e = me.clone();
+                tokio::spawn(async move {
+                    if let Err(err) = e.fire_timer(run, kind.clone()).await {
+                        tracing::debug!(?kind, %err, "timer handling failed");
+                    }
+                });
+            }
+        });
+        Ok(engine)
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
+    pub(crate) fn shard_of(&self, namespace_id: &str, workflow_id: &str) -> i32 {
+        (hash_str(&[namespace_id, workflow_id]) % self.inner.range_ids.len() as u64) as i32
+    }
+
+    pub(crate) fn id_lock(&self, namespace_id: &str, workflow_id: &str) -> &tokio::sync::Mutex<()> {
+        let i = hash_str(&[namespace_id, workflow_id]) as usize % self.inner.id_locks.len();
+        &self.inner.id_locks[i]
+    }
+
+    pub(crate) fn next_query_id(&self) -> u64 {
+        self.inner.next_query.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Loads every open run and re-creates its queue entries and timers.
+    async fn recover(&self) -> Result<()> {
+        let s = self.inner.store.clone();
+        let rows = tokio::task::spawn_blocking(move || s.load_open_executions())
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let mut keys = Vec::new();
+        for row in rows {
+            let ms = ExecutionState::decode(row.state.as_slice())
+                .map_err(|e| Error::Internal(format!("corrupt execution state: {e}")))?;
+            let key = RunKey {
+                namespace_id: ms.namespace_id.clone(),
+                run_id: ms.run_id.clone(),
+            };
+            if ms.status == Status::Running as i32 {
+                self.inner.current.lock().insert(
+                    (ms.namespace_id.clone(), ms.workflow_id.clone()),
+                    ms.run_id.clone(),
+                );
+            }
+            self.insert_entry(key.clone(), ms, None);
+            keys.push(key);
+        }
+        let n = keys.len();
+        for key in keys {
+            self.mutate(key, |tx, _| {
+                if tx.is_running() {
+                    tx.rearm_all();
+                } else if tx.ms.parent.is_some() && !tx.ms.parent_notified {
+                    tx.effects.push(Effect::NotifyParent);
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        if n > 0 {
+            tracing::info!(runs = n, "recovered open workflow runs");
+        }
+        Ok(())
+    }
+
+    fn insert_entry(
+        &self,
+        key: RunKey,
+        ms: ExecutionState,
+        history: Option<Vec<HistoryEvent>>,
+    ) -> Arc<Entry> {
+        let entry = Arc::new(Entry {
+            data: tokio::sync::Mutex::new(RunData {
+                ms,
+                extra: RunExtra {
+                    history,
+                    ..Default::default()
+                },
+            }),
+            version: watch::channel(0).0,
+        });
+        self.inner.runs.lock().insert(key, entry.clone());
+        entry
+    }
+
+    /// The in-memory entry of a run, loading it from the store if needed.
+    pub(crate) async fn entry(&self, key: &RunKey) -> Result<Arc<Entry>> {
+        if let Some(e) = self.inner.runs.lock().get(key) {
+            return Ok(e.clone());
+        }
+        let s = self.inner.store.clone();
+        let (ns, run) = (key.namespace_id.clone(), key.run_id.clone());
+        let row = tokio::task::spawn_blocking(move || s.get_execution(&ns, &run))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let Some(row) = row else {
+            return Err(Error::NotFound(format!(
+                "workflow execution not found for run ID: {}",
+                key.run_id
+            )));
+        };
+        let ms = ExecutionState::decode(row.state.as_slice())
+            .map_err(|e| Error::Internal(format!("corrupt execution state: {e}")))?;
+        let runs = self.inner.runs.lock();
+        if let Some(e) = runs.get(key) {
+            return Ok(e.clone());
+        }
+        drop(runs);
+        Ok(self.insert_entry(key.clone(), ms, None))
+    }
+
+    /// Runs `f` as one transition of the run and commits it. The work runs on its own task, so a
+    /// caller that goes away (a cancelled RPC) can never leave a half-applied transition.
+    pub(crate) async fn mutate<R, F>(&self, key: RunKey, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Tx, &mut RunExtra) -> Result<R> + Send + 'static,
+    {
+        let me = self.clone();
+        tokio::spawn(async move { me.mutate_inner(key, f).await })
+            .await
+            .map_err(|e| Error::Internal(format!("transition task failed: {e}")))?
+    }
+
+    async fn mutate_inner<R, F>(&self, key: RunKey, f: F) -> Result<R>
+    where
+        F: FnOnce(&mut Tx, &mut RunExtra) -> Result<R>,
+    {
+        loop {
+            let entry = self.entry(&key).await?;
+            let mut data = entry.data.lock().await;
+            if data.extra.evicted {
+                continue;
+            }
+            return self.transition(&key, &entry, &mut data, f).await;
+        }
+    }
+
+    /// Applies `f` to a locked run, commits, and runs the effects.
+    pub(crate) async fn transition<R, F>(
+        &self,
+        key: &RunKey,
+        entry: &Arc<Entry>,
+        data: &mut RunData,
+        f: F,
+    ) -> Result<R>
+    where
+        F: FnOnce(&mut Tx, &mut RunExtra) -> Result<R>,
+    {
+        let now = self.inner.clock.now();
+        let RunData { ms, extra } = data;
+        let mut tx = Tx::new(ms, now);
+        let out = f(&mut tx, extra)?;
+        let Tx {
+            events,
+            effects,
+            new_run,
+            changed,
+            ..
+        } = tx;
+        if changed || new_run.is_some() {
+            data.ms.state_transition_count += 1;
+            let mut writes = vec![execution_write(&data.ms, &events, false)];
+            if let Some(nr) = &new_run {
+                writes.push(execution_write(&nr.state, &nr.events, true));
+            }
+            if let Err(e) = self.commit(&data.ms, writes).await {
+                // The in-memory state may be ahead of the store: drop it and reload next time.
+                data.extra.evicted = true;
+                self.inner.runs.lock().remove(key);
+                return Err(e);
+            }
+            if let Some(h) = data.extra.history.as_mut() {
+                h.extend(events.iter().cloned());
+            }
+        }
+        entry.version.send_modify(|v| *v += 1);
+        let closed = data.ms.status != Status::Running as i32;
+        self.run_effects(key, &data.ms, &mut data.extra, effects);
+        self.dispatch_queries(key, &data.ms, &mut data.extra);
+        if let Some(nr) = new_run {
+            let nkey = RunKey {
+                namespace_id: nr.state.namespace_id.clone(),
+                run_id: nr.state.run_id.clone(),
+            };
+            self.inner.current.lock().insert(
+                (nr.state.namespace_id.clone(), nr.state.workflow_id.clone()),
+                nr.state.run_id.clone(),
+            );
+            let e = self.insert_entry(nkey.clone(), nr.state, Some(nr.events));
+            let mut nd = e.data.lock().await;
+            let RunData { ms, extra } = &mut *nd;
+            self.run_effects(&nkey, ms, extra, nr.effects);
+        }
+        if closed && (data.ms.parent.is_none() || data.ms.parent_notified) {
+            // Closed runs are reloaded on demand; keep memory for open ones.
+            self.inner.runs.lock().remove(key);
+            data.extra.evicted = true;
+            // Queries still waiting on this entry keep their channels and are answered.
+            if !data.extra.queries.is_empty() {
+                let e = self.insert_entry(
+                    key.clone(),
+                    data.ms.clone(),
+                    data.extra.history.clone(),
+                );
+                let mut nd = e.data.lock().await;
+                nd.extra.queries = std::mem::take(&mut data.extra.queries);
+                let RunData { ms, extra } = &mut *nd;
+                self.dispatch_queries(key, ms, extra);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn commit(&self, ms: &ExecutionState, executions: Vec<ExecutionWrite>) -> Result<()> {
+        let shard_id = self.shard_of(&ms.namespace_id, &ms.workflow_id);
+        let batch = WriteBatch {
+            shard_id,
+            range_id: self.inner.range_ids[shard_id as usize],
+            executions,
+        };
+        self.inner
+            .store
+            .commit(batch)
+            .await
+            .map_err(|_| Error::Unavailable("storage writer stopped".into()))??;
+        Ok(())
+    }
+
+    /// Commits a brand-new run (start, child start) and registers it.
+    pub(crate) async fn create_run(&self, run: crate::mutable::NewRun) -> Result<()> {
+        let write = execution_write(&run.state, &run.events, true);
+        self.commit(&run.state, vec![write]).await?;
+        let key = RunKey {
+            namespace_id: run.state.namespace_id.clone(),
+            run_id: run.state.run_id.clone(),
+        };
+        self.inner.current.lock().insert(
+            (run.state.namespace_id.clone(), run.state.workflow_id.clone()),
+            run.state.run_id.clone(),
+        );
+        let entry = self.insert_entry(key.clone(), run.state, Some(run.events));
+        let mut data = entry.data.lock().await;
+        let RunData { ms, extra } = &mut *data;
+        self.run_effects(&key, ms, extra, run.effects);
+        Ok(())
+    }
+
+    fn run_effects(
+        &self,
+        key: &RunKey,
+        ms: &ExecutionState,
+        _extra: &mut RunExtra,
+        effects: Vec<Effect>,
+    ) {
+        for e in effects {
+            match e {
+                Effect::DispatchWorkflowTask => {
+                    let Some(w) = &ms.wft else { continue };
+                    if w.sticky
+                        && !self.inner.matching.recently_polled(
+                            &ms.namespace_id,
+                            &w.task_queue,
+                            Duration::from_secs(10),
+                        )
+                    {
+                        // Nobody polls that sticky queue any more: go to the normal queue now.
+                        let me = self.clone();
+                        let k = key.clone();
+                        tokio::spawn(async move {
+                            let _ = me.mutate(k, |tx, _| Ok(tx.unstick())).await;
+                        });
+                        continue;
+                    }
+                    self.inner.matching.add(
+                        &ms.namespace_id,
+                        &w.task_queue,
+                        QueueKind::Workflow,
+                        Task::Workflow {
+                            run: key.clone(),
+                            dispatch_seq: w.dispatch_seq,
+                        },
+                    );
+                }
+                Effect::DispatchActivity {
+                    scheduled_event_id,
+                    attempt,
+                } => {
+                    let Some(a) = ms
+                        .activities
+                        .iter()
+                        .find(|a| a.scheduled_event_id == scheduled_event_id)
+                    else {
+                        continue;
+                    };
+                    self.inner.matching.add(
+                        &ms.namespace_id,
+                        &a.task_queue,
+                        QueueKind::Activity,
+                        Task::Activity {
+                            run: key.clone(),
+                            scheduled_event_id,
+                            attempt,
+                        },
+                    );
+                }
+                Effect::Timer { at, kind } => self.inner.timers.add(at, key.clone(), kind),
+                Effect::StartChild { initiated_event_id } => {
+                    let me = self.clone();
+                    let k = key.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = me.start_child(k, initiated_event_id).await {
+                            tracing::warn!(%e, "starting a child workflow failed");
+                        }
+                    });
+                }
+                Effect::External { initiated_event_id } => {
+                    let me = self.clone();
+                    let k = key.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = me.deliver_external(k, initiated_event_id).await {
+                            tracing::warn!(%e, "delivering an external request failed");
+                        }
+                    });
+                }
+                Effect::NotifyParent => {
+                    let me = self.clone();
+                    let k = key.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = me.notify_parent(k).await {
+                            tracing::warn!(%e, "notifying the parent workflow failed");
+                        }
+                    });
+                }
+                Effect::ParentClosePolicy(children) => {
+                    let me = self.clone();
+                    let ns = ms.namespace.clone();
+                    tokio::spawn(async move { me.apply_parent_close_policy(ns, children).await });
+                }
+                Effect::UpdatesChanged | Effect::Closed => {}
+            }
+        }
+    }
+
+    /// Sends queries that wait for no workflow task out as query tasks.
+    fn dispatch_queries(&self, key: &RunKey, ms: &ExecutionState, extra: &mut RunExtra) {
+        if ms.wft.is_some() && ms.status == Status::Running as i32 {
+            return;
+        }
+        let running = ms.status == Status::Running as i32;
+        let sticky = running
+            && !ms.sticky_queue.is_empty()
+            && self.inner.matching.recently_polled(
+                &ms.namespace_id,
+                &ms.sticky_queue,
+                Duration::from_secs(10),
+            );
+        let queue = if sticky {
+            ms.sticky_queue.clone()
+        } else {
+            ms.task_queue.clone()
+        };
+        for (id, q) in extra.queries.iter_mut() {
+            if q.dispatched || q.attached_to.is_some() {
+                continue;
+            }
+            q.dispatched = true;
+            self.inner.matching.add(
+                &ms.namespace_id,
+                &queue,
+                QueueKind::Workflow,
+                Task::Query {
+                    run: key.clone(),
+                    query_id: *id,
+                },
+            );
+            if sticky {
+                // If the sticky worker does not answer in time, try the normal queue.
+                let me = self.clone();
+                let (k, id, normal) = (key.clone(), *id, ms.task_queue.clone());
+                let ns = ms.namespace_id.clone();
+                let wait = crate::clock::convert::dur(&ms.sticky_schedule_to_start)
+                    .max(Duration::from_secs(3));
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    let Ok(entry) = me.entry(&k).await else { return };
+                    let data = entry.data.lock().await;
+                    if data.extra.queries.get(&id).is_some_and(|q| q.tx.is_some()) {
+                        me.inner.matching.add(
+                            &ns,
+                            &normal,
+                            QueueKind::Workflow,
+                            Task::Query { run: k.clone(), query_id: id },
+                        );
+                    }
+                });
+            }
+        }
+    }
+
+    async fn fire_timer(&self, run: RunKey, kind: TimerKind) -> Result<()> {
+        self.mutate(run, move |tx, _| {
+            match kind {
+                TimerKind::User(id) => tx.timer_fired(id),
+                TimerKind::Activity {
+                    scheduled_event_id,
+                    attempt,
+                    timeout,
+                } => {
+                    let tt = TimeoutType::try_from(timeout).unwrap_or(TimeoutType::Unspecified);
+                    tx.activity_timeout(scheduled_event_id, attempt, tt)
+                }
+                TimerKind::ActivityRetry {
+                    scheduled_event_id,
+                    attempt,
+                } => {
+                    let ok = tx.activity_index(scheduled_event_id).is_some_and(|i| {
+                        let a = &tx.ms.activities[i];
+                        a.attempt == attempt && a.started_time.is_none()
+                    });
+                    if ok {
+                        tx.effects.push(Effect::DispatchActivity {
+                            scheduled_event_id,
+                            attempt,
+                        });
+                    }
+                    false
+                }
+                TimerKind::WorkflowTask {
+                    dispatch_seq,
+                    timeout,
+                } => {
+                    let tt = TimeoutType::try_from(timeout).unwrap_or(TimeoutType::Unspecified);
+                    tx.wft_timeout(dispatch_seq, tt)
+                }
+                TimerKind::Workflow => tx.workflow_timeout(),
+                TimerKind::StartBackoff => tx.start_backoff_fired(),
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    /// Persisted events of a run from `from` (1-based), loading the cache if needed.
+    pub(crate) async fn history_of(&self, data: &mut RunData, from: i64) -> Result<Vec<HistoryEvent>> {
+        if data.extra.history.is_none() {
+            let s = self.inner.store.clone();
+            let (ns, run) = (data.ms.namespace_id.clone(), data.ms.run_id.clone());
+            let rows = tokio::task::spawn_blocking(move || s.read_events(&ns, &run, 1, usize::MAX))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+            let mut events = Vec::with_capacity(rows.len());
+            for r in rows {
+                events.push(
+                    HistoryEvent::decode(r.as_slice())
+                        .map_err(|e| Error::Internal(format!("corrupt event: {e}")))?,
+                );
+            }
+            data.extra.history = Some(events);
+        }
+        let h = data.extra.history.as_ref().unwrap();
+        let skip = (from.max(1) - 1) as usize;
+        Ok(h.iter().skip(skip).cloned().collect())
+    }
+
+    /// Waits until the run's version moves past `seen` or `deadline` passes.
+    pub(crate) async fn wait_change(entry: &Entry, seen: u64, deadline: Instant) -> bool {
+        let mut rx = entry.version.subscribe();
+        if *rx.borrow() != seen {
+            return true;
+        }
+        matches!(
+            tokio::time::timeout_at(deadline.into(), rx.changed()).await,
+            Ok(Ok(()))
+        )
+    }
+}
+
+/// The store write for a run's state and new events.
+pub(crate) fn execution_write(
+    ms: &ExecutionState,
+    events: &[HistoryEvent],
+    set_current: bool,
+) -> ExecutionWrite {
+    let running = ms.status == Status::Running as i32;
+    ExecutionWrite {
+        namespace_id: ms.namespace_id.clone(),
+        workflow_id: ms.workflow_id.clone(),
+        run_id: ms.run_id.clone(),
+        status: ms.status,
+        open: running || (ms.parent.is_some() && !ms.parent_notified && ms.new_execution_run_id.is_empty()),
+        state: ms.encode_to_vec(),
+        events: events.iter().map(|e| (e.event_id, e.encode_to_vec())).collect(),
+        set_current,
+        visibility: visibility_row(ms),
+    }
+}

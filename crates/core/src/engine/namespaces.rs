@@ -1,0 +1,329 @@
+//! Namespaces and their search attribute registries: register, describe, list, update, and the
+//! OperatorService search attribute calls.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use perdure_proto::api::enums::v1::{
+    ArchivalState, IndexedValueType, NamespaceState,
+};
+use perdure_proto::api::namespace::v1::{NamespaceConfig, NamespaceInfo};
+use perdure_proto::api::replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig};
+use perdure_proto::api::workflowservice::v1::{
+    DescribeNamespaceResponse, RegisterNamespaceRequest, UpdateNamespaceRequest,
+};
+use prost::Message;
+
+use super::Engine;
+use crate::clock::convert::pdur;
+use crate::error::{Error, Result};
+use crate::info::indexed_type;
+use crate::state::NamespaceRecord;
+use crate::store::StoredNamespace;
+
+/// Search attributes every namespace created at start-up gets, as on Temporal's dev server.
+const DEV_CUSTOM_ATTRIBUTES: &[(&str, IndexedValueType)] = &[
+    ("CustomKeywordField", IndexedValueType::Keyword),
+    ("CustomStringField", IndexedValueType::Text),
+    ("CustomTextField", IndexedValueType::Text),
+    ("CustomIntField", IndexedValueType::Int),
+    ("CustomDatetimeField", IndexedValueType::Datetime),
+    ("CustomDoubleField", IndexedValueType::Double),
+    ("CustomBoolField", IndexedValueType::Bool),
+];
+
+/// A namespace in memory.
+#[derive(Debug, Clone)]
+pub struct Namespace {
+    pub id: String,
+    pub name: String,
+    pub record: NamespaceRecord,
+}
+
+impl Namespace {
+    /// Type of a search attribute usable in this namespace (system or custom).
+    pub fn sa_type(&self, name: &str) -> Option<IndexedValueType> {
+        if let Some(t) = self.record.search_attributes.get(name) {
+            return IndexedValueType::try_from(*t).ok();
+        }
+        system_sa_type(name)
+    }
+
+    pub fn describe(&self) -> DescribeNamespaceResponse {
+        DescribeNamespaceResponse {
+            namespace_info: self.record.info.clone(),
+            config: self.record.config.clone(),
+            replication_config: Some(NamespaceReplicationConfig {
+                active_cluster_name: "active".into(),
+                clusters: vec![ClusterReplicationConfig {
+                    cluster_name: "active".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+/// Type of a system search attribute.
+pub fn system_sa_type(name: &str) -> Option<IndexedValueType> {
+    perdure_query::system_attributes()
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| indexed_type(*t))
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    by_name: HashMap<String, Arc<Namespace>>,
+    by_id: HashMap<String, Arc<Namespace>>,
+}
+
+impl Registry {
+    fn insert(&mut self, ns: Namespace) {
+        let ns = Arc::new(ns);
+        self.by_name.insert(ns.name.clone(), ns.clone());
+        self.by_id.insert(ns.id.clone(), ns);
+    }
+}
+
+fn new_record(req: &RegisterNamespaceRequest, id: &str, dev: bool) -> NamespaceRecord {
+    let retention = req
+        .workflow_execution_retention_period
+        .unwrap_or(pdur(Duration::from_secs(24 * 3600)));
+    NamespaceRecord {
+        info: Some(NamespaceInfo {
+            name: req.namespace.clone(),
+            state: NamespaceState::Registered as i32,
+            description: req.description.clone(),
+            owner_email: req.owner_email.clone(),
+            data: req.data.clone(),
+            id: id.to_string(),
+            supports_schedules: false,
+            ..Default::default()
+        }),
+        config: Some(NamespaceConfig {
+            workflow_execution_retention_ttl: Some(retention),
+            history_archival_state: ArchivalState::Disabled as i32,
+            visibility_archival_state: ArchivalState::Disabled as i32,
+            ..Default::default()
+        }),
+        search_attributes: if dev {
+            DEV_CUSTOM_ATTRIBUTES
+                .iter()
+                .map(|(n, t)| (n.to_string(), *t as i32))
+                .collect()
+        } else {
+            HashMap::new()
+        },
+    }
+}
+
+fn stored(ns: &Namespace) -> StoredNamespace {
+    StoredNamespace {
+        id: ns.id.clone(),
+        name: ns.name.clone(),
+        data: ns.record.encode_to_vec(),
+    }
+}
+
+/// Validates a namespace name the way Temporal does (letters, digits, `-`, `_`, `.`).
+fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "Namespace name {name:?} is invalid: use 1-255 letters, digits, '-', '_' or '.'."
+        )))
+    }
+}
+
+impl Engine {
+    pub(crate) async fn load_namespaces(&self) -> Result<()> {
+        let s = self.inner.store.clone();
+        let rows = tokio::task::spawn_blocking(move || s.list_namespaces())
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        {
+            let mut reg = self.inner.namespaces.write();
+            for r in rows {
+                let record = NamespaceRecord::decode(r.data.as_slice())
+                    .map_err(|e| Error::Internal(format!("corrupt namespace record: {e}")))?;
+                reg.insert(Namespace {
+                    id: r.id,
+                    name: r.name,
+                    record,
+                });
+            }
+        }
+        for name in self.inner.config.namespaces.clone() {
+            if self.inner.namespaces.read().by_name.contains_key(&name) {
+                continue;
+            }
+            let req = RegisterNamespaceRequest {
+                namespace: name.clone(),
+                ..Default::default()
+            };
+            self.register_namespace_inner(req, true).await?;
+            tracing::info!(namespace = %name, "created namespace");
+        }
+        Ok(())
+    }
+
+    /// The namespace called `name`, or NOT_FOUND.
+    pub fn namespace(&self, name: &str) -> Result<Arc<Namespace>> {
+        self.inner
+            .namespaces
+            .read()
+            .by_name
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::NamespaceNotFound(name.to_string()))
+    }
+
+    pub fn namespace_by_id(&self, id: &str) -> Option<Arc<Namespace>> {
+        self.inner.namespaces.read().by_id.get(id).cloned()
+    }
+
+    pub async fn register_namespace(&self, req: RegisterNamespaceRequest) -> Result<()> {
+        self.register_namespace_inner(req, false).await
+    }
+
+    async fn register_namespace_inner(&self, req: RegisterNamespaceRequest, dev: bool) -> Result<()> {
+        validate_name(&req.namespace)?;
+        if self.inner.namespaces.read().by_name.contains_key(&req.namespace) {
+            return Err(Error::NamespaceAlreadyExists(req.namespace));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let ns = Namespace {
+            id: id.clone(),
+            name: req.namespace.clone(),
+            record: new_record(&req, &id, dev),
+        };
+        let s = self.inner.store.clone();
+        let row = stored(&ns);
+        tokio::task::spawn_blocking(move || s.put_namespace(&row, true))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(|e| match e {
+                crate::store::StoreError::AlreadyExists(_) => {
+                    Error::NamespaceAlreadyExists(req.namespace.clone())
+                }
+                e => e.into(),
+            })?;
+        self.inner.namespaces.write().insert(ns);
+        Ok(())
+    }
+
+    pub fn list_namespaces(&self) -> Vec<DescribeNamespaceResponse> {
+        let reg = self.inner.namespaces.read();
+        let mut v: Vec<_> = reg.by_name.values().map(|n| n.describe()).collect();
+        v.sort_by(|a, b| {
+            let n = |x: &DescribeNamespaceResponse| {
+                x.namespace_info.as_ref().map(|i| i.name.clone()).unwrap_or_default()
+            };
+            n(a).cmp(&n(b))
+        });
+        v
+    }
+
+    pub async fn update_namespace(&self, req: UpdateNamespaceRequest) -> Result<DescribeNamespaceResponse> {
+        let ns = self.namespace(&req.namespace)?;
+        let mut ns = (*ns).clone();
+        if let Some(u) = &req.update_info {
+            let info = ns.record.info.get_or_insert_with(Default::default);
+            if !u.description.is_empty() {
+                info.description = u.description.clone();
+            }
+            if !u.owner_email.is_empty() {
+                info.owner_email = u.owner_email.clone();
+            }
+            for (k, v) in &u.data {
+                info.data.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(c) = &req.config {
+            let cfg = ns.record.config.get_or_insert_with(Default::default);
+            if c.workflow_execution_retention_ttl.is_some() {
+                cfg.workflow_execution_retention_ttl = c.workflow_execution_retention_ttl;
+            }
+        }
+        self.save_namespace(ns.clone()).await?;
+        Ok(ns.describe())
+    }
+
+    async fn save_namespace(&self, ns: Namespace) -> Result<()> {
+        let s = self.inner.store.clone();
+        let row = stored(&ns);
+        tokio::task::spawn_blocking(move || s.put_namespace(&row, false))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        self.inner.namespaces.write().insert(ns);
+        Ok(())
+    }
+
+    /// Registers custom search attributes (name -> IndexedValueType).
+    pub async fn add_search_attributes(&self, namespace: &str, attrs: HashMap<String, i32>) -> Result<()> {
+        let ns = self.namespace(namespace)?;
+        let mut ns = (*ns).clone();
+        for (name, t) in attrs {
+            let ty = IndexedValueType::try_from(t)
+                .ok()
+                .filter(|t| *t != IndexedValueType::Unspecified)
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!("Unknown search attribute type {t} for {name}."))
+                })?;
+            if system_sa_type(&name).is_some() {
+                return Err(Error::InvalidArgument(format!(
+                    "Search attribute {name} is reserved by system."
+                )));
+            }
+            if name.is_empty()
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "Search attribute name {name:?} is invalid."
+                )));
+            }
+            match ns.record.search_attributes.get(&name) {
+                Some(existing) if *existing != ty as i32 => {
+                    return Err(Error::AlreadyExists(format!(
+                        "Search attribute {name} already exists with another type."
+                    )));
+                }
+                _ => {
+                    ns.record.search_attributes.insert(name, ty as i32);
+                }
+            }
+        }
+        self.save_namespace(ns).await
+    }
+
+    pub async fn remove_search_attributes(&self, namespace: &str, names: Vec<String>) -> Result<()> {
+        let ns = self.namespace(namespace)?;
+        let mut ns = (*ns).clone();
+        for n in names {
+            if ns.record.search_attributes.remove(&n).is_none() {
+                return Err(Error::NotFound(format!("Search attribute {n} doesn't exist.")));
+            }
+        }
+        self.save_namespace(ns).await
+    }
+
+    /// (custom, system) search attributes of a namespace.
+    pub fn search_attributes(&self, namespace: &str) -> Result<(HashMap<String, i32>, HashMap<String, i32>)> {
+        let ns = self.namespace(namespace)?;
+        let system = perdure_query::system_attributes()
+            .iter()
+            .map(|(n, t)| (n.to_string(), indexed_type(*t) as i32))
+            .collect();
+        Ok((ns.record.search_attributes.clone(), system))
+    }
+}

@@ -1,0 +1,587 @@
+//! Worker-facing operations: long polls for workflow, query and activity tasks, and the
+//! completions, failures and heartbeats that come back.
+
+use std::time::{Duration, Instant};
+
+use perdure_proto::api::common::v1::{Payloads, WorkflowExecution, WorkflowType};
+use perdure_proto::api::enums::v1::{
+    QueryResultType, TaskQueueKind, WorkflowExecutionStatus as Status,
+    WorkflowTaskFailedCause as Cause,
+};
+use perdure_proto::api::failure::v1::Failure;
+use perdure_proto::api::history::v1::History;
+use perdure_proto::api::query::v1::WorkflowQuery;
+use perdure_proto::api::taskqueue::v1::TaskQueue;
+use perdure_proto::api::workflowservice::v1::*;
+
+use super::{Engine, QueryOutcome, outcome_of};
+use crate::clock::convert::ts;
+use crate::error::{Error, Result};
+use crate::matching::{QueueKind, RunKey, Task};
+use crate::mutable::Rejected;
+use crate::token::{TaskToken, TokenKind};
+
+/// Leave this much of the caller's deadline unused, so an empty answer arrives in time.
+const POLL_MARGIN: Duration = Duration::from_millis(1000);
+/// Never hold a poll longer than this.
+const MAX_POLL: Duration = Duration::from_secs(60);
+
+fn task_not_found() -> Error {
+    Error::NotFound("Workflow task not found.".into())
+}
+
+fn activity_not_found() -> Error {
+    Error::NotFound(
+        "invalid activityID or activity already timed out or invoking workflow is completed".into(),
+    )
+}
+
+fn normal_queue(name: &str) -> TaskQueue {
+    TaskQueue {
+        name: name.to_string(),
+        kind: TaskQueueKind::Normal as i32,
+        normal_name: String::new(),
+    }
+}
+
+fn poll_budget(deadline: Instant) -> Option<Instant> {
+    let until = deadline.checked_sub(POLL_MARGIN)?;
+    Some(until.min(Instant::now() + MAX_POLL))
+}
+
+/// How an activity is addressed: by token or by id.
+enum ActivityRef {
+    Token(TaskToken),
+    Id { activity_id: String },
+}
+
+impl Engine {
+    async fn next_task(&self, ns_id: &str, queue: &str, kind: QueueKind, until: Instant) -> Option<Task> {
+        match self.inner.matching.poll(ns_id, queue, kind) {
+            Ok(t) => Some(t),
+            Err(ticket) => {
+                let wait = until.saturating_duration_since(Instant::now());
+                ticket.wait(wait).await
+            }
+        }
+    }
+
+    /// PollWorkflowTaskQueue: waits for a workflow or query task until shortly before `deadline`.
+    pub async fn poll_workflow_task(
+        &self,
+        req: PollWorkflowTaskQueueRequest,
+        deadline: Instant,
+    ) -> Result<PollWorkflowTaskQueueResponse> {
+        let ns = self.namespace(&req.namespace)?;
+        let queue = req.task_queue.as_ref().map(|q| q.name.clone()).unwrap_or_default();
+        if queue.is_empty() {
+            return Err(Error::InvalidArgument("TaskQueue is not set on request.".into()));
+        }
+        let Some(until) = poll_budget(deadline) else {
+            return Ok(Default::default());
+        };
+        loop {
+            let Some(task) = self.next_task(&ns.id, &queue, QueueKind::Workflow, until).await else {
+                return Ok(Default::default());
+            };
+            if Instant::now() >= until {
+                self.inner
+                    .matching
+                    .push_front(&ns.id, &queue, QueueKind::Workflow, task);
+                return Ok(Default::default());
+            }
+            let r = match task {
+                Task::Workflow { run, dispatch_seq } => {
+                    self.start_workflow_task(run, dispatch_seq, &req.identity).await
+                }
+                Task::Query { run, query_id } => self.query_task(run, query_id, &queue).await,
+                Task::Activity { .. } => Ok(None),
+            };
+            match r {
+                Ok(Some(resp)) => return Ok(resp),
+                Ok(None) | Err(Error::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn start_workflow_task(
+        &self,
+        run: RunKey,
+        dispatch_seq: i64,
+        identity: &str,
+    ) -> Result<Option<PollWorkflowTaskQueueResponse>> {
+        let identity = identity.to_string();
+        let me = self.clone();
+        let entry = self.entry(&run).await?;
+        // Start the task in one transition, then build the response under the same lock.
+        let h = tokio::spawn(async move {
+            let mut d = entry.data.lock().await;
+            let valid = d.ms.status == Status::Running as i32
+                && d.ms
+                    .wft
+                    .as_ref()
+                    .is_some_and(|w| w.dispatch_seq == dispatch_seq && w.started_event_id == 0);
+            if !valid || d.extra.evicted {
+                return Ok(None);
+            }
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let started = me
+                .transition(&run, &entry, &mut d, |tx, _| Ok(tx.start_wft(&request_id, &identity)))
+                .await?;
+            let ms = &d.ms;
+            let sticky = ms.wft.as_ref().is_some_and(|w| w.sticky);
+            let from = if sticky { ms.last_completed_wft_started_id + 1 } else { 1 };
+            let mut events = me.history_of(&mut d, from).await?;
+            events.extend(started.transient_events.iter().cloned());
+            // Queries waiting for this task ride along with it.
+            let mut queries = std::collections::HashMap::new();
+            for (id, q) in d.extra.queries.iter_mut() {
+                if !q.dispatched && q.attached_to.is_none() {
+                    q.attached_to = Some(dispatch_seq);
+                    queries.insert(id.to_string(), q.query.clone());
+                }
+            }
+            let ms = &d.ms;
+            let w = ms.wft.as_ref().unwrap();
+            let mut token = TaskToken::new(TokenKind::Workflow, &ms.namespace_id, &ms.workflow_id, &ms.run_id);
+            token.scheduled_event_id = started.scheduled_event_id;
+            token.started_event_id = started.started_event_id;
+            token.attempt = started.attempt;
+            token.dispatch_seq = dispatch_seq;
+            Ok::<_, Error>(Some(PollWorkflowTaskQueueResponse {
+                task_token: token.encode(),
+                workflow_execution: Some(WorkflowExecution {
+                    workflow_id: ms.workflow_id.clone(),
+                    run_id: ms.run_id.clone(),
+                }),
+                workflow_type: Some(WorkflowType {
+                    name: ms.workflow_type.clone(),
+                }),
+                previous_started_event_id: ms.last_completed_wft_started_id,
+                started_event_id: started.started_event_id,
+                attempt: started.attempt,
+                history: Some(History { events }),
+                workflow_execution_task_queue: Some(normal_queue(&ms.task_queue)),
+                scheduled_time: w.scheduled_time,
+                started_time: w.started_time,
+                queries,
+                messages: started.messages,
+                ..Default::default()
+            }))
+        });
+        h.await.map_err(|e| Error::Internal(e.to_string()))?
+    }
+
+    async fn query_task(&self, run: RunKey, query_id: u64, queue: &str) -> Result<Option<PollWorkflowTaskQueueResponse>> {
+        let entry = self.entry(&run).await?;
+        let mut d = entry.data.lock().await;
+        let Some(q) = d.extra.queries.get(&query_id) else {
+            return Ok(None);
+        };
+        if q.tx.is_none() {
+            return Ok(None);
+        }
+        let query: WorkflowQuery = q.query.clone();
+        let sticky = queue != d.ms.task_queue;
+        let events = if sticky { vec![] } else { self.history_of(&mut d, 1).await? };
+        let ms = &d.ms;
+        let mut token = TaskToken::new(TokenKind::Query, &ms.namespace_id, &ms.workflow_id, &ms.run_id);
+        token.query_id = query_id;
+        Ok(Some(PollWorkflowTaskQueueResponse {
+            task_token: token.encode(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: ms.workflow_id.clone(),
+                run_id: ms.run_id.clone(),
+            }),
+            workflow_type: Some(WorkflowType {
+                name: ms.workflow_type.clone(),
+            }),
+            previous_started_event_id: ms.last_completed_wft_started_id,
+            started_event_id: 0,
+            attempt: 1,
+            history: Some(History { events }),
+            query: Some(query),
+            workflow_execution_task_queue: Some(normal_queue(&ms.task_queue)),
+            scheduled_time: Some(ts(self.inner.clock.now())),
+            started_time: Some(ts(self.inner.clock.now())),
+            ..Default::default()
+        }))
+    }
+
+    fn wft_key(&self, token: &TaskToken) -> RunKey {
+        RunKey {
+            namespace_id: token.namespace_id.clone(),
+            run_id: token.run_id.clone(),
+        }
+    }
+
+    /// RespondWorkflowTaskCompleted.
+    pub async fn complete_workflow_task(
+        &self,
+        req: RespondWorkflowTaskCompletedRequest,
+    ) -> Result<RespondWorkflowTaskCompletedResponse> {
+        let token = TaskToken::decode_kind(&req.task_token, TokenKind::Workflow)?;
+        let ns = self
+            .namespace_by_id(&token.namespace_id)
+            .ok_or_else(|| Error::NamespaceNotFound(req.namespace.clone()))?;
+        for c in &req.commands {
+            self.check_command_blobs(c)?;
+        }
+        let key = self.wft_key(&token);
+        let rejected = self
+            .mutate(key, move |tx, extra| {
+                let valid = tx.is_running()
+                    && tx.ms.wft.as_ref().is_some_and(|w| {
+                        w.dispatch_seq == token.dispatch_seq
+                            && w.started_event_id == token.started_event_id
+                            && w.started_event_id != 0
+                    });
+                if !valid {
+                    return Err(task_not_found());
+                }
+                let seq = token.dispatch_seq;
+                let r = tx.complete_wft(&req, &|n| ns.sa_type(n));
+                // Attached queries: answered ones resolve, the rest go out as query tasks.
+                for (id, q) in extra.queries.iter_mut() {
+                    if q.attached_to != Some(seq) {
+                        continue;
+                    }
+                    match req.query_results.get(&id.to_string()) {
+                        Some(res) => q.resolve(outcome_of(res.clone())),
+                        None => q.attached_to = None,
+                    }
+                }
+                extra.queries.retain(|_, q| q.tx.is_some());
+                Ok(r.err())
+            })
+            .await?;
+        match rejected {
+            Some(Rejected(msg)) => Err(Error::InvalidArgument(msg)),
+            None => Ok(RespondWorkflowTaskCompletedResponse::default()),
+        }
+    }
+
+    fn check_command_blobs(&self, c: &perdure_proto::api::command::v1::Command) -> Result<()> {
+        use perdure_proto::api::command::v1::command::Attributes as CA;
+        let p = match &c.attributes {
+            Some(CA::ScheduleActivityTaskCommandAttributes(a)) => a.input.as_ref(),
+            Some(CA::CompleteWorkflowExecutionCommandAttributes(a)) => a.result.as_ref(),
+            Some(CA::StartChildWorkflowExecutionCommandAttributes(a)) => a.input.as_ref(),
+            Some(CA::SignalExternalWorkflowExecutionCommandAttributes(a)) => a.input.as_ref(),
+            Some(CA::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => a.input.as_ref(),
+            _ => None,
+        };
+        self.check_blobs(p)
+    }
+
+    /// RespondWorkflowTaskFailed.
+    pub async fn fail_workflow_task(&self, req: RespondWorkflowTaskFailedRequest) -> Result<()> {
+        let token = TaskToken::decode_kind(&req.task_token, TokenKind::Workflow)?;
+        let key = self.wft_key(&token);
+        self.mutate(key, move |tx, extra| {
+            let valid = tx.is_running()
+                && tx.ms.wft.as_ref().is_some_and(|w| {
+                    w.dispatch_seq == token.dispatch_seq && w.started_event_id == token.started_event_id
+                });
+            if !valid {
+                return Err(task_not_found());
+            }
+            let cause = Cause::try_from(req.cause).unwrap_or(Cause::WorkflowWorkerUnhandledFailure);
+            tx.fail_wft(cause, req.failure, &req.identity);
+            for q in extra.queries.values_mut() {
+                if q.attached_to == Some(token.dispatch_seq) {
+                    q.attached_to = None;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// RespondQueryTaskCompleted.
+    pub async fn complete_query_task(&self, req: RespondQueryTaskCompletedRequest) -> Result<()> {
+        let token = TaskToken::decode_kind(&req.task_token, TokenKind::Query)?;
+        let outcome = if req.completed_type == QueryResultType::Answered as i32 {
+            QueryOutcome::Answered(req.query_result)
+        } else {
+            QueryOutcome::Failed {
+                message: req.error_message,
+                failure: req.failure,
+            }
+        };
+        self.answer_query(self.wft_key(&token), token.query_id, outcome)
+            .await
+    }
+
+    /// PollActivityTaskQueue.
+    pub async fn poll_activity_task(
+        &self,
+        req: PollActivityTaskQueueRequest,
+        deadline: Instant,
+    ) -> Result<PollActivityTaskQueueResponse> {
+        let ns = self.namespace(&req.namespace)?;
+        let queue = req.task_queue.as_ref().map(|q| q.name.clone()).unwrap_or_default();
+        if queue.is_empty() {
+            return Err(Error::InvalidArgument("TaskQueue is not set on request.".into()));
+        }
+        let Some(until) = poll_budget(deadline) else {
+            return Ok(Default::default());
+        };
+        loop {
+            let Some(task) = self.next_task(&ns.id, &queue, QueueKind::Activity, until).await else {
+                return Ok(Default::default());
+            };
+            if Instant::now() >= until {
+                self.inner
+                    .matching
+                    .push_front(&ns.id, &queue, QueueKind::Activity, task);
+                return Ok(Default::default());
+            }
+            let Task::Activity {
+                run,
+                scheduled_event_id,
+                attempt,
+            } = task
+            else {
+                continue;
+            };
+            let identity = req.identity.clone();
+            let namespace = ns.name.clone();
+            let r = self
+                .mutate(run, move |tx, _| {
+                    let Some(i) = tx.activity_index(scheduled_event_id) else {
+                        return Ok(None);
+                    };
+                    let a = &tx.ms.activities[i];
+                    if !tx.is_running() || a.attempt != attempt || a.started_time.is_some() {
+                        return Ok(None);
+                    }
+                    tx.start_activity(i, &uuid::Uuid::new_v4().to_string(), &identity);
+                    let ms = &*tx.ms;
+                    let a = &ms.activities[i];
+                    let mut token = TaskToken::new(
+                        TokenKind::Activity,
+                        &ms.namespace_id,
+                        &ms.workflow_id,
+                        &ms.run_id,
+                    );
+                    token.scheduled_event_id = scheduled_event_id;
+                    token.attempt = attempt;
+                    token.activity_id = a.activity_id.clone();
+                    Ok(Some(PollActivityTaskQueueResponse {
+                        task_token: token.encode(),
+                        workflow_namespace: namespace,
+                        workflow_type: Some(WorkflowType {
+                            name: ms.workflow_type.clone(),
+                        }),
+                        workflow_execution: Some(WorkflowExecution {
+                            workflow_id: ms.workflow_id.clone(),
+                            run_id: ms.run_id.clone(),
+                        }),
+                        activity_type: Some(crate::mutable::activity_type(a)),
+                        activity_id: a.activity_id.clone(),
+                        header: a.header.clone(),
+                        input: a.input.clone(),
+                        heartbeat_details: a.heartbeat_details.clone(),
+                        scheduled_time: a.scheduled_time,
+                        current_attempt_scheduled_time: a.current_attempt_scheduled_time,
+                        started_time: a.started_time,
+                        attempt: a.attempt,
+                        schedule_to_close_timeout: a.schedule_to_close,
+                        start_to_close_timeout: a.start_to_close,
+                        heartbeat_timeout: a.heartbeat_timeout,
+                        retry_policy: a.retry_policy.clone(),
+                        priority: a.priority.clone(),
+                        ..Default::default()
+                    }))
+                })
+                .await;
+            match r {
+                Ok(Some(resp)) => return Ok(resp),
+                Ok(None) | Err(Error::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Finds the activity a completion refers to and applies `f` to it.
+    async fn on_activity<R: Send + 'static>(
+        &self,
+        namespace: &str,
+        key: RunKey,
+        r: ActivityRef,
+        f: impl FnOnce(&mut crate::mutable::Tx, usize) -> R + Send + 'static,
+    ) -> Result<R> {
+        let _ = namespace;
+        self.mutate(key, move |tx, _| {
+            if !tx.is_running() {
+                return Err(activity_not_found());
+            }
+            let i = match &r {
+                ActivityRef::Token(t) => {
+                    let i = tx.activity_index(t.scheduled_event_id).ok_or_else(activity_not_found)?;
+                    let a = &tx.ms.activities[i];
+                    if a.attempt != t.attempt || a.started_time.is_none() {
+                        return Err(activity_not_found());
+                    }
+                    i
+                }
+                ActivityRef::Id { activity_id } => tx
+                    .ms
+                    .activities
+                    .iter()
+                    .position(|a| a.activity_id == *activity_id)
+                    .ok_or_else(activity_not_found)?,
+            };
+            Ok(f(tx, i))
+        })
+        .await
+    }
+
+    async fn activity_target_by_token(&self, token: &[u8]) -> Result<(RunKey, ActivityRef)> {
+        let t = TaskToken::decode_kind(token, TokenKind::Activity)?;
+        Ok((self.wft_key(&t), ActivityRef::Token(t)))
+    }
+
+    async fn activity_target_by_id(
+        &self,
+        namespace: &str,
+        workflow_id: &str,
+        run_id: &str,
+        activity_id: &str,
+    ) -> Result<(RunKey, ActivityRef)> {
+        if activity_id.is_empty() {
+            return Err(Error::InvalidArgument("ActivityId is not set on request.".into()));
+        }
+        let ns = self.namespace(namespace)?;
+        let key = self
+            .resolve(
+                &ns.id,
+                Some(&WorkflowExecution {
+                    workflow_id: workflow_id.to_string(),
+                    run_id: run_id.to_string(),
+                }),
+            )
+            .await?;
+        Ok((
+            key,
+            ActivityRef::Id {
+                activity_id: activity_id.to_string(),
+            },
+        ))
+    }
+
+    pub async fn complete_activity(&self, req: RespondActivityTaskCompletedRequest) -> Result<()> {
+        self.check_blobs(req.result.as_ref())?;
+        let (key, r) = self.activity_target_by_token(&req.task_token).await?;
+        self.on_activity(&req.namespace, key, r, move |tx, i| {
+            tx.activity_completed(i, req.result, &req.identity)
+        })
+        .await
+    }
+
+    pub async fn complete_activity_by_id(&self, req: RespondActivityTaskCompletedByIdRequest) -> Result<()> {
+        self.check_blobs(req.result.as_ref())?;
+        let (key, r) = self
+            .activity_target_by_id(&req.namespace, &req.workflow_id, &req.run_id, &req.activity_id)
+            .await?;
+        self.on_activity(&req.namespace, key, r, move |tx, i| {
+            tx.activity_completed(i, req.result, &req.identity)
+        })
+        .await
+    }
+
+    pub async fn fail_activity(
+        &self,
+        token: Option<&[u8]>,
+        by_id: Option<(&str, &str, &str, &str)>,
+        failure: Option<Failure>,
+        details: Option<Payloads>,
+        identity: String,
+    ) -> Result<()> {
+        let (key, r) = match (token, by_id) {
+            (Some(t), _) => self.activity_target_by_token(t).await?,
+            (None, Some((ns, wf, run, act))) => self.activity_target_by_id(ns, wf, run, act).await?,
+            _ => return Err(Error::InvalidArgument("TaskToken is not set on request.".into())),
+        };
+        self.on_activity("", key, r, move |tx, i| {
+            tx.activity_failed(i, failure, details, &identity);
+        })
+        .await
+    }
+
+    pub async fn cancel_activity(
+        &self,
+        token: Option<&[u8]>,
+        by_id: Option<(&str, &str, &str, &str)>,
+        details: Option<Payloads>,
+        identity: String,
+    ) -> Result<()> {
+        let (key, r) = match (token, by_id) {
+            (Some(t), _) => self.activity_target_by_token(t).await?,
+            (None, Some((ns, wf, run, act))) => self.activity_target_by_id(ns, wf, run, act).await?,
+            _ => return Err(Error::InvalidArgument("TaskToken is not set on request.".into())),
+        };
+        self.on_activity("", key, r, move |tx, i| {
+            tx.activity_canceled(i, details, &identity);
+        })
+        .await
+    }
+
+    /// RecordActivityTaskHeartbeat[ById]; returns cancel_requested.
+    pub async fn heartbeat_activity(
+        &self,
+        token: Option<&[u8]>,
+        by_id: Option<(&str, &str, &str, &str)>,
+        details: Option<Payloads>,
+    ) -> Result<bool> {
+        self.check_blobs(details.as_ref())?;
+        let (key, r) = match (token, by_id) {
+            (Some(t), _) => self.activity_target_by_token(t).await?,
+            (None, Some((ns, wf, run, act))) => self.activity_target_by_id(ns, wf, run, act).await?,
+            _ => return Err(Error::InvalidArgument("TaskToken is not set on request.".into())),
+        };
+        self.on_activity("", key, r, move |tx, i| tx.activity_heartbeat(i, details))
+            .await
+    }
+
+    /// ShutdownWorker: the sticky queue goes away; its pending tasks move to normal queues.
+    pub async fn shutdown_worker(&self, req: ShutdownWorkerRequest) -> Result<()> {
+        if req.sticky_task_queue.is_empty() {
+            return Ok(());
+        }
+        let ns = self.namespace(&req.namespace)?;
+        let tasks = self
+            .inner
+            .matching
+            .drop_queue(&ns.id, &req.sticky_task_queue, QueueKind::Workflow);
+        for t in tasks {
+            let run = match t {
+                Task::Workflow { run, .. } | Task::Query { run, .. } => run,
+                Task::Activity { .. } => continue,
+            };
+            let _ = self.mutate(run, |tx, extra| {
+                tx.unstick();
+                for q in extra.queries.values_mut() {
+                    q.dispatched = false;
+                }
+                Ok(())
+            })
+            .await;
+        }
+        Ok(())
+    }
+
+    /// ResetStickyTaskQueue.
+    pub async fn reset_sticky(&self, req: ResetStickyTaskQueueRequest) -> Result<()> {
+        let ns = self.namespace(&req.namespace)?;
+        let key = self.resolve(&ns.id, req.execution.as_ref()).await?;
+        self.mutate(key, |tx, _| {
+            tx.unstick();
+            tx.changed = true;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,50 @@
+//! Engine errors, by the portable kind a client needs to tell apart (the frontend maps each to
+//! a gRPC status and error detail in one place).
+
+use perdure_proto::api::failure::v1::Failure;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// Workflow, run, task or activity not found (or already closed, for writes).
+    #[error("{0}")]
+    NotFound(String),
+    #[error("Namespace {0} is not found.")]
+    NamespaceNotFound(String),
+    #[error("Namespace {0} already exists.")]
+    NamespaceAlreadyExists(String),
+    #[error("{message}")]
+    AlreadyStarted {
+        message: String,
+        start_request_id: String,
+        run_id: String,
+    },
+    /// Something other than a workflow already exists (e.g. a search attribute).
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    WorkflowNotReady(String),
+    #[error("{message}")]
+    QueryFailed {
+        message: String,
+        failure: Option<Failure>,
+    },
+    #[error("{0}")]
+    DeadlineExceeded(String),
+    /// Storage or shard-ownership trouble: retryable.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<crate::store::StoreError> for Error {
+    fn from(e: crate::store::StoreError) -> Self {
+        Error::Unavailable(e.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

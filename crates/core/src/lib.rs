@@ -1,0 +1,24 @@
+//! Perdure's engine: the functional core that turns worker commands and client requests into
+//! history events ([`mutable`]), the shell that commits them and carries out their effects
+//! ([`engine`]), in-memory matching of tasks to long polls ([`matching`]), durable timers
+//! ([`timers`]), the injected clock ([`clock`]) and the storage trait backends implement
+//! ([`store`]). No transport and no SQL live here.
+
+// Several Temporal fields the SDKs still read are marked deprecated in the protos.
+#![allow(deprecated)]
+
+pub mod clock;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod info;
+pub mod matching;
+pub mod mutable;
+pub mod retry;
+pub mod state;
+pub mod store;
+pub mod timers;
+pub mod token;
+
+pub use engine::{Config, Engine};
+pub use error::{Error, Result};

@@ -1,0 +1,150 @@
+//! The storage trait every backend (SQLite now, PostgreSQL next) implements, and the plain data
+//! it moves. Events and states are opaque encoded bytes plus the few indexed columns queries need;
+//! a backend never decodes a payload.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+pub use perdure_query::{Compiled, Dialect, SqlValue};
+
+/// Portable storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A shard's lease moved to another owner: the fencing token in the write is stale.
+    #[error("shard {shard_id} ownership lost (fencing token {expected} is stale)")]
+    ShardOwnershipLost { shard_id: i32, expected: i64 },
+    /// A conditional insert found the row already there.
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// The database itself failed.
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+/// One execution's writes inside a batch.
+#[derive(Debug, Clone)]
+pub struct ExecutionWrite {
+    pub namespace_id: String,
+    pub workflow_id: String,
+    pub run_id: String,
+    pub status: i32,
+    /// Still needs loading at start-up (running, or owes its parent a notification).
+    pub open: bool,
+    /// Encoded [`crate::state::ExecutionState`].
+    pub state: Vec<u8>,
+    /// New history events: (event id, encoded `HistoryEvent`).
+    pub events: Vec<(i64, Vec<u8>)>,
+    /// Make this run the current run of its workflow id.
+    pub set_current: bool,
+    /// The visibility row, kept in the same transaction.
+    pub visibility: VisibilityRow,
+}
+
+/// Everything one engine transition wants committed atomically.
+#[derive(Debug, Clone)]
+pub struct WriteBatch {
+    /// Shard the executions belong to, and the owner's fencing token for it.
+    pub shard_id: i32,
+    pub range_id: i64,
+    pub executions: Vec<ExecutionWrite>,
+}
+
+/// The indexed visibility columns of one run (see `perdure-query` for the table).
+#[derive(Debug, Clone, Default)]
+pub struct VisibilityRow {
+    pub namespace_id: String,
+    pub run_id: String,
+    pub workflow_id: String,
+    pub workflow_type: String,
+    pub task_queue: String,
+    pub status: i32,
+    pub start_time: i64,
+    pub execution_time: i64,
+    pub close_time: Option<i64>,
+    pub execution_duration: Option<i64>,
+    pub history_length: i64,
+    pub history_size_bytes: i64,
+    pub state_transition_count: i64,
+    pub parent_workflow_id: Option<String>,
+    pub root_workflow_id: Option<String>,
+    /// JSON object of search attribute values (the query crate's format).
+    pub search_attributes: String,
+    /// Encoded `temporal.api.workflow.v1.WorkflowExecutionInfo` returned by List as-is.
+    pub info: Vec<u8>,
+}
+
+/// A stored execution.
+#[derive(Debug, Clone)]
+pub struct StoredExecution {
+    pub state: Vec<u8>,
+}
+
+/// A namespace as stored.
+#[derive(Debug, Clone)]
+pub struct StoredNamespace {
+    pub id: String,
+    pub name: String,
+    /// Encoded [`crate::state::NamespaceRecord`].
+    pub data: Vec<u8>,
+}
+
+/// The backend interface. Reads are blocking calls (run them on a blocking thread); writes go
+/// through [`Store::commit`], which group-commits concurrent batches into one transaction and
+/// answers each batch once its transaction is durable.
+pub trait Store: Send + Sync + 'static {
+    /// Takes ownership of every shard for `owner`, bumping each fencing token; returns the tokens
+    /// indexed by shard id.
+    fn acquire_shards(&self, owner: &str, shard_count: i32) -> Result<Vec<i64>, StoreError>;
+    /// Queues `batch` for the next group commit.
+    fn commit(&self, batch: WriteBatch) -> oneshot::Receiver<Result<(), StoreError>>;
+
+    fn list_namespaces(&self) -> Result<Vec<StoredNamespace>, StoreError>;
+    /// Inserts (`create=true`, fails with AlreadyExists) or overwrites a namespace.
+    fn put_namespace(&self, ns: &StoredNamespace, create: bool) -> Result<(), StoreError>;
+
+    /// Encoded states of every run that is still open.
+    fn load_open_executions(&self) -> Result<Vec<StoredExecution>, StoreError>;
+    fn get_execution(
+        &self,
+        namespace_id: &str,
+        run_id: &str,
+    ) -> Result<Option<StoredExecution>, StoreError>;
+    fn get_current_run(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// Encoded events with `first_event_id <= id`, ascending, at most `limit`.
+    fn read_events(
+        &self,
+        namespace_id: &str,
+        run_id: &str,
+        first_event_id: i64,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Deletes a run, its history and its visibility row.
+    fn delete_execution(&self, namespace_id: &str, run_id: &str) -> Result<(), StoreError>;
+
+    /// Rows of `visibility` matching the compiled query, newest first, after `(after_time,
+    /// after_run)`; returns encoded `WorkflowExecutionInfo`s and each row's sort key.
+    fn list_visibility(
+        &self,
+        namespace_id: &str,
+        query: &Compiled,
+        page_size: usize,
+        after: Option<(i64, String)>,
+    ) -> Result<Vec<(Vec<u8>, (i64, String))>, StoreError>;
+    /// Count of matching rows, or counts per status when the query groups by ExecutionStatus.
+    fn count_visibility(
+        &self,
+        namespace_id: &str,
+        query: &Compiled,
+    ) -> Result<(i64, Vec<(i32, i64)>), StoreError>;
+
+    /// Which SQL dialect visibility queries must be compiled for.
+    fn dialect(&self) -> Dialect;
+}
+
+/// A shared store handle.
+pub type SharedStore = Arc<dyn Store>;

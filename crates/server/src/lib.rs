@@ -1,0 +1,113 @@
+//! The Perdure server: wires the SQLite store, the engine and the gRPC frontend together, and
+//! exposes [`run`] so tests can start a real server on port 0 in-process.
+
+pub mod grpc;
+pub mod operator;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use perdure_core::clock::SystemClock;
+use perdure_core::{Config, Engine};
+use perdure_proto::service::operatorservice::operator_service_server::OperatorServiceServer;
+use perdure_proto::service::workflowservice::workflow_service_server::WorkflowServiceServer;
+use perdure_sqlite::{Location, SqliteStore};
+use tokio::net::TcpListener;
+use tonic::codec::CompressionEncoding;
+
+/// Server start-up failures.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot open the database: {0}")]
+    Store(#[from] perdure_core::store::StoreError),
+    #[error("cannot start the engine: {0}")]
+    Engine(#[from] perdure_core::Error),
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// What `perdure server start-dev` configures.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `None` = a throwaway database (`--in-memory`).
+    pub db_path: Option<PathBuf>,
+    pub namespaces: Vec<String>,
+}
+
+/// Largest gRPC message accepted (payload limits are enforced separately, with clear errors).
+const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// Opens the store, starts the engine, and serves gRPC on `listener` until `shutdown` resolves.
+pub async fn run(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let location = match &config.db_path {
+        Some(p) => Location::File(p.clone()),
+        None => Location::Temporary,
+    };
+    let store = tokio::task::spawn_blocking(move || SqliteStore::open(location))
+        .await
+        .expect("store open task")?;
+    let mut namespaces = vec!["default".to_string()];
+    for n in &config.namespaces {
+        if !namespaces.contains(n) {
+            namespaces.push(n.clone());
+        }
+    }
+    let engine = Engine::start(
+        Arc::new(store),
+        Arc::new(SystemClock),
+        Config {
+            namespaces,
+            ..Config::default()
+        },
+    )
+    .await?;
+    serve(engine, listener, shutdown).await
+}
+
+/// Serves the gRPC services of `engine` on `listener`.
+pub async fn serve(
+    engine: Engine,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_service_status(
+            "temporal.api.workflowservice.v1.WorkflowService",
+            tonic_health::ServingStatus::Serving,
+        )
+        .await;
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let wf = WorkflowServiceServer::new(grpc::WorkflowApi {
+        engine: engine.clone(),
+    })
+    .accept_compressed(CompressionEncoding::Gzip)
+    .send_compressed(CompressionEncoding::Gzip)
+    .max_decoding_message_size(MAX_MESSAGE)
+    .max_encoding_message_size(MAX_MESSAGE);
+    let op = OperatorServiceServer::new(operator::OperatorApi { engine })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(MAX_MESSAGE);
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .add_service(health)
+        .add_service(wf)
+        .add_service(op)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Binds `addr` (use port 0 for a free port).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}

@@ -1,0 +1,472 @@
+//! The embedded SQLite backend of [`perdure_core::store::Store`]: one writer thread that
+//! group-commits every batch queued while the previous commit was running into one WAL
+//! transaction (`synchronous=FULL`, so an acknowledged batch is on disk), plus a small pool of
+//! reader connections. The schema is versioned by the SQL files under `migrations/`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use parking_lot::Mutex;
+use perdure_core::store::{
+    Compiled, Dialect, ExecutionWrite, SqlValue, Store, StoreError, StoredExecution,
+    StoredNamespace, WriteBatch,
+};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
+use tokio::sync::oneshot;
+
+/// Versioned migrations, applied in order; `PRAGMA user_version` records the last applied.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+
+/// Largest number of batches folded into one transaction.
+const MAX_GROUP: usize = 512;
+
+/// Where the database lives.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// A durable file.
+    File(PathBuf),
+    /// A throwaway database that disappears with the process (no fsync).
+    Temporary,
+}
+
+type Job = (WriteBatch, oneshot::Sender<Result<(), StoreError>>);
+
+/// SQLite store handle.
+pub struct SqliteStore {
+    writer: Mutex<mpsc::Sender<Job>>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    _temp: Option<Arc<TempDir>>,
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn open_conn(path: &Path, durable: bool) -> Result<Connection, StoreError> {
+    let c = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(backend)?;
+    c.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(backend)?;
+    c.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+    c.pragma_update(None, "synchronous", if durable { "FULL" } else { "OFF" })
+        .map_err(backend)?;
+    c.pragma_update(None, "foreign_keys", "OFF").map_err(backend)?;
+    Ok(c)
+}
+
+fn migrate(c: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(backend)?;
+    if version as usize > MIGRATIONS.len() {
+        return Err(StoreError::Backend(format!(
+            "database schema version {version} is newer than this binary supports ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = c.transaction().map_err(backend)?;
+        tx.execute_batch(sql).map_err(backend)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        tracing::info!(version = i + 1, "applied schema migration");
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the database.
+    pub fn open(location: Location) -> Result<Self, StoreError> {
+        let (path, durable, temp) = match location {
+            Location::File(p) => (p, true, None),
+            Location::Temporary => {
+                let dir = std::env::temp_dir().join(format!("perdure-{}", uuid::Uuid::new_v4()));
+                std::fs::create_dir_all(&dir).map_err(|e| StoreError::Backend(e.to_string()))?;
+                (dir.join("perdure.db"), false, Some(Arc::new(TempDir(dir))))
+            }
+        };
+        let mut w = open_conn(&path, durable)?;
+        migrate(&mut w)?;
+        let mut readers = Vec::new();
+        for _ in 0..4 {
+            readers.push(Mutex::new(open_conn(&path, durable)?));
+        }
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("perdure-sqlite-writer".into())
+            .spawn(move || writer_loop(w, rx))
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(SqliteStore {
+            writer: Mutex::new(tx),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            _temp: temp,
+        })
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, StoreError> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for i in 0..self.readers.len() {
+            if let Some(c) = self.readers[(start + i) % self.readers.len()].try_lock() {
+                return f(&c).map_err(backend);
+            }
+        }
+        let c = self.readers[start % self.readers.len()].lock();
+        f(&c).map_err(backend)
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let results = commit_group(&mut conn, &jobs);
+        match results {
+            Ok(per_job) => {
+                for ((_, reply), r) in jobs.into_iter().zip(per_job) {
+                    let _ = reply.send(r);
+                }
+            }
+            Err(e) => {
+                for (_, reply) in jobs {
+                    let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for the whole group; each batch in its own savepoint so a fenced-off batch
+/// does not sink the others.
+fn commit_group(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<Result<(), StoreError>>> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut out = Vec::with_capacity(jobs.len());
+    for (batch, _) in jobs {
+        tx.execute_batch("SAVEPOINT b")?;
+        match apply_batch(&tx, batch) {
+            Ok(()) => {
+                tx.execute_batch("RELEASE b")?;
+                out.push(Ok(()));
+            }
+            Err(e) => {
+                tx.execute_batch("ROLLBACK TO b; RELEASE b")?;
+                out.push(Err(e));
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
+fn apply_batch(tx: &rusqlite::Transaction, b: &WriteBatch) -> Result<(), StoreError> {
+    let range: Option<i64> = tx
+        .query_row(
+            "SELECT range_id FROM shards WHERE shard_id = ?1",
+            [b.shard_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    if range != Some(b.range_id) {
+        return Err(StoreError::ShardOwnershipLost {
+            shard_id: b.shard_id,
+            expected: b.range_id,
+        });
+    }
+    for e in &b.executions {
+        write_execution(tx, b.shard_id, e).map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn write_execution(tx: &rusqlite::Transaction, shard: i32, e: &ExecutionWrite) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO executions (namespace_id, run_id, workflow_id, shard_id, status, open, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (namespace_id, run_id) DO UPDATE SET status = ?5, open = ?6, state = ?7",
+    )?
+    .execute(params![
+        e.namespace_id,
+        e.run_id,
+        e.workflow_id,
+        shard,
+        e.status,
+        e.open as i64,
+        e.state
+    ])?;
+    if e.set_current {
+        tx.prepare_cached(
+            "INSERT INTO current_executions (namespace_id, workflow_id, run_id) VALUES (?1, ?2, ?3)
+             ON CONFLICT (namespace_id, workflow_id) DO UPDATE SET run_id = ?3",
+        )?
+        .execute(params![e.namespace_id, e.workflow_id, e.run_id])?;
+    }
+    {
+        let mut ins = tx.prepare_cached(
+            "INSERT INTO history (namespace_id, run_id, event_id, data) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (id, data) in &e.events {
+            ins.execute(params![e.namespace_id, e.run_id, id, data])?;
+        }
+    }
+    let v = &e.visibility;
+    let sort_key = match v.close_time {
+        Some(c) => c,
+        None => (1i64 << 62) + v.start_time / 4,
+    };
+    tx.prepare_cached(
+        "INSERT INTO visibility (namespace_id, run_id, workflow_id, workflow_type, task_queue, status,
+            start_time, execution_time, close_time, execution_duration, history_length,
+            history_size_bytes, state_transition_count, parent_workflow_id, root_workflow_id,
+            search_attributes, sort_key, info)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+         ON CONFLICT (namespace_id, run_id) DO UPDATE SET status = ?6, close_time = ?9,
+            execution_duration = ?10, history_length = ?11, history_size_bytes = ?12,
+            state_transition_count = ?13, search_attributes = ?16, sort_key = ?17, info = ?18,
+            execution_time = ?8",
+    )?
+    .execute(params![
+        v.namespace_id,
+        v.run_id,
+        v.workflow_id,
+        v.workflow_type,
+        v.task_queue,
+        v.status,
+        v.start_time,
+        v.execution_time,
+        v.close_time,
+        v.execution_duration,
+        v.history_length,
+        v.history_size_bytes,
+        v.state_transition_count,
+        v.parent_workflow_id,
+        v.root_workflow_id,
+        v.search_attributes,
+        sort_key,
+        v.info
+    ])?;
+    Ok(())
+}
+
+fn to_sql(v: &SqlValue) -> rusqlite::types::Value {
+    use rusqlite::types::Value;
+    match v {
+        SqlValue::Int(i) => Value::Integer(*i),
+        SqlValue::Real(f) => Value::Real(*f),
+        SqlValue::Text(s) => Value::Text(s.clone()),
+        SqlValue::Bool(b) => Value::Integer(*b as i64),
+    }
+}
+
+impl Store for SqliteStore {
+    fn acquire_shards(&self, owner: &str, shard_count: i32) -> Result<Vec<i64>, StoreError> {
+        self.read(|c| {
+            let tx = c.unchecked_transaction()?;
+            let mut out = Vec::new();
+            for s in 0..shard_count {
+                tx.execute(
+                    "INSERT INTO shards (shard_id, range_id, owner) VALUES (?1, 1, ?2)
+                     ON CONFLICT (shard_id) DO UPDATE SET range_id = range_id + 1, owner = ?2",
+                    params![s, owner],
+                )?;
+                out.push(tx.query_row(
+                    "SELECT range_id FROM shards WHERE shard_id = ?1",
+                    [s],
+                    |r| r.get(0),
+                )?);
+            }
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    fn commit(&self, batch: WriteBatch) -> oneshot::Receiver<Result<(), StoreError>> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.writer.lock().send((batch, tx));
+        rx
+    }
+
+    fn list_namespaces(&self) -> Result<Vec<StoredNamespace>, StoreError> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT id, name, data FROM namespaces ORDER BY name")?;
+            let rows = st.query_map([], |r| {
+                Ok(StoredNamespace {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    data: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn put_namespace(&self, ns: &StoredNamespace, create: bool) -> Result<(), StoreError> {
+        let r = self.read(|c| {
+            if create {
+                c.execute(
+                    "INSERT INTO namespaces (id, name, data) VALUES (?1, ?2, ?3)",
+                    params![ns.id, ns.name, ns.data],
+                )
+            } else {
+                c.execute(
+                    "UPDATE namespaces SET data = ?3, name = ?2 WHERE id = ?1",
+                    params![ns.id, ns.name, ns.data],
+                )
+            }
+        });
+        match r {
+            Err(StoreError::Backend(m)) if m.contains("UNIQUE") => {
+                Err(StoreError::AlreadyExists(ns.name.clone()))
+            }
+            r => r.map(|_| ()),
+        }
+    }
+
+    fn load_open_executions(&self) -> Result<Vec<StoredExecution>, StoreError> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT state FROM executions WHERE open = 1")?;
+            let rows = st.query_map([], |r| Ok(StoredExecution { state: r.get(0)? }))?;
+            rows.collect()
+        })
+    }
+
+    fn get_execution(&self, namespace_id: &str, run_id: &str) -> Result<Option<StoredExecution>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT state FROM executions WHERE namespace_id = ?1 AND run_id = ?2")?
+                .query_row(params![namespace_id, run_id], |r| {
+                    Ok(StoredExecution { state: r.get(0)? })
+                })
+                .optional()
+        })
+    }
+
+    fn get_current_run(&self, namespace_id: &str, workflow_id: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT run_id FROM current_executions WHERE namespace_id = ?1 AND workflow_id = ?2",
+            )?
+            .query_row(params![namespace_id, workflow_id], |r| r.get(0))
+            .optional()
+        })
+    }
+
+    fn read_events(
+        &self,
+        namespace_id: &str,
+        run_id: &str,
+        first_event_id: i64,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT data FROM history WHERE namespace_id = ?1 AND run_id = ?2 AND event_id >= ?3
+                 ORDER BY event_id LIMIT ?4",
+            )?;
+            let rows = st.query_map(params![namespace_id, run_id, first_event_id, limit], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    fn delete_execution(&self, namespace_id: &str, run_id: &str) -> Result<(), StoreError> {
+        self.read(|c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute("DELETE FROM history WHERE namespace_id = ?1 AND run_id = ?2", params![namespace_id, run_id])?;
+            tx.execute("DELETE FROM visibility WHERE namespace_id = ?1 AND run_id = ?2", params![namespace_id, run_id])?;
+            tx.execute("DELETE FROM executions WHERE namespace_id = ?1 AND run_id = ?2", params![namespace_id, run_id])?;
+            tx.execute("DELETE FROM current_executions WHERE namespace_id = ?1 AND run_id = ?2", params![namespace_id, run_id])?;
+            tx.commit()
+        })
+    }
+
+    fn list_visibility(
+        &self,
+        namespace_id: &str,
+        query: &Compiled,
+        page_size: usize,
+        after: Option<(i64, String)>,
+    ) -> Result<Vec<(Vec<u8>, (i64, String))>, StoreError> {
+        let mut params: Vec<rusqlite::types::Value> = vec![namespace_id.to_string().into()];
+        params.extend(query.params.iter().map(to_sql));
+        let mut sql = format!(
+            "SELECT info, sort_key, run_id FROM visibility WHERE namespace_id = ?1 AND ({})",
+            query.where_sql
+        );
+        if let Some((k, r)) = after {
+            let n = params.len();
+            sql.push_str(&format!(
+                " AND (sort_key < ?{} OR (sort_key = ?{} AND run_id < ?{}))",
+                n + 1,
+                n + 1,
+                n + 2
+            ));
+            params.push(k.into());
+            params.push(r.into());
+        }
+        match &query.order_by {
+            Some(o) => sql.push_str(&format!(" ORDER BY {o}, sort_key DESC, run_id DESC")),
+            None => sql.push_str(" ORDER BY sort_key DESC, run_id DESC"),
+        }
+        sql.push_str(&format!(" LIMIT {}", page_size.max(1)));
+        self.read(|c| {
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_map(params_from_iter(params.iter()), |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, (r.get(1)?, r.get(2)?)))
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn count_visibility(&self, namespace_id: &str, query: &Compiled) -> Result<(i64, Vec<(i32, i64)>), StoreError> {
+        let mut params: Vec<rusqlite::types::Value> = vec![namespace_id.to_string().into()];
+        params.extend(query.params.iter().map(to_sql));
+        let base = format!(
+            "FROM visibility WHERE namespace_id = ?1 AND ({})",
+            query.where_sql
+        );
+        self.read(|c| {
+            let total: i64 = c.query_row(
+                &format!("SELECT COUNT(*) {base}"),
+                params_from_iter(params.iter()),
+                |r| r.get(0),
+            )?;
+            let mut groups = Vec::new();
+            if query.group_by_status {
+                let mut st = c.prepare(&format!(
+                    "SELECT status, COUNT(*) {base} GROUP BY status ORDER BY status"
+                ))?;
+                let rows = st.query_map(params_from_iter(params.iter()), |r| Ok((r.get(0)?, r.get(1)?)))?;
+                for row in rows {
+                    groups.push(row?);
+                }
+            }
+            Ok((total, groups))
+        })
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+}
