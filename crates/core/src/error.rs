@@ -30,7 +30,7 @@ pub enum Error {
     #[error("{message}")]
     QueryFailed {
         message: String,
-        failure: Option<Failure>,
+        failure: Option<Box<Failure>>,
     },
     #[error("{0}")]
     DeadlineExceeded(String),

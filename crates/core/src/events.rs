@@ -151,10 +151,10 @@ pub fn assign_ids(events: &mut [HistoryEvent], mut next_id: i64) -> (i64, Vec<(i
             }
             _ => continue,
         };
-        if *started < 0 {
-            if let Some(s) = lookup(initiated) {
-                *started = s;
-            }
+        if *started < 0
+            && let Some(s) = lookup(initiated)
+        {
+            *started = s;
         }
     }
     (next_id, child_started)

@@ -82,8 +82,12 @@ pub fn type_search_attributes(
         if v.data.is_empty() || v.data == b"null" {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_slice(&v.data)
-            .map_err(|_| format!("invalid value for search attribute {k} of type {}", type_name(t)))?;
+        let value: serde_json::Value = serde_json::from_slice(&v.data).map_err(|_| {
+            format!(
+                "invalid value for search attribute {k} of type {}",
+                type_name(t)
+            )
+        })?;
         let ok = match t {
             IndexedValueType::Int => value.is_i64() || value.is_u64(),
             IndexedValueType::Double => value.is_number(),

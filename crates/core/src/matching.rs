@@ -83,10 +83,10 @@ impl Drop for PollTicket<'_> {
             q.pollers.retain(|(id, _)| *id != self.id);
         }
         // A task sent to us but never received goes back to the front of the queue.
-        if let Some(mut rx) = self.rx.take() {
-            if let Ok(t) = rx.try_recv() {
-                qs.entry(self.key.clone()).or_default().tasks.push_front(t);
-            }
+        if let Some(mut rx) = self.rx.take()
+            && let Ok(t) = rx.try_recv()
+        {
+            qs.entry(self.key.clone()).or_default().tasks.push_front(t);
         }
     }
 }
@@ -109,7 +109,12 @@ impl Matching {
     }
 
     /// Takes a queued task at once, or registers a poller.
-    pub fn poll(&self, namespace_id: &str, queue: &str, kind: QueueKind) -> Result<Task, PollTicket<'_>> {
+    pub fn poll(
+        &self,
+        namespace_id: &str,
+        queue: &str,
+        kind: QueueKind,
+    ) -> Result<Task, PollTicket<'_>> {
         let key = (namespace_id.to_string(), queue.to_string(), kind);
         let mut qs = self.queues.lock();
         let q = qs.entry(key.clone()).or_default();
@@ -151,10 +156,12 @@ impl Matching {
     /// Whether someone polled this queue within `within`, or is polling it now.
     pub fn recently_polled(&self, namespace_id: &str, queue: &str, within: Duration) -> bool {
         let qs = self.queues.lock();
-        qs.get(&(namespace_id.to_string(), queue.to_string(), QueueKind::Workflow))
-            .is_some_and(|q| {
-                !q.pollers.is_empty() || q.last_poll.is_some_and(|t| t.elapsed() < within)
-            })
+        qs.get(&(
+            namespace_id.to_string(),
+            queue.to_string(),
+            QueueKind::Workflow,
+        ))
+        .is_some_and(|q| !q.pollers.is_empty() || q.last_poll.is_some_and(|t| t.elapsed() < within))
     }
 
     /// Removes a queue, returning its tasks; its waiting pollers get nothing.

@@ -67,7 +67,10 @@ pub enum Effect {
     /// The run's workflow task (as in `state.wft`) must be put on its task queue.
     DispatchWorkflowTask,
     /// The activity's current attempt must be put on its task queue (now, or at its retry time).
-    DispatchActivity { scheduled_event_id: i64, attempt: i32 },
+    DispatchActivity {
+        scheduled_event_id: i64,
+        attempt: i32,
+    },
     /// Arm a timer.
     Timer { at: SystemTime, kind: TimerKind },
     /// Start the child workflow recorded under this initiated event.
@@ -181,13 +184,14 @@ pub fn start_run(p: StartParams, now: SystemTime) -> NewRun {
         p.task_timeout.min(MAX_TASK_TIMEOUT)
     };
     let mut run_timeout = p.run_timeout;
-    if !p.execution_timeout.is_zero() && (run_timeout.is_zero() || run_timeout > p.execution_timeout)
+    if !p.execution_timeout.is_zero()
+        && (run_timeout.is_zero() || run_timeout > p.execution_timeout)
     {
         run_timeout = p.execution_timeout;
     }
-    let execution_expiration = p.execution_expiration.or_else(|| {
-        (!p.execution_timeout.is_zero()).then(|| now + p.execution_timeout)
-    });
+    let execution_expiration = p
+        .execution_expiration
+        .or_else(|| (!p.execution_timeout.is_zero()).then(|| now + p.execution_timeout));
     let first_execution_run_id = if p.first_execution_run_id.is_empty() {
         p.run_id.clone()
     } else {
@@ -347,7 +351,9 @@ fn is_closing(c: &Command) -> bool {
 
 /// Short camel-case cause name used in error messages (`BadSearchAttributes`).
 pub fn cause_name(c: Cause) -> String {
-    let s = c.as_str_name().trim_start_matches("WORKFLOW_TASK_FAILED_CAUSE_");
+    let s = c
+        .as_str_name()
+        .trim_start_matches("WORKFLOW_TASK_FAILED_CAUSE_");
     s.split('_')
         .map(|w| {
             let mut cs = w.chars();
@@ -388,7 +394,13 @@ pub fn normalize_activity(
         );
     }
     if !run_timeout.is_zero() {
-        let cap = |d: Duration| if d.is_zero() { run_timeout } else { d.min(run_timeout) };
+        let cap = |d: Duration| {
+            if d.is_zero() {
+                run_timeout
+            } else {
+                d.min(run_timeout)
+            }
+        };
         s2c = cap(s2c);
         s2s = cap(s2s);
         st2c = cap(st2c);
@@ -456,7 +468,10 @@ impl<'a> Tx<'a> {
     }
 
     pub fn wft_started(&self) -> bool {
-        self.ms.wft.as_ref().is_some_and(|w| w.started_event_id != 0)
+        self.ms
+            .wft
+            .as_ref()
+            .is_some_and(|w| w.started_event_id != 0)
     }
 
     /// Writes the buffered events after everything else; returns how many there were.
@@ -573,7 +588,11 @@ impl<'a> Tx<'a> {
         let next = self.ms.next_event_id;
         let history_size = self.ms.history_size_bytes;
         let task_timeout = dur(&self.ms.task_timeout);
-        let w = self.ms.wft.clone().expect("start_wft without a scheduled task");
+        let w = self
+            .ms
+            .wft
+            .clone()
+            .expect("start_wft without a scheduled task");
         let started_attrs = |scheduled: i64| {
             A::WorkflowTaskStartedEventAttributes(WorkflowTaskStartedEventAttributes {
                 scheduled_event_id: scheduled,
@@ -676,7 +695,10 @@ impl<'a> Tx<'a> {
         if let Some(e) = self.events.last_mut() {
             e.event_time = w.started_time;
         }
-        debug_assert_eq!((scheduled, started), (w.scheduled_event_id, w.started_event_id));
+        debug_assert_eq!(
+            (scheduled, started),
+            (w.scheduled_event_id, w.started_event_id)
+        );
     }
 
     /// Fails the started workflow task and schedules its retry.
@@ -764,7 +786,11 @@ impl<'a> Tx<'a> {
         req: &RespondWorkflowTaskCompletedRequest,
         sa_type: &dyn Fn(&str) -> Option<IndexedValueType>,
     ) -> Result<(), Rejected> {
-        let w = self.ms.wft.clone().expect("complete_wft without a started task");
+        let w = self
+            .ms
+            .wft
+            .clone()
+            .expect("complete_wft without a started task");
         let closing = req.commands.iter().any(is_closing);
         let delivered_pending = self.ms.updates.iter().any(|u| {
             u.stage == Stage::Admitted as i32
@@ -808,7 +834,7 @@ impl<'a> Tx<'a> {
                 binary_checksum: req.binary_checksum.clone(),
                 worker_version: req.worker_version_stamp.clone(),
                 sdk_metadata: req.sdk_metadata.clone(),
-                metering_metadata: req.metering_metadata.clone(),
+                metering_metadata: req.metering_metadata,
                 ..Default::default()
             },
         ));
@@ -910,7 +936,10 @@ impl<'a> Tx<'a> {
                 }
                 Some(CA::CancelTimerCommandAttributes(t)) => {
                     if t.timer_id.is_empty() {
-                        return Err((Cause::BadCancelTimerAttributes, "TimerId is not set.".into()));
+                        return Err((
+                            Cause::BadCancelTimerAttributes,
+                            "TimerId is not set.".into(),
+                        ));
                     }
                     timers.retain(|x| *x != t.timer_id);
                 }
@@ -947,7 +976,10 @@ impl<'a> Tx<'a> {
                     }
                 }
                 Some(CA::SignalExternalWorkflowExecutionCommandAttributes(s)) => {
-                    if s.execution.as_ref().is_none_or(|e| e.workflow_id.is_empty()) {
+                    if s.execution
+                        .as_ref()
+                        .is_none_or(|e| e.workflow_id.is_empty())
+                    {
                         return Err((
                             Cause::BadSignalWorkflowExecutionAttributes,
                             "Execution is not set on command.".into(),
@@ -989,7 +1021,10 @@ impl<'a> Tx<'a> {
                     if !messages.iter().any(|m| m.id == p.message_id) {
                         return Err((
                             Cause::Unspecified,
-                            format!("ProtocolMessageCommand refers to unknown message {}", p.message_id),
+                            format!(
+                                "ProtocolMessageCommand refers to unknown message {}",
+                                p.message_id
+                            ),
                         ));
                     }
                 }
@@ -1032,7 +1067,6 @@ impl<'a> Tx<'a> {
                         retry_policy: a.retry_policy.clone(),
                         use_workflow_build_id: a.use_workflow_build_id,
                         priority: a.priority.clone(),
-                        ..Default::default()
                     },
                 ));
                 let st = ActivityState {
@@ -1102,11 +1136,13 @@ impl<'a> Tx<'a> {
                 }
             }
             CA::StartTimerCommandAttributes(t) => {
-                let id = self.append(A::TimerStartedEventAttributes(TimerStartedEventAttributes {
-                    timer_id: t.timer_id.clone(),
-                    start_to_fire_timeout: t.start_to_fire_timeout,
-                    workflow_task_completed_event_id: wtc,
-                }));
+                let id = self.append(A::TimerStartedEventAttributes(
+                    TimerStartedEventAttributes {
+                        timer_id: t.timer_id.clone(),
+                        start_to_fire_timeout: t.start_to_fire_timeout,
+                        workflow_task_completed_event_id: wtc,
+                    },
+                ));
                 let fire = self.now + dur(&t.start_to_fire_timeout);
                 self.ms.timers.push(TimerState {
                     timer_id: t.timer_id,
@@ -1125,12 +1161,14 @@ impl<'a> Tx<'a> {
                     return false;
                 };
                 let timer = self.ms.timers.remove(i);
-                self.append(A::TimerCanceledEventAttributes(TimerCanceledEventAttributes {
-                    timer_id: timer.timer_id,
-                    started_event_id: timer.started_event_id,
-                    workflow_task_completed_event_id: wtc,
-                    identity: String::new(),
-                }));
+                self.append(A::TimerCanceledEventAttributes(
+                    TimerCanceledEventAttributes {
+                        timer_id: timer.timer_id,
+                        started_event_id: timer.started_event_id,
+                        workflow_task_completed_event_id: wtc,
+                        identity: String::new(),
+                    },
+                ));
                 false
             }
             CA::CompleteWorkflowExecutionCommandAttributes(c) => {
@@ -1181,18 +1219,23 @@ impl<'a> Tx<'a> {
                 false
             }
             CA::RecordMarkerCommandAttributes(m) => {
-                self.append(A::MarkerRecordedEventAttributes(MarkerRecordedEventAttributes {
-                    marker_name: m.marker_name,
-                    details: m.details,
-                    workflow_task_completed_event_id: wtc,
-                    header: m.header,
-                    failure: m.failure,
-                }));
+                self.append(A::MarkerRecordedEventAttributes(
+                    MarkerRecordedEventAttributes {
+                        marker_name: m.marker_name,
+                        details: m.details,
+                        workflow_task_completed_event_id: wtc,
+                        header: m.header,
+                        failure: m.failure,
+                    },
+                ));
                 false
             }
             CA::UpsertWorkflowSearchAttributesCommandAttributes(u) => {
                 let sa = u.search_attributes.unwrap_or_default();
-                let cur = self.ms.search_attributes.get_or_insert_with(Default::default);
+                let cur = self
+                    .ms
+                    .search_attributes
+                    .get_or_insert_with(Default::default);
                 for (k, v) in &sa.indexed_fields {
                     if v.data.is_empty() || v.data == b"null" {
                         cur.indexed_fields.remove(k);
@@ -1269,7 +1312,9 @@ impl<'a> Tx<'a> {
                     ..Default::default()
                 };
                 let encoded = attrs.encode_to_vec();
-                let id = self.append(A::StartChildWorkflowExecutionInitiatedEventAttributes(attrs));
+                let id = self.append(A::StartChildWorkflowExecutionInitiatedEventAttributes(
+                    attrs,
+                ));
                 self.ms.children.push(ChildState {
                     initiated_event_id: id,
                     namespace,
@@ -1437,7 +1482,9 @@ impl<'a> Tx<'a> {
                 return;
             };
             let outcome = upd::Outcome {
-                value: Some(upd::outcome::Value::Failure(rej.failure.unwrap_or_default())),
+                value: Some(upd::outcome::Value::Failure(
+                    rej.failure.unwrap_or_default(),
+                )),
             }
             .encode_to_vec();
             let id = m.protocol_instance_id.clone();
@@ -1592,7 +1639,10 @@ impl<'a> Tx<'a> {
         self.ms.external_requests.clear();
         self.ms.first_wft_backoff_until = None;
         let children = std::mem::take(&mut self.ms.children);
-        let children: Vec<_> = children.into_iter().filter(|c| !c.run_id.is_empty()).collect();
+        let children: Vec<_> = children
+            .into_iter()
+            .filter(|c| !c.run_id.is_empty())
+            .collect();
         if !children.is_empty() {
             self.effects.push(Effect::ParentClosePolicy(children));
         }
@@ -1833,14 +1883,19 @@ impl<'a> Tx<'a> {
         let a = self.ms.activities.remove(i);
         let ever_started = a.started_time.is_some() || a.attempt > 1;
         if ever_started {
-            let started = A::ActivityTaskStartedEventAttributes(ActivityTaskStartedEventAttributes {
-                scheduled_event_id: a.scheduled_event_id,
-                identity: a.started_identity.clone(),
-                request_id: a.request_id.clone(),
-                attempt: a.attempt,
-                last_failure: if prev_failure { a.last_failure.clone() } else { None },
-                ..Default::default()
-            });
+            let started =
+                A::ActivityTaskStartedEventAttributes(ActivityTaskStartedEventAttributes {
+                    scheduled_event_id: a.scheduled_event_id,
+                    identity: a.started_identity.clone(),
+                    request_id: a.request_id.clone(),
+                    attempt: a.attempt,
+                    last_failure: if prev_failure {
+                        a.last_failure.clone()
+                    } else {
+                        None
+                    },
+                    ..Default::default()
+                });
             let sid = self.add(started);
             self.add(outcome(sid));
         } else {
@@ -2029,12 +2084,14 @@ impl<'a> Tx<'a> {
                 self.activity_final(
                     i,
                     |sid| {
-                        A::ActivityTaskTimedOutEventAttributes(ActivityTaskTimedOutEventAttributes {
-                            failure: Some(failure),
-                            scheduled_event_id: sched,
-                            started_event_id: sid,
-                            retry_state: state as i32,
-                        })
+                        A::ActivityTaskTimedOutEventAttributes(
+                            ActivityTaskTimedOutEventAttributes {
+                                failure: Some(failure),
+                                scheduled_event_id: sched,
+                                started_event_id: sid,
+                                retry_state: state as i32,
+                            },
+                        )
                     },
                     true,
                 );

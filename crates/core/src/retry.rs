@@ -49,7 +49,7 @@ pub fn is_retryable(p: &RetryPolicy, failure: Option<&Failure>) -> bool {
     let Some(f) = failure else { return true };
     match &f.failure_info {
         Some(FailureInfo::ApplicationFailureInfo(a)) => {
-            !(a.non_retryable || p.non_retryable_error_types.iter().any(|t| *t == a.r#type))
+            !(a.non_retryable || p.non_retryable_error_types.contains(&a.r#type))
         }
         Some(FailureInfo::CanceledFailureInfo(_)) | Some(FailureInfo::TerminatedFailureInfo(_)) => {
             false
@@ -94,9 +94,9 @@ pub fn next_delay(
         return Err(RetryState::MaximumAttemptsReached);
     }
     let explicit = match failure.and_then(|f| f.failure_info.as_ref()) {
-        Some(FailureInfo::ApplicationFailureInfo(a)) => a.next_retry_delay.as_ref().map(|d| {
-            dur(&Some(*d))
-        }),
+        Some(FailureInfo::ApplicationFailureInfo(a)) => {
+            a.next_retry_delay.as_ref().map(|d| dur(&Some(*d)))
+        }
         _ => None,
     };
     let delay = explicit.unwrap_or_else(|| {
@@ -111,10 +111,10 @@ pub fn next_delay(
         let secs = if max > 0.0 { raw.min(max) } else { raw };
         Duration::from_secs_f64(secs.clamp(0.0, 1e9))
     });
-    if let Some(exp) = expiration {
-        if now + delay >= exp {
-            return Err(RetryState::Timeout);
-        }
+    if let Some(exp) = expiration
+        && now + delay >= exp
+    {
+        return Err(RetryState::Timeout);
     }
     Ok(delay)
 }
@@ -127,11 +127,13 @@ mod tests {
     fn app(non_retryable: bool, ty: &str) -> Failure {
         Failure {
             message: "boom".into(),
-            failure_info: Some(FailureInfo::ApplicationFailureInfo(ApplicationFailureInfo {
-                r#type: ty.into(),
-                non_retryable,
-                ..Default::default()
-            })),
+            failure_info: Some(FailureInfo::ApplicationFailureInfo(
+                ApplicationFailureInfo {
+                    r#type: ty.into(),
+                    non_retryable,
+                    ..Default::default()
+                },
+            )),
             ..Default::default()
         }
     }

@@ -134,7 +134,7 @@ pub trait Store: Send + Sync + 'static {
         query: &Compiled,
         page_size: usize,
         after: Option<(i64, String)>,
-    ) -> Result<Vec<(Vec<u8>, (i64, String))>, StoreError>;
+    ) -> Result<Vec<ListedRow>, StoreError>;
     /// Count of matching rows, or counts per status when the query groups by ExecutionStatus.
     fn count_visibility(
         &self,
@@ -145,6 +145,9 @@ pub trait Store: Send + Sync + 'static {
     /// Which SQL dialect visibility queries must be compiled for.
     fn dialect(&self) -> Dialect;
 }
+
+/// One listed visibility row: the encoded info and its `(sort key, run id)` page cursor.
+pub type ListedRow = (Vec<u8>, (i64, String));
 
 /// A shared store handle.
 pub type SharedStore = Arc<dyn Store>;

@@ -17,10 +17,12 @@ use crate::mutable::TimerKind;
 /// A due timer.
 pub type Fired = (RunKey, TimerKind);
 
+type Heap = BinaryHeap<Reverse<(SystemTime, RunKey, TimerKind)>>;
+
 /// Handle to the timer task.
 #[derive(Clone)]
 pub struct Timers {
-    heap: Arc<Mutex<BinaryHeap<Reverse<(SystemTime, RunKey, TimerKind)>>>>,
+    heap: Arc<Mutex<Heap>>,
     wake: Arc<Notify>,
 }
 
@@ -100,8 +102,16 @@ mod tests {
             namespace_id: "n".into(),
             run_id: "r".into(),
         };
-        timers.add(start + Duration::from_secs(3600), run.clone(), TimerKind::User(2));
-        timers.add(start + Duration::from_secs(60), run.clone(), TimerKind::User(1));
+        timers.add(
+            start + Duration::from_secs(3600),
+            run.clone(),
+            TimerKind::User(2),
+        );
+        timers.add(
+            start + Duration::from_secs(60),
+            run.clone(),
+            TimerKind::User(1),
+        );
         tokio::task::yield_now().await;
         assert!(rx.try_recv().is_err(), "nothing is due yet");
         clock.advance(Duration::from_secs(61));

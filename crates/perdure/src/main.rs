@@ -9,7 +9,11 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "perdure", version, about = "Perdure: durable execution, Temporal-compatible")]
+#[command(
+    name = "perdure",
+    version,
+    about = "Perdure: durable execution, Temporal-compatible"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,7 +44,12 @@ struct StartDev {
     #[arg(long, short = 'p', default_value_t = 7233)]
     port: u16,
     /// SQLite database file (created if missing).
-    #[arg(long, short = 'f', default_value = "perdure.db", conflicts_with = "in_memory")]
+    #[arg(
+        long,
+        short = 'f',
+        default_value = "perdure.db",
+        conflicts_with = "in_memory"
+    )]
     db_filename: PathBuf,
     /// Keep everything in a throwaway database instead of a file.
     #[arg(long)]
@@ -74,7 +83,10 @@ fn start_dev(args: StartDev) -> anyhow::Result<()> {
         lvl = args.log_level
     ))
     .context("invalid --log-level")?;
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -2,9 +2,9 @@
 //! `WorkflowService` and `OperatorService` server traits generated at build time from that crate's
 //! descriptor set (no `.proto` file lives in this repository).
 
+pub use prost_types;
 pub use temporalio_protos::temporal::api;
 pub use temporalio_protos::{google, grpc};
-pub use prost_types;
 
 /// Generated server traits.
 pub mod service {

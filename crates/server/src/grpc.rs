@@ -95,13 +95,17 @@ pub fn status(e: Error) -> Status {
         ),
         Error::AlreadyExists(m) => Status::already_exists(m),
         Error::FailedPrecondition(m) => Status::failed_precondition(m),
-        Error::WorkflowNotReady(m) => {
-            with_detail(Code::FailedPrecondition, m, details::WorkflowNotReadyFailure {})
-        }
+        Error::WorkflowNotReady(m) => with_detail(
+            Code::FailedPrecondition,
+            m,
+            details::WorkflowNotReadyFailure {},
+        ),
         Error::QueryFailed { message, failure } => with_detail(
             Code::InvalidArgument,
             message,
-            details::QueryFailedFailure { failure },
+            details::QueryFailedFailure {
+                failure: failure.map(|f| *f),
+            },
         ),
         Error::DeadlineExceeded(m) => Status::deadline_exceeded(m),
         Error::Unavailable(m) => Status::unavailable(m),
@@ -154,12 +158,21 @@ impl WorkflowService for WorkflowApi {
         })
     }
 
-    async fn register_namespace(&self, r: Request<RegisterNamespaceRequest>) -> R<RegisterNamespaceResponse> {
-        self.engine.register_namespace(r.into_inner()).await.map_err(status)?;
+    async fn register_namespace(
+        &self,
+        r: Request<RegisterNamespaceRequest>,
+    ) -> R<RegisterNamespaceResponse> {
+        self.engine
+            .register_namespace(r.into_inner())
+            .await
+            .map_err(status)?;
         ok(RegisterNamespaceResponse {})
     }
 
-    async fn describe_namespace(&self, r: Request<DescribeNamespaceRequest>) -> R<DescribeNamespaceResponse> {
+    async fn describe_namespace(
+        &self,
+        r: Request<DescribeNamespaceRequest>,
+    ) -> R<DescribeNamespaceResponse> {
         let r = r.into_inner();
         let ns = if !r.namespace.is_empty() {
             self.engine.namespace(&r.namespace).map_err(status)?
@@ -171,15 +184,25 @@ impl WorkflowService for WorkflowApi {
         ok(ns.describe())
     }
 
-    async fn list_namespaces(&self, _r: Request<ListNamespacesRequest>) -> R<ListNamespacesResponse> {
+    async fn list_namespaces(
+        &self,
+        _r: Request<ListNamespacesRequest>,
+    ) -> R<ListNamespacesResponse> {
         ok(ListNamespacesResponse {
             namespaces: self.engine.list_namespaces(),
             next_page_token: vec![],
         })
     }
 
-    async fn update_namespace(&self, r: Request<UpdateNamespaceRequest>) -> R<UpdateNamespaceResponse> {
-        let d = self.engine.update_namespace(r.into_inner()).await.map_err(status)?;
+    async fn update_namespace(
+        &self,
+        r: Request<UpdateNamespaceRequest>,
+    ) -> R<UpdateNamespaceResponse> {
+        let d = self
+            .engine
+            .update_namespace(r.into_inner())
+            .await
+            .map_err(status)?;
         ok(UpdateNamespaceResponse {
             namespace_info: d.namespace_info,
             config: d.config,
@@ -189,8 +212,15 @@ impl WorkflowService for WorkflowApi {
         })
     }
 
-    async fn start_workflow_execution(&self, r: Request<StartWorkflowExecutionRequest>) -> R<StartWorkflowExecutionResponse> {
-        let o = self.engine.start_workflow(r.into_inner()).await.map_err(status)?;
+    async fn start_workflow_execution(
+        &self,
+        r: Request<StartWorkflowExecutionRequest>,
+    ) -> R<StartWorkflowExecutionResponse> {
+        let o = self
+            .engine
+            .start_workflow(r.into_inner())
+            .await
+            .map_err(status)?;
         ok(StartWorkflowExecutionResponse {
             run_id: o.run_id,
             started: o.started,
@@ -199,8 +229,15 @@ impl WorkflowService for WorkflowApi {
         })
     }
 
-    async fn signal_with_start_workflow_execution(&self, r: Request<SignalWithStartWorkflowExecutionRequest>) -> R<SignalWithStartWorkflowExecutionResponse> {
-        let o = self.engine.signal_with_start(r.into_inner()).await.map_err(status)?;
+    async fn signal_with_start_workflow_execution(
+        &self,
+        r: Request<SignalWithStartWorkflowExecutionRequest>,
+    ) -> R<SignalWithStartWorkflowExecutionResponse> {
+        let o = self
+            .engine
+            .signal_with_start(r.into_inner())
+            .await
+            .map_err(status)?;
         ok(SignalWithStartWorkflowExecutionResponse {
             run_id: o.run_id,
             started: o.started,
@@ -208,33 +245,67 @@ impl WorkflowService for WorkflowApi {
         })
     }
 
-    async fn signal_workflow_execution(&self, r: Request<SignalWorkflowExecutionRequest>) -> R<SignalWorkflowExecutionResponse> {
-        self.engine.signal_workflow(r.into_inner()).await.map_err(status)?;
+    async fn signal_workflow_execution(
+        &self,
+        r: Request<SignalWorkflowExecutionRequest>,
+    ) -> R<SignalWorkflowExecutionResponse> {
+        self.engine
+            .signal_workflow(r.into_inner())
+            .await
+            .map_err(status)?;
         ok(SignalWorkflowExecutionResponse::default())
     }
 
-    async fn request_cancel_workflow_execution(&self, r: Request<RequestCancelWorkflowExecutionRequest>) -> R<RequestCancelWorkflowExecutionResponse> {
-        self.engine.request_cancel(r.into_inner()).await.map_err(status)?;
+    async fn request_cancel_workflow_execution(
+        &self,
+        r: Request<RequestCancelWorkflowExecutionRequest>,
+    ) -> R<RequestCancelWorkflowExecutionResponse> {
+        self.engine
+            .request_cancel(r.into_inner())
+            .await
+            .map_err(status)?;
         ok(RequestCancelWorkflowExecutionResponse::default())
     }
 
-    async fn terminate_workflow_execution(&self, r: Request<TerminateWorkflowExecutionRequest>) -> R<TerminateWorkflowExecutionResponse> {
-        self.engine.terminate(r.into_inner()).await.map_err(status)?;
+    async fn terminate_workflow_execution(
+        &self,
+        r: Request<TerminateWorkflowExecutionRequest>,
+    ) -> R<TerminateWorkflowExecutionResponse> {
+        self.engine
+            .terminate(r.into_inner())
+            .await
+            .map_err(status)?;
         ok(TerminateWorkflowExecutionResponse::default())
     }
 
-    async fn delete_workflow_execution(&self, r: Request<DeleteWorkflowExecutionRequest>) -> R<DeleteWorkflowExecutionResponse> {
-        self.engine.delete_workflow(r.into_inner()).await.map_err(status)?;
+    async fn delete_workflow_execution(
+        &self,
+        r: Request<DeleteWorkflowExecutionRequest>,
+    ) -> R<DeleteWorkflowExecutionResponse> {
+        self.engine
+            .delete_workflow(r.into_inner())
+            .await
+            .map_err(status)?;
         ok(DeleteWorkflowExecutionResponse::default())
     }
 
-    async fn describe_workflow_execution(&self, r: Request<DescribeWorkflowExecutionRequest>) -> R<DescribeWorkflowExecutionResponse> {
+    async fn describe_workflow_execution(
+        &self,
+        r: Request<DescribeWorkflowExecutionRequest>,
+    ) -> R<DescribeWorkflowExecutionResponse> {
         ok(self.engine.describe(r.into_inner()).await.map_err(status)?)
     }
 
-    async fn get_workflow_execution_history(&self, r: Request<GetWorkflowExecutionHistoryRequest>) -> R<GetWorkflowExecutionHistoryResponse> {
+    async fn get_workflow_execution_history(
+        &self,
+        r: Request<GetWorkflowExecutionHistoryRequest>,
+    ) -> R<GetWorkflowExecutionHistoryResponse> {
         let d = deadline(&r, LONG_POLL_DEFAULT);
-        ok(self.engine.get_history(r.into_inner(), d).await.map_err(status)?)
+        ok(self
+            .engine
+            .get_history(r.into_inner(), d)
+            .await
+            .map_err(status)?)
     }
 
     async fn query_workflow(&self, r: Request<QueryWorkflowRequest>) -> R<QueryWorkflowResponse> {
@@ -242,21 +313,41 @@ impl WorkflowService for WorkflowApi {
         ok(self.engine.query(r.into_inner(), d).await.map_err(status)?)
     }
 
-    async fn update_workflow_execution(&self, r: Request<UpdateWorkflowExecutionRequest>) -> R<UpdateWorkflowExecutionResponse> {
+    async fn update_workflow_execution(
+        &self,
+        r: Request<UpdateWorkflowExecutionRequest>,
+    ) -> R<UpdateWorkflowExecutionResponse> {
         let d = deadline(&r, CALL_DEFAULT);
-        ok(self.engine.update(r.into_inner(), d).await.map_err(status)?)
+        ok(self
+            .engine
+            .update(r.into_inner(), d)
+            .await
+            .map_err(status)?)
     }
 
-    async fn poll_workflow_execution_update(&self, r: Request<PollWorkflowExecutionUpdateRequest>) -> R<PollWorkflowExecutionUpdateResponse> {
+    async fn poll_workflow_execution_update(
+        &self,
+        r: Request<PollWorkflowExecutionUpdateRequest>,
+    ) -> R<PollWorkflowExecutionUpdateResponse> {
         let d = deadline(&r, LONG_POLL_DEFAULT);
-        ok(self.engine.poll_update(r.into_inner(), d).await.map_err(status)?)
+        ok(self
+            .engine
+            .poll_update(r.into_inner(), d)
+            .await
+            .map_err(status)?)
     }
 
-    async fn list_workflow_executions(&self, r: Request<ListWorkflowExecutionsRequest>) -> R<ListWorkflowExecutionsResponse> {
+    async fn list_workflow_executions(
+        &self,
+        r: Request<ListWorkflowExecutionsRequest>,
+    ) -> R<ListWorkflowExecutionsResponse> {
         ok(self.engine.list(r.into_inner()).await.map_err(status)?)
     }
 
-    async fn list_open_workflow_executions(&self, r: Request<ListOpenWorkflowExecutionsRequest>) -> R<ListOpenWorkflowExecutionsResponse> {
+    async fn list_open_workflow_executions(
+        &self,
+        r: Request<ListOpenWorkflowExecutionsRequest>,
+    ) -> R<ListOpenWorkflowExecutionsResponse> {
         let r = r.into_inner();
         let l = self
             .engine
@@ -274,7 +365,10 @@ impl WorkflowService for WorkflowApi {
         })
     }
 
-    async fn list_closed_workflow_executions(&self, r: Request<ListClosedWorkflowExecutionsRequest>) -> R<ListClosedWorkflowExecutionsResponse> {
+    async fn list_closed_workflow_executions(
+        &self,
+        r: Request<ListClosedWorkflowExecutionsRequest>,
+    ) -> R<ListClosedWorkflowExecutionsResponse> {
         let r = r.into_inner();
         let l = self
             .engine
@@ -292,7 +386,10 @@ impl WorkflowService for WorkflowApi {
         })
     }
 
-    async fn scan_workflow_executions(&self, r: Request<ScanWorkflowExecutionsRequest>) -> R<ScanWorkflowExecutionsResponse> {
+    async fn scan_workflow_executions(
+        &self,
+        r: Request<ScanWorkflowExecutionsRequest>,
+    ) -> R<ScanWorkflowExecutionsResponse> {
         let r = r.into_inner();
         let l = self
             .engine
@@ -310,61 +407,124 @@ impl WorkflowService for WorkflowApi {
         })
     }
 
-    async fn count_workflow_executions(&self, r: Request<CountWorkflowExecutionsRequest>) -> R<CountWorkflowExecutionsResponse> {
+    async fn count_workflow_executions(
+        &self,
+        r: Request<CountWorkflowExecutionsRequest>,
+    ) -> R<CountWorkflowExecutionsResponse> {
         ok(self.engine.count(r.into_inner()).await.map_err(status)?)
     }
 
-    async fn get_search_attributes(&self, _r: Request<GetSearchAttributesRequest>) -> R<GetSearchAttributesResponse> {
+    async fn get_search_attributes(
+        &self,
+        _r: Request<GetSearchAttributesRequest>,
+    ) -> R<GetSearchAttributesResponse> {
         let (custom, system) = self.engine.search_attributes("default").map_err(status)?;
         ok(GetSearchAttributesResponse {
             keys: custom.into_iter().chain(system).collect(),
         })
     }
 
-    async fn poll_workflow_task_queue(&self, r: Request<PollWorkflowTaskQueueRequest>) -> R<PollWorkflowTaskQueueResponse> {
+    async fn poll_workflow_task_queue(
+        &self,
+        r: Request<PollWorkflowTaskQueueRequest>,
+    ) -> R<PollWorkflowTaskQueueResponse> {
         let d = deadline(&r, LONG_POLL_DEFAULT);
-        ok(self.engine.poll_workflow_task(r.into_inner(), d).await.map_err(status)?)
+        ok(self
+            .engine
+            .poll_workflow_task(r.into_inner(), d)
+            .await
+            .map_err(status)?)
     }
 
-    async fn respond_workflow_task_completed(&self, r: Request<RespondWorkflowTaskCompletedRequest>) -> R<RespondWorkflowTaskCompletedResponse> {
-        ok(self.engine.complete_workflow_task(r.into_inner()).await.map_err(status)?)
+    async fn respond_workflow_task_completed(
+        &self,
+        r: Request<RespondWorkflowTaskCompletedRequest>,
+    ) -> R<RespondWorkflowTaskCompletedResponse> {
+        ok(self
+            .engine
+            .complete_workflow_task(r.into_inner())
+            .await
+            .map_err(status)?)
     }
 
-    async fn respond_workflow_task_failed(&self, r: Request<RespondWorkflowTaskFailedRequest>) -> R<RespondWorkflowTaskFailedResponse> {
-        self.engine.fail_workflow_task(r.into_inner()).await.map_err(status)?;
+    async fn respond_workflow_task_failed(
+        &self,
+        r: Request<RespondWorkflowTaskFailedRequest>,
+    ) -> R<RespondWorkflowTaskFailedResponse> {
+        self.engine
+            .fail_workflow_task(r.into_inner())
+            .await
+            .map_err(status)?;
         ok(RespondWorkflowTaskFailedResponse::default())
     }
 
-    async fn respond_query_task_completed(&self, r: Request<RespondQueryTaskCompletedRequest>) -> R<RespondQueryTaskCompletedResponse> {
-        self.engine.complete_query_task(r.into_inner()).await.map_err(status)?;
+    async fn respond_query_task_completed(
+        &self,
+        r: Request<RespondQueryTaskCompletedRequest>,
+    ) -> R<RespondQueryTaskCompletedResponse> {
+        self.engine
+            .complete_query_task(r.into_inner())
+            .await
+            .map_err(status)?;
         ok(RespondQueryTaskCompletedResponse::default())
     }
 
-    async fn poll_activity_task_queue(&self, r: Request<PollActivityTaskQueueRequest>) -> R<PollActivityTaskQueueResponse> {
+    async fn poll_activity_task_queue(
+        &self,
+        r: Request<PollActivityTaskQueueRequest>,
+    ) -> R<PollActivityTaskQueueResponse> {
         let d = deadline(&r, LONG_POLL_DEFAULT);
-        ok(self.engine.poll_activity_task(r.into_inner(), d).await.map_err(status)?)
+        ok(self
+            .engine
+            .poll_activity_task(r.into_inner(), d)
+            .await
+            .map_err(status)?)
     }
 
-    async fn respond_activity_task_completed(&self, r: Request<RespondActivityTaskCompletedRequest>) -> R<RespondActivityTaskCompletedResponse> {
-        self.engine.complete_activity(r.into_inner()).await.map_err(status)?;
+    async fn respond_activity_task_completed(
+        &self,
+        r: Request<RespondActivityTaskCompletedRequest>,
+    ) -> R<RespondActivityTaskCompletedResponse> {
+        self.engine
+            .complete_activity(r.into_inner())
+            .await
+            .map_err(status)?;
         ok(RespondActivityTaskCompletedResponse::default())
     }
 
-    async fn respond_activity_task_completed_by_id(&self, r: Request<RespondActivityTaskCompletedByIdRequest>) -> R<RespondActivityTaskCompletedByIdResponse> {
-        self.engine.complete_activity_by_id(r.into_inner()).await.map_err(status)?;
+    async fn respond_activity_task_completed_by_id(
+        &self,
+        r: Request<RespondActivityTaskCompletedByIdRequest>,
+    ) -> R<RespondActivityTaskCompletedByIdResponse> {
+        self.engine
+            .complete_activity_by_id(r.into_inner())
+            .await
+            .map_err(status)?;
         ok(RespondActivityTaskCompletedByIdResponse::default())
     }
 
-    async fn respond_activity_task_failed(&self, r: Request<RespondActivityTaskFailedRequest>) -> R<RespondActivityTaskFailedResponse> {
+    async fn respond_activity_task_failed(
+        &self,
+        r: Request<RespondActivityTaskFailedRequest>,
+    ) -> R<RespondActivityTaskFailedResponse> {
         let r = r.into_inner();
         self.engine
-            .fail_activity(Some(&r.task_token), None, r.failure, r.last_heartbeat_details, r.identity)
+            .fail_activity(
+                Some(&r.task_token),
+                None,
+                r.failure,
+                r.last_heartbeat_details,
+                r.identity,
+            )
             .await
             .map_err(status)?;
         ok(RespondActivityTaskFailedResponse::default())
     }
 
-    async fn respond_activity_task_failed_by_id(&self, r: Request<RespondActivityTaskFailedByIdRequest>) -> R<RespondActivityTaskFailedByIdResponse> {
+    async fn respond_activity_task_failed_by_id(
+        &self,
+        r: Request<RespondActivityTaskFailedByIdRequest>,
+    ) -> R<RespondActivityTaskFailedByIdResponse> {
         let r = r.into_inner();
         self.engine
             .fail_activity(
@@ -379,7 +539,10 @@ impl WorkflowService for WorkflowApi {
         ok(RespondActivityTaskFailedByIdResponse::default())
     }
 
-    async fn respond_activity_task_canceled(&self, r: Request<RespondActivityTaskCanceledRequest>) -> R<RespondActivityTaskCanceledResponse> {
+    async fn respond_activity_task_canceled(
+        &self,
+        r: Request<RespondActivityTaskCanceledRequest>,
+    ) -> R<RespondActivityTaskCanceledResponse> {
         let r = r.into_inner();
         self.engine
             .cancel_activity(Some(&r.task_token), None, r.details, r.identity)
@@ -388,7 +551,10 @@ impl WorkflowService for WorkflowApi {
         ok(RespondActivityTaskCanceledResponse::default())
     }
 
-    async fn respond_activity_task_canceled_by_id(&self, r: Request<RespondActivityTaskCanceledByIdRequest>) -> R<RespondActivityTaskCanceledByIdResponse> {
+    async fn respond_activity_task_canceled_by_id(
+        &self,
+        r: Request<RespondActivityTaskCanceledByIdRequest>,
+    ) -> R<RespondActivityTaskCanceledByIdResponse> {
         let r = r.into_inner();
         self.engine
             .cancel_activity(
@@ -402,7 +568,10 @@ impl WorkflowService for WorkflowApi {
         ok(RespondActivityTaskCanceledByIdResponse::default())
     }
 
-    async fn record_activity_task_heartbeat(&self, r: Request<RecordActivityTaskHeartbeatRequest>) -> R<RecordActivityTaskHeartbeatResponse> {
+    async fn record_activity_task_heartbeat(
+        &self,
+        r: Request<RecordActivityTaskHeartbeatRequest>,
+    ) -> R<RecordActivityTaskHeartbeatResponse> {
         let r = r.into_inner();
         let cancel = self
             .engine
@@ -415,7 +584,10 @@ impl WorkflowService for WorkflowApi {
         })
     }
 
-    async fn record_activity_task_heartbeat_by_id(&self, r: Request<RecordActivityTaskHeartbeatByIdRequest>) -> R<RecordActivityTaskHeartbeatByIdResponse> {
+    async fn record_activity_task_heartbeat_by_id(
+        &self,
+        r: Request<RecordActivityTaskHeartbeatByIdRequest>,
+    ) -> R<RecordActivityTaskHeartbeatByIdResponse> {
         let r = r.into_inner();
         let cancel = self
             .engine
@@ -432,64 +604,126 @@ impl WorkflowService for WorkflowApi {
         })
     }
 
-    async fn reset_sticky_task_queue(&self, r: Request<ResetStickyTaskQueueRequest>) -> R<ResetStickyTaskQueueResponse> {
-        self.engine.reset_sticky(r.into_inner()).await.map_err(status)?;
+    async fn reset_sticky_task_queue(
+        &self,
+        r: Request<ResetStickyTaskQueueRequest>,
+    ) -> R<ResetStickyTaskQueueResponse> {
+        self.engine
+            .reset_sticky(r.into_inner())
+            .await
+            .map_err(status)?;
         ok(ResetStickyTaskQueueResponse::default())
     }
 
-    async fn shutdown_worker(&self, r: Request<ShutdownWorkerRequest>) -> R<ShutdownWorkerResponse> {
-        self.engine.shutdown_worker(r.into_inner()).await.map_err(status)?;
+    async fn shutdown_worker(
+        &self,
+        r: Request<ShutdownWorkerRequest>,
+    ) -> R<ShutdownWorkerResponse> {
+        self.engine
+            .shutdown_worker(r.into_inner())
+            .await
+            .map_err(status)?;
         ok(ShutdownWorkerResponse::default())
     }
 
-    async fn record_worker_heartbeat(&self, r: Request<RecordWorkerHeartbeatRequest>) -> R<RecordWorkerHeartbeatResponse> {
-        self.engine.namespace(&r.into_inner().namespace).map_err(status)?;
+    async fn record_worker_heartbeat(
+        &self,
+        r: Request<RecordWorkerHeartbeatRequest>,
+    ) -> R<RecordWorkerHeartbeatResponse> {
+        self.engine
+            .namespace(&r.into_inner().namespace)
+            .map_err(status)?;
         ok(RecordWorkerHeartbeatResponse::default())
     }
 
     // ---- Everything below is not supported: UNIMPLEMENTED with a clear message. ----
     // (Generated once from the trait's method list; README lists them.)
-    async fn deprecate_namespace(&self, _r: Request<DeprecateNamespaceRequest>) -> R<DeprecateNamespaceResponse> {
+    async fn deprecate_namespace(
+        &self,
+        _r: Request<DeprecateNamespaceRequest>,
+    ) -> R<DeprecateNamespaceResponse> {
         Err(unknown_method("WorkflowService", "deprecate_namespace"))
     }
 
-    async fn execute_multi_operation(&self, _r: Request<ExecuteMultiOperationRequest>) -> R<ExecuteMultiOperationResponse> {
+    async fn execute_multi_operation(
+        &self,
+        _r: Request<ExecuteMultiOperationRequest>,
+    ) -> R<ExecuteMultiOperationResponse> {
         Err(unknown_method("WorkflowService", "execute_multi_operation"))
     }
 
-    async fn get_workflow_execution_history_reverse(&self, _r: Request<GetWorkflowExecutionHistoryReverseRequest>) -> R<GetWorkflowExecutionHistoryReverseResponse> {
-        Err(unknown_method("WorkflowService", "get_workflow_execution_history_reverse"))
+    async fn get_workflow_execution_history_reverse(
+        &self,
+        _r: Request<GetWorkflowExecutionHistoryReverseRequest>,
+    ) -> R<GetWorkflowExecutionHistoryReverseResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "get_workflow_execution_history_reverse",
+        ))
     }
 
-    async fn reset_workflow_execution(&self, _r: Request<ResetWorkflowExecutionRequest>) -> R<ResetWorkflowExecutionResponse> {
-        Err(unknown_method("WorkflowService", "reset_workflow_execution"))
+    async fn reset_workflow_execution(
+        &self,
+        _r: Request<ResetWorkflowExecutionRequest>,
+    ) -> R<ResetWorkflowExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "reset_workflow_execution",
+        ))
     }
 
-    async fn list_archived_workflow_executions(&self, _r: Request<ListArchivedWorkflowExecutionsRequest>) -> R<ListArchivedWorkflowExecutionsResponse> {
-        Err(unknown_method("WorkflowService", "list_archived_workflow_executions"))
+    async fn list_archived_workflow_executions(
+        &self,
+        _r: Request<ListArchivedWorkflowExecutionsRequest>,
+    ) -> R<ListArchivedWorkflowExecutionsResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "list_archived_workflow_executions",
+        ))
     }
 
-    async fn describe_task_queue(&self, _r: Request<DescribeTaskQueueRequest>) -> R<DescribeTaskQueueResponse> {
+    async fn describe_task_queue(
+        &self,
+        _r: Request<DescribeTaskQueueRequest>,
+    ) -> R<DescribeTaskQueueResponse> {
         Err(unknown_method("WorkflowService", "describe_task_queue"))
     }
 
-    async fn get_cluster_info(&self, _r: Request<GetClusterInfoRequest>) -> R<GetClusterInfoResponse> {
+    async fn get_cluster_info(
+        &self,
+        _r: Request<GetClusterInfoRequest>,
+    ) -> R<GetClusterInfoResponse> {
         Err(unknown_method("WorkflowService", "get_cluster_info"))
     }
 
-    async fn list_task_queue_partitions(&self, _r: Request<ListTaskQueuePartitionsRequest>) -> R<ListTaskQueuePartitionsResponse> {
-        Err(unknown_method("WorkflowService", "list_task_queue_partitions"))
+    async fn list_task_queue_partitions(
+        &self,
+        _r: Request<ListTaskQueuePartitionsRequest>,
+    ) -> R<ListTaskQueuePartitionsResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "list_task_queue_partitions",
+        ))
     }
 
-    async fn create_schedule(&self, _r: Request<CreateScheduleRequest>) -> R<CreateScheduleResponse> {
+    async fn create_schedule(
+        &self,
+        _r: Request<CreateScheduleRequest>,
+    ) -> R<CreateScheduleResponse> {
         Err(unknown_method("WorkflowService", "create_schedule"))
     }
 
-    async fn describe_schedule(&self, _r: Request<DescribeScheduleRequest>) -> R<DescribeScheduleResponse> {
+    async fn describe_schedule(
+        &self,
+        _r: Request<DescribeScheduleRequest>,
+    ) -> R<DescribeScheduleResponse> {
         Err(unknown_method("WorkflowService", "describe_schedule"))
     }
 
-    async fn update_schedule(&self, _r: Request<UpdateScheduleRequest>) -> R<UpdateScheduleResponse> {
+    async fn update_schedule(
+        &self,
+        _r: Request<UpdateScheduleRequest>,
+    ) -> R<UpdateScheduleResponse> {
         Err(unknown_method("WorkflowService", "update_schedule"))
     }
 
@@ -497,11 +731,20 @@ impl WorkflowService for WorkflowApi {
         Err(unknown_method("WorkflowService", "patch_schedule"))
     }
 
-    async fn list_schedule_matching_times(&self, _r: Request<ListScheduleMatchingTimesRequest>) -> R<ListScheduleMatchingTimesResponse> {
-        Err(unknown_method("WorkflowService", "list_schedule_matching_times"))
+    async fn list_schedule_matching_times(
+        &self,
+        _r: Request<ListScheduleMatchingTimesRequest>,
+    ) -> R<ListScheduleMatchingTimesResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "list_schedule_matching_times",
+        ))
     }
 
-    async fn delete_schedule(&self, _r: Request<DeleteScheduleRequest>) -> R<DeleteScheduleResponse> {
+    async fn delete_schedule(
+        &self,
+        _r: Request<DeleteScheduleRequest>,
+    ) -> R<DeleteScheduleResponse> {
         Err(unknown_method("WorkflowService", "delete_schedule"))
     }
 
@@ -509,143 +752,311 @@ impl WorkflowService for WorkflowApi {
         Err(unknown_method("WorkflowService", "list_schedules"))
     }
 
-    async fn count_schedules(&self, _r: Request<CountSchedulesRequest>) -> R<CountSchedulesResponse> {
+    async fn count_schedules(
+        &self,
+        _r: Request<CountSchedulesRequest>,
+    ) -> R<CountSchedulesResponse> {
         Err(unknown_method("WorkflowService", "count_schedules"))
     }
 
-    async fn update_worker_build_id_compatibility(&self, _r: Request<UpdateWorkerBuildIdCompatibilityRequest>) -> R<UpdateWorkerBuildIdCompatibilityResponse> {
-        Err(unknown_method("WorkflowService", "update_worker_build_id_compatibility"))
+    async fn update_worker_build_id_compatibility(
+        &self,
+        _r: Request<UpdateWorkerBuildIdCompatibilityRequest>,
+    ) -> R<UpdateWorkerBuildIdCompatibilityResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "update_worker_build_id_compatibility",
+        ))
     }
 
-    async fn get_worker_build_id_compatibility(&self, _r: Request<GetWorkerBuildIdCompatibilityRequest>) -> R<GetWorkerBuildIdCompatibilityResponse> {
-        Err(unknown_method("WorkflowService", "get_worker_build_id_compatibility"))
+    async fn get_worker_build_id_compatibility(
+        &self,
+        _r: Request<GetWorkerBuildIdCompatibilityRequest>,
+    ) -> R<GetWorkerBuildIdCompatibilityResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "get_worker_build_id_compatibility",
+        ))
     }
 
-    async fn update_worker_versioning_rules(&self, _r: Request<UpdateWorkerVersioningRulesRequest>) -> R<UpdateWorkerVersioningRulesResponse> {
-        Err(unknown_method("WorkflowService", "update_worker_versioning_rules"))
+    async fn update_worker_versioning_rules(
+        &self,
+        _r: Request<UpdateWorkerVersioningRulesRequest>,
+    ) -> R<UpdateWorkerVersioningRulesResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "update_worker_versioning_rules",
+        ))
     }
 
-    async fn get_worker_versioning_rules(&self, _r: Request<GetWorkerVersioningRulesRequest>) -> R<GetWorkerVersioningRulesResponse> {
-        Err(unknown_method("WorkflowService", "get_worker_versioning_rules"))
+    async fn get_worker_versioning_rules(
+        &self,
+        _r: Request<GetWorkerVersioningRulesRequest>,
+    ) -> R<GetWorkerVersioningRulesResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "get_worker_versioning_rules",
+        ))
     }
 
-    async fn get_worker_task_reachability(&self, _r: Request<GetWorkerTaskReachabilityRequest>) -> R<GetWorkerTaskReachabilityResponse> {
-        Err(unknown_method("WorkflowService", "get_worker_task_reachability"))
+    async fn get_worker_task_reachability(
+        &self,
+        _r: Request<GetWorkerTaskReachabilityRequest>,
+    ) -> R<GetWorkerTaskReachabilityResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "get_worker_task_reachability",
+        ))
     }
 
-    async fn describe_deployment(&self, _r: Request<DescribeDeploymentRequest>) -> R<DescribeDeploymentResponse> {
+    async fn describe_deployment(
+        &self,
+        _r: Request<DescribeDeploymentRequest>,
+    ) -> R<DescribeDeploymentResponse> {
         Err(unknown_method("WorkflowService", "describe_deployment"))
     }
 
-    async fn describe_worker_deployment_version(&self, _r: Request<DescribeWorkerDeploymentVersionRequest>) -> R<DescribeWorkerDeploymentVersionResponse> {
-        Err(unknown_method("WorkflowService", "describe_worker_deployment_version"))
+    async fn describe_worker_deployment_version(
+        &self,
+        _r: Request<DescribeWorkerDeploymentVersionRequest>,
+    ) -> R<DescribeWorkerDeploymentVersionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "describe_worker_deployment_version",
+        ))
     }
 
-    async fn list_deployments(&self, _r: Request<ListDeploymentsRequest>) -> R<ListDeploymentsResponse> {
+    async fn list_deployments(
+        &self,
+        _r: Request<ListDeploymentsRequest>,
+    ) -> R<ListDeploymentsResponse> {
         Err(unknown_method("WorkflowService", "list_deployments"))
     }
 
-    async fn get_deployment_reachability(&self, _r: Request<GetDeploymentReachabilityRequest>) -> R<GetDeploymentReachabilityResponse> {
-        Err(unknown_method("WorkflowService", "get_deployment_reachability"))
+    async fn get_deployment_reachability(
+        &self,
+        _r: Request<GetDeploymentReachabilityRequest>,
+    ) -> R<GetDeploymentReachabilityResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "get_deployment_reachability",
+        ))
     }
 
-    async fn get_current_deployment(&self, _r: Request<GetCurrentDeploymentRequest>) -> R<GetCurrentDeploymentResponse> {
+    async fn get_current_deployment(
+        &self,
+        _r: Request<GetCurrentDeploymentRequest>,
+    ) -> R<GetCurrentDeploymentResponse> {
         Err(unknown_method("WorkflowService", "get_current_deployment"))
     }
 
-    async fn set_current_deployment(&self, _r: Request<SetCurrentDeploymentRequest>) -> R<SetCurrentDeploymentResponse> {
+    async fn set_current_deployment(
+        &self,
+        _r: Request<SetCurrentDeploymentRequest>,
+    ) -> R<SetCurrentDeploymentResponse> {
         Err(unknown_method("WorkflowService", "set_current_deployment"))
     }
 
-    async fn set_worker_deployment_current_version(&self, _r: Request<SetWorkerDeploymentCurrentVersionRequest>) -> R<SetWorkerDeploymentCurrentVersionResponse> {
-        Err(unknown_method("WorkflowService", "set_worker_deployment_current_version"))
+    async fn set_worker_deployment_current_version(
+        &self,
+        _r: Request<SetWorkerDeploymentCurrentVersionRequest>,
+    ) -> R<SetWorkerDeploymentCurrentVersionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "set_worker_deployment_current_version",
+        ))
     }
 
-    async fn describe_worker_deployment(&self, _r: Request<DescribeWorkerDeploymentRequest>) -> R<DescribeWorkerDeploymentResponse> {
-        Err(unknown_method("WorkflowService", "describe_worker_deployment"))
+    async fn describe_worker_deployment(
+        &self,
+        _r: Request<DescribeWorkerDeploymentRequest>,
+    ) -> R<DescribeWorkerDeploymentResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "describe_worker_deployment",
+        ))
     }
 
-    async fn delete_worker_deployment(&self, _r: Request<DeleteWorkerDeploymentRequest>) -> R<DeleteWorkerDeploymentResponse> {
-        Err(unknown_method("WorkflowService", "delete_worker_deployment"))
+    async fn delete_worker_deployment(
+        &self,
+        _r: Request<DeleteWorkerDeploymentRequest>,
+    ) -> R<DeleteWorkerDeploymentResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "delete_worker_deployment",
+        ))
     }
 
-    async fn delete_worker_deployment_version(&self, _r: Request<DeleteWorkerDeploymentVersionRequest>) -> R<DeleteWorkerDeploymentVersionResponse> {
-        Err(unknown_method("WorkflowService", "delete_worker_deployment_version"))
+    async fn delete_worker_deployment_version(
+        &self,
+        _r: Request<DeleteWorkerDeploymentVersionRequest>,
+    ) -> R<DeleteWorkerDeploymentVersionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "delete_worker_deployment_version",
+        ))
     }
 
-    async fn set_worker_deployment_ramping_version(&self, _r: Request<SetWorkerDeploymentRampingVersionRequest>) -> R<SetWorkerDeploymentRampingVersionResponse> {
-        Err(unknown_method("WorkflowService", "set_worker_deployment_ramping_version"))
+    async fn set_worker_deployment_ramping_version(
+        &self,
+        _r: Request<SetWorkerDeploymentRampingVersionRequest>,
+    ) -> R<SetWorkerDeploymentRampingVersionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "set_worker_deployment_ramping_version",
+        ))
     }
 
-    async fn list_worker_deployments(&self, _r: Request<ListWorkerDeploymentsRequest>) -> R<ListWorkerDeploymentsResponse> {
+    async fn list_worker_deployments(
+        &self,
+        _r: Request<ListWorkerDeploymentsRequest>,
+    ) -> R<ListWorkerDeploymentsResponse> {
         Err(unknown_method("WorkflowService", "list_worker_deployments"))
     }
 
-    async fn create_worker_deployment(&self, _r: Request<CreateWorkerDeploymentRequest>) -> R<CreateWorkerDeploymentResponse> {
-        Err(unknown_method("WorkflowService", "create_worker_deployment"))
+    async fn create_worker_deployment(
+        &self,
+        _r: Request<CreateWorkerDeploymentRequest>,
+    ) -> R<CreateWorkerDeploymentResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "create_worker_deployment",
+        ))
     }
 
-    async fn create_worker_deployment_version(&self, _r: Request<CreateWorkerDeploymentVersionRequest>) -> R<CreateWorkerDeploymentVersionResponse> {
-        Err(unknown_method("WorkflowService", "create_worker_deployment_version"))
+    async fn create_worker_deployment_version(
+        &self,
+        _r: Request<CreateWorkerDeploymentVersionRequest>,
+    ) -> R<CreateWorkerDeploymentVersionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "create_worker_deployment_version",
+        ))
     }
 
-    async fn update_worker_deployment_version_compute_config(&self, _r: Request<UpdateWorkerDeploymentVersionComputeConfigRequest>) -> R<UpdateWorkerDeploymentVersionComputeConfigResponse> {
-        Err(unknown_method("WorkflowService", "update_worker_deployment_version_compute_config"))
+    async fn update_worker_deployment_version_compute_config(
+        &self,
+        _r: Request<UpdateWorkerDeploymentVersionComputeConfigRequest>,
+    ) -> R<UpdateWorkerDeploymentVersionComputeConfigResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "update_worker_deployment_version_compute_config",
+        ))
     }
 
-    async fn validate_worker_deployment_version_compute_config(&self, _r: Request<ValidateWorkerDeploymentVersionComputeConfigRequest>) -> R<ValidateWorkerDeploymentVersionComputeConfigResponse> {
-        Err(unknown_method("WorkflowService", "validate_worker_deployment_version_compute_config"))
+    async fn validate_worker_deployment_version_compute_config(
+        &self,
+        _r: Request<ValidateWorkerDeploymentVersionComputeConfigRequest>,
+    ) -> R<ValidateWorkerDeploymentVersionComputeConfigResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "validate_worker_deployment_version_compute_config",
+        ))
     }
 
-    async fn update_worker_deployment_version_metadata(&self, _r: Request<UpdateWorkerDeploymentVersionMetadataRequest>) -> R<UpdateWorkerDeploymentVersionMetadataResponse> {
-        Err(unknown_method("WorkflowService", "update_worker_deployment_version_metadata"))
+    async fn update_worker_deployment_version_metadata(
+        &self,
+        _r: Request<UpdateWorkerDeploymentVersionMetadataRequest>,
+    ) -> R<UpdateWorkerDeploymentVersionMetadataResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "update_worker_deployment_version_metadata",
+        ))
     }
 
-    async fn set_worker_deployment_manager(&self, _r: Request<SetWorkerDeploymentManagerRequest>) -> R<SetWorkerDeploymentManagerResponse> {
-        Err(unknown_method("WorkflowService", "set_worker_deployment_manager"))
+    async fn set_worker_deployment_manager(
+        &self,
+        _r: Request<SetWorkerDeploymentManagerRequest>,
+    ) -> R<SetWorkerDeploymentManagerResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "set_worker_deployment_manager",
+        ))
     }
 
-    async fn start_batch_operation(&self, _r: Request<StartBatchOperationRequest>) -> R<StartBatchOperationResponse> {
+    async fn start_batch_operation(
+        &self,
+        _r: Request<StartBatchOperationRequest>,
+    ) -> R<StartBatchOperationResponse> {
         Err(unknown_method("WorkflowService", "start_batch_operation"))
     }
 
-    async fn stop_batch_operation(&self, _r: Request<StopBatchOperationRequest>) -> R<StopBatchOperationResponse> {
+    async fn stop_batch_operation(
+        &self,
+        _r: Request<StopBatchOperationRequest>,
+    ) -> R<StopBatchOperationResponse> {
         Err(unknown_method("WorkflowService", "stop_batch_operation"))
     }
 
-    async fn describe_batch_operation(&self, _r: Request<DescribeBatchOperationRequest>) -> R<DescribeBatchOperationResponse> {
-        Err(unknown_method("WorkflowService", "describe_batch_operation"))
+    async fn describe_batch_operation(
+        &self,
+        _r: Request<DescribeBatchOperationRequest>,
+    ) -> R<DescribeBatchOperationResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "describe_batch_operation",
+        ))
     }
 
-    async fn list_batch_operations(&self, _r: Request<ListBatchOperationsRequest>) -> R<ListBatchOperationsResponse> {
+    async fn list_batch_operations(
+        &self,
+        _r: Request<ListBatchOperationsRequest>,
+    ) -> R<ListBatchOperationsResponse> {
         Err(unknown_method("WorkflowService", "list_batch_operations"))
     }
 
-    async fn poll_nexus_task_queue(&self, _r: Request<PollNexusTaskQueueRequest>) -> R<PollNexusTaskQueueResponse> {
+    async fn poll_nexus_task_queue(
+        &self,
+        _r: Request<PollNexusTaskQueueRequest>,
+    ) -> R<PollNexusTaskQueueResponse> {
         Err(unknown_method("WorkflowService", "poll_nexus_task_queue"))
     }
 
-    async fn respond_nexus_task_completed(&self, _r: Request<RespondNexusTaskCompletedRequest>) -> R<RespondNexusTaskCompletedResponse> {
-        Err(unknown_method("WorkflowService", "respond_nexus_task_completed"))
+    async fn respond_nexus_task_completed(
+        &self,
+        _r: Request<RespondNexusTaskCompletedRequest>,
+    ) -> R<RespondNexusTaskCompletedResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "respond_nexus_task_completed",
+        ))
     }
 
-    async fn respond_nexus_task_failed(&self, _r: Request<RespondNexusTaskFailedRequest>) -> R<RespondNexusTaskFailedResponse> {
-        Err(unknown_method("WorkflowService", "respond_nexus_task_failed"))
+    async fn respond_nexus_task_failed(
+        &self,
+        _r: Request<RespondNexusTaskFailedRequest>,
+    ) -> R<RespondNexusTaskFailedResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "respond_nexus_task_failed",
+        ))
     }
 
-    async fn update_activity_options(&self, _r: Request<UpdateActivityOptionsRequest>) -> R<UpdateActivityOptionsResponse> {
+    async fn update_activity_options(
+        &self,
+        _r: Request<UpdateActivityOptionsRequest>,
+    ) -> R<UpdateActivityOptionsResponse> {
         Err(unknown_method("WorkflowService", "update_activity_options"))
     }
 
-    async fn update_workflow_execution_options(&self, _r: Request<UpdateWorkflowExecutionOptionsRequest>) -> R<UpdateWorkflowExecutionOptionsResponse> {
-        Err(unknown_method("WorkflowService", "update_workflow_execution_options"))
+    async fn update_workflow_execution_options(
+        &self,
+        _r: Request<UpdateWorkflowExecutionOptionsRequest>,
+    ) -> R<UpdateWorkflowExecutionOptionsResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "update_workflow_execution_options",
+        ))
     }
 
     async fn pause_activity(&self, _r: Request<PauseActivityRequest>) -> R<PauseActivityResponse> {
         Err(unknown_method("WorkflowService", "pause_activity"))
     }
 
-    async fn unpause_activity(&self, _r: Request<UnpauseActivityRequest>) -> R<UnpauseActivityResponse> {
+    async fn unpause_activity(
+        &self,
+        _r: Request<UnpauseActivityRequest>,
+    ) -> R<UnpauseActivityResponse> {
         Err(unknown_method("WorkflowService", "unpause_activity"))
     }
 
@@ -653,23 +1064,38 @@ impl WorkflowService for WorkflowApi {
         Err(unknown_method("WorkflowService", "reset_activity"))
     }
 
-    async fn create_workflow_rule(&self, _r: Request<CreateWorkflowRuleRequest>) -> R<CreateWorkflowRuleResponse> {
+    async fn create_workflow_rule(
+        &self,
+        _r: Request<CreateWorkflowRuleRequest>,
+    ) -> R<CreateWorkflowRuleResponse> {
         Err(unknown_method("WorkflowService", "create_workflow_rule"))
     }
 
-    async fn describe_workflow_rule(&self, _r: Request<DescribeWorkflowRuleRequest>) -> R<DescribeWorkflowRuleResponse> {
+    async fn describe_workflow_rule(
+        &self,
+        _r: Request<DescribeWorkflowRuleRequest>,
+    ) -> R<DescribeWorkflowRuleResponse> {
         Err(unknown_method("WorkflowService", "describe_workflow_rule"))
     }
 
-    async fn delete_workflow_rule(&self, _r: Request<DeleteWorkflowRuleRequest>) -> R<DeleteWorkflowRuleResponse> {
+    async fn delete_workflow_rule(
+        &self,
+        _r: Request<DeleteWorkflowRuleRequest>,
+    ) -> R<DeleteWorkflowRuleResponse> {
         Err(unknown_method("WorkflowService", "delete_workflow_rule"))
     }
 
-    async fn list_workflow_rules(&self, _r: Request<ListWorkflowRulesRequest>) -> R<ListWorkflowRulesResponse> {
+    async fn list_workflow_rules(
+        &self,
+        _r: Request<ListWorkflowRulesRequest>,
+    ) -> R<ListWorkflowRulesResponse> {
         Err(unknown_method("WorkflowService", "list_workflow_rules"))
     }
 
-    async fn trigger_workflow_rule(&self, _r: Request<TriggerWorkflowRuleRequest>) -> R<TriggerWorkflowRuleResponse> {
+    async fn trigger_workflow_rule(
+        &self,
+        _r: Request<TriggerWorkflowRuleRequest>,
+    ) -> R<TriggerWorkflowRuleResponse> {
         Err(unknown_method("WorkflowService", "trigger_workflow_rule"))
     }
 
@@ -681,111 +1107,261 @@ impl WorkflowService for WorkflowApi {
         Err(unknown_method("WorkflowService", "count_workers"))
     }
 
-    async fn update_task_queue_config(&self, _r: Request<UpdateTaskQueueConfigRequest>) -> R<UpdateTaskQueueConfigResponse> {
-        Err(unknown_method("WorkflowService", "update_task_queue_config"))
+    async fn update_task_queue_config(
+        &self,
+        _r: Request<UpdateTaskQueueConfigRequest>,
+    ) -> R<UpdateTaskQueueConfigResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "update_task_queue_config",
+        ))
     }
 
-    async fn fetch_worker_config(&self, _r: Request<FetchWorkerConfigRequest>) -> R<FetchWorkerConfigResponse> {
+    async fn fetch_worker_config(
+        &self,
+        _r: Request<FetchWorkerConfigRequest>,
+    ) -> R<FetchWorkerConfigResponse> {
         Err(unknown_method("WorkflowService", "fetch_worker_config"))
     }
 
-    async fn update_worker_config(&self, _r: Request<UpdateWorkerConfigRequest>) -> R<UpdateWorkerConfigResponse> {
+    async fn update_worker_config(
+        &self,
+        _r: Request<UpdateWorkerConfigRequest>,
+    ) -> R<UpdateWorkerConfigResponse> {
         Err(unknown_method("WorkflowService", "update_worker_config"))
     }
 
-    async fn describe_worker(&self, _r: Request<DescribeWorkerRequest>) -> R<DescribeWorkerResponse> {
+    async fn describe_worker(
+        &self,
+        _r: Request<DescribeWorkerRequest>,
+    ) -> R<DescribeWorkerResponse> {
         Err(unknown_method("WorkflowService", "describe_worker"))
     }
 
-    async fn pause_workflow_execution(&self, _r: Request<PauseWorkflowExecutionRequest>) -> R<PauseWorkflowExecutionResponse> {
-        Err(unknown_method("WorkflowService", "pause_workflow_execution"))
+    async fn pause_workflow_execution(
+        &self,
+        _r: Request<PauseWorkflowExecutionRequest>,
+    ) -> R<PauseWorkflowExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "pause_workflow_execution",
+        ))
     }
 
-    async fn unpause_workflow_execution(&self, _r: Request<UnpauseWorkflowExecutionRequest>) -> R<UnpauseWorkflowExecutionResponse> {
-        Err(unknown_method("WorkflowService", "unpause_workflow_execution"))
+    async fn unpause_workflow_execution(
+        &self,
+        _r: Request<UnpauseWorkflowExecutionRequest>,
+    ) -> R<UnpauseWorkflowExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "unpause_workflow_execution",
+        ))
     }
 
-    async fn start_activity_execution(&self, _r: Request<StartActivityExecutionRequest>) -> R<StartActivityExecutionResponse> {
-        Err(unknown_method("WorkflowService", "start_activity_execution"))
+    async fn start_activity_execution(
+        &self,
+        _r: Request<StartActivityExecutionRequest>,
+    ) -> R<StartActivityExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "start_activity_execution",
+        ))
     }
 
-    async fn start_nexus_operation_execution(&self, _r: Request<StartNexusOperationExecutionRequest>) -> R<StartNexusOperationExecutionResponse> {
-        Err(unknown_method("WorkflowService", "start_nexus_operation_execution"))
+    async fn start_nexus_operation_execution(
+        &self,
+        _r: Request<StartNexusOperationExecutionRequest>,
+    ) -> R<StartNexusOperationExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "start_nexus_operation_execution",
+        ))
     }
 
-    async fn describe_activity_execution(&self, _r: Request<DescribeActivityExecutionRequest>) -> R<DescribeActivityExecutionResponse> {
-        Err(unknown_method("WorkflowService", "describe_activity_execution"))
+    async fn describe_activity_execution(
+        &self,
+        _r: Request<DescribeActivityExecutionRequest>,
+    ) -> R<DescribeActivityExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "describe_activity_execution",
+        ))
     }
 
-    async fn describe_nexus_operation_execution(&self, _r: Request<DescribeNexusOperationExecutionRequest>) -> R<DescribeNexusOperationExecutionResponse> {
-        Err(unknown_method("WorkflowService", "describe_nexus_operation_execution"))
+    async fn describe_nexus_operation_execution(
+        &self,
+        _r: Request<DescribeNexusOperationExecutionRequest>,
+    ) -> R<DescribeNexusOperationExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "describe_nexus_operation_execution",
+        ))
     }
 
-    async fn poll_activity_execution(&self, _r: Request<PollActivityExecutionRequest>) -> R<PollActivityExecutionResponse> {
+    async fn poll_activity_execution(
+        &self,
+        _r: Request<PollActivityExecutionRequest>,
+    ) -> R<PollActivityExecutionResponse> {
         Err(unknown_method("WorkflowService", "poll_activity_execution"))
     }
 
-    async fn poll_nexus_operation_execution(&self, _r: Request<PollNexusOperationExecutionRequest>) -> R<PollNexusOperationExecutionResponse> {
-        Err(unknown_method("WorkflowService", "poll_nexus_operation_execution"))
+    async fn poll_nexus_operation_execution(
+        &self,
+        _r: Request<PollNexusOperationExecutionRequest>,
+    ) -> R<PollNexusOperationExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "poll_nexus_operation_execution",
+        ))
     }
 
-    async fn list_activity_executions(&self, _r: Request<ListActivityExecutionsRequest>) -> R<ListActivityExecutionsResponse> {
-        Err(unknown_method("WorkflowService", "list_activity_executions"))
+    async fn list_activity_executions(
+        &self,
+        _r: Request<ListActivityExecutionsRequest>,
+    ) -> R<ListActivityExecutionsResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "list_activity_executions",
+        ))
     }
 
-    async fn list_nexus_operation_executions(&self, _r: Request<ListNexusOperationExecutionsRequest>) -> R<ListNexusOperationExecutionsResponse> {
-        Err(unknown_method("WorkflowService", "list_nexus_operation_executions"))
+    async fn list_nexus_operation_executions(
+        &self,
+        _r: Request<ListNexusOperationExecutionsRequest>,
+    ) -> R<ListNexusOperationExecutionsResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "list_nexus_operation_executions",
+        ))
     }
 
-    async fn count_activity_executions(&self, _r: Request<CountActivityExecutionsRequest>) -> R<CountActivityExecutionsResponse> {
-        Err(unknown_method("WorkflowService", "count_activity_executions"))
+    async fn count_activity_executions(
+        &self,
+        _r: Request<CountActivityExecutionsRequest>,
+    ) -> R<CountActivityExecutionsResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "count_activity_executions",
+        ))
     }
 
-    async fn count_nexus_operation_executions(&self, _r: Request<CountNexusOperationExecutionsRequest>) -> R<CountNexusOperationExecutionsResponse> {
-        Err(unknown_method("WorkflowService", "count_nexus_operation_executions"))
+    async fn count_nexus_operation_executions(
+        &self,
+        _r: Request<CountNexusOperationExecutionsRequest>,
+    ) -> R<CountNexusOperationExecutionsResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "count_nexus_operation_executions",
+        ))
     }
 
-    async fn request_cancel_activity_execution(&self, _r: Request<RequestCancelActivityExecutionRequest>) -> R<RequestCancelActivityExecutionResponse> {
-        Err(unknown_method("WorkflowService", "request_cancel_activity_execution"))
+    async fn request_cancel_activity_execution(
+        &self,
+        _r: Request<RequestCancelActivityExecutionRequest>,
+    ) -> R<RequestCancelActivityExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "request_cancel_activity_execution",
+        ))
     }
 
-    async fn request_cancel_nexus_operation_execution(&self, _r: Request<RequestCancelNexusOperationExecutionRequest>) -> R<RequestCancelNexusOperationExecutionResponse> {
-        Err(unknown_method("WorkflowService", "request_cancel_nexus_operation_execution"))
+    async fn request_cancel_nexus_operation_execution(
+        &self,
+        _r: Request<RequestCancelNexusOperationExecutionRequest>,
+    ) -> R<RequestCancelNexusOperationExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "request_cancel_nexus_operation_execution",
+        ))
     }
 
-    async fn terminate_activity_execution(&self, _r: Request<TerminateActivityExecutionRequest>) -> R<TerminateActivityExecutionResponse> {
-        Err(unknown_method("WorkflowService", "terminate_activity_execution"))
+    async fn terminate_activity_execution(
+        &self,
+        _r: Request<TerminateActivityExecutionRequest>,
+    ) -> R<TerminateActivityExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "terminate_activity_execution",
+        ))
     }
 
-    async fn delete_activity_execution(&self, _r: Request<DeleteActivityExecutionRequest>) -> R<DeleteActivityExecutionResponse> {
-        Err(unknown_method("WorkflowService", "delete_activity_execution"))
+    async fn delete_activity_execution(
+        &self,
+        _r: Request<DeleteActivityExecutionRequest>,
+    ) -> R<DeleteActivityExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "delete_activity_execution",
+        ))
     }
 
-    async fn pause_activity_execution(&self, _r: Request<PauseActivityExecutionRequest>) -> R<PauseActivityExecutionResponse> {
-        Err(unknown_method("WorkflowService", "pause_activity_execution"))
+    async fn pause_activity_execution(
+        &self,
+        _r: Request<PauseActivityExecutionRequest>,
+    ) -> R<PauseActivityExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "pause_activity_execution",
+        ))
     }
 
-    async fn reset_activity_execution(&self, _r: Request<ResetActivityExecutionRequest>) -> R<ResetActivityExecutionResponse> {
-        Err(unknown_method("WorkflowService", "reset_activity_execution"))
+    async fn reset_activity_execution(
+        &self,
+        _r: Request<ResetActivityExecutionRequest>,
+    ) -> R<ResetActivityExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "reset_activity_execution",
+        ))
     }
 
-    async fn unpause_activity_execution(&self, _r: Request<UnpauseActivityExecutionRequest>) -> R<UnpauseActivityExecutionResponse> {
-        Err(unknown_method("WorkflowService", "unpause_activity_execution"))
+    async fn unpause_activity_execution(
+        &self,
+        _r: Request<UnpauseActivityExecutionRequest>,
+    ) -> R<UnpauseActivityExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "unpause_activity_execution",
+        ))
     }
 
-    async fn update_activity_execution_options(&self, _r: Request<UpdateActivityExecutionOptionsRequest>) -> R<UpdateActivityExecutionOptionsResponse> {
-        Err(unknown_method("WorkflowService", "update_activity_execution_options"))
+    async fn update_activity_execution_options(
+        &self,
+        _r: Request<UpdateActivityExecutionOptionsRequest>,
+    ) -> R<UpdateActivityExecutionOptionsResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "update_activity_execution_options",
+        ))
     }
 
-    async fn terminate_nexus_operation_execution(&self, _r: Request<TerminateNexusOperationExecutionRequest>) -> R<TerminateNexusOperationExecutionResponse> {
-        Err(unknown_method("WorkflowService", "terminate_nexus_operation_execution"))
+    async fn terminate_nexus_operation_execution(
+        &self,
+        _r: Request<TerminateNexusOperationExecutionRequest>,
+    ) -> R<TerminateNexusOperationExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "terminate_nexus_operation_execution",
+        ))
     }
 
-    async fn delete_nexus_operation_execution(&self, _r: Request<DeleteNexusOperationExecutionRequest>) -> R<DeleteNexusOperationExecutionResponse> {
-        Err(unknown_method("WorkflowService", "delete_nexus_operation_execution"))
+    async fn delete_nexus_operation_execution(
+        &self,
+        _r: Request<DeleteNexusOperationExecutionRequest>,
+    ) -> R<DeleteNexusOperationExecutionResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "delete_nexus_operation_execution",
+        ))
     }
 
-    async fn poll_workflow_execution_time_skipping(&self, _r: Request<PollWorkflowExecutionTimeSkippingRequest>) -> R<PollWorkflowExecutionTimeSkippingResponse> {
-        Err(unknown_method("WorkflowService", "poll_workflow_execution_time_skipping"))
+    async fn poll_workflow_execution_time_skipping(
+        &self,
+        _r: Request<PollWorkflowExecutionTimeSkippingRequest>,
+    ) -> R<PollWorkflowExecutionTimeSkippingResponse> {
+        Err(unknown_method(
+            "WorkflowService",
+            "poll_workflow_execution_time_skipping",
+        ))
     }
 }

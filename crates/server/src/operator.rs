@@ -20,7 +20,10 @@ fn ns_or_default(ns: &str) -> &str {
 
 #[tonic::async_trait]
 impl OperatorService for OperatorApi {
-    async fn add_search_attributes(&self, r: Request<AddSearchAttributesRequest>) -> R<AddSearchAttributesResponse> {
+    async fn add_search_attributes(
+        &self,
+        r: Request<AddSearchAttributesRequest>,
+    ) -> R<AddSearchAttributesResponse> {
         let r = r.into_inner();
         self.engine
             .add_search_attributes(ns_or_default(&r.namespace), r.search_attributes)
@@ -29,7 +32,10 @@ impl OperatorService for OperatorApi {
         ok(AddSearchAttributesResponse {})
     }
 
-    async fn remove_search_attributes(&self, r: Request<RemoveSearchAttributesRequest>) -> R<RemoveSearchAttributesResponse> {
+    async fn remove_search_attributes(
+        &self,
+        r: Request<RemoveSearchAttributesRequest>,
+    ) -> R<RemoveSearchAttributesResponse> {
         let r = r.into_inner();
         self.engine
             .remove_search_attributes(ns_or_default(&r.namespace), r.search_attributes)
@@ -38,7 +44,10 @@ impl OperatorService for OperatorApi {
         ok(RemoveSearchAttributesResponse {})
     }
 
-    async fn list_search_attributes(&self, r: Request<ListSearchAttributesRequest>) -> R<ListSearchAttributesResponse> {
+    async fn list_search_attributes(
+        &self,
+        r: Request<ListSearchAttributesRequest>,
+    ) -> R<ListSearchAttributesResponse> {
         let r = r.into_inner();
         let (custom, system) = self
             .engine
@@ -51,15 +60,27 @@ impl OperatorService for OperatorApi {
         })
     }
 
-    async fn delete_namespace(&self, _r: Request<DeleteNamespaceRequest>) -> R<DeleteNamespaceResponse> {
+    async fn delete_namespace(
+        &self,
+        _r: Request<DeleteNamespaceRequest>,
+    ) -> R<DeleteNamespaceResponse> {
         Err(unknown_method("OperatorService", "delete_namespace"))
     }
 
-    async fn add_or_update_remote_cluster(&self, _r: Request<AddOrUpdateRemoteClusterRequest>) -> R<AddOrUpdateRemoteClusterResponse> {
-        Err(unknown_method("OperatorService", "add_or_update_remote_cluster"))
+    async fn add_or_update_remote_cluster(
+        &self,
+        _r: Request<AddOrUpdateRemoteClusterRequest>,
+    ) -> R<AddOrUpdateRemoteClusterResponse> {
+        Err(unknown_method(
+            "OperatorService",
+            "add_or_update_remote_cluster",
+        ))
     }
 
-    async fn remove_remote_cluster(&self, _r: Request<RemoveRemoteClusterRequest>) -> R<RemoveRemoteClusterResponse> {
+    async fn remove_remote_cluster(
+        &self,
+        _r: Request<RemoveRemoteClusterRequest>,
+    ) -> R<RemoveRemoteClusterResponse> {
         Err(unknown_method("OperatorService", "remove_remote_cluster"))
     }
 
@@ -67,23 +88,38 @@ impl OperatorService for OperatorApi {
         Err(unknown_method("OperatorService", "list_clusters"))
     }
 
-    async fn get_nexus_endpoint(&self, _r: Request<GetNexusEndpointRequest>) -> R<GetNexusEndpointResponse> {
+    async fn get_nexus_endpoint(
+        &self,
+        _r: Request<GetNexusEndpointRequest>,
+    ) -> R<GetNexusEndpointResponse> {
         Err(unknown_method("OperatorService", "get_nexus_endpoint"))
     }
 
-    async fn create_nexus_endpoint(&self, _r: Request<CreateNexusEndpointRequest>) -> R<CreateNexusEndpointResponse> {
+    async fn create_nexus_endpoint(
+        &self,
+        _r: Request<CreateNexusEndpointRequest>,
+    ) -> R<CreateNexusEndpointResponse> {
         Err(unknown_method("OperatorService", "create_nexus_endpoint"))
     }
 
-    async fn update_nexus_endpoint(&self, _r: Request<UpdateNexusEndpointRequest>) -> R<UpdateNexusEndpointResponse> {
+    async fn update_nexus_endpoint(
+        &self,
+        _r: Request<UpdateNexusEndpointRequest>,
+    ) -> R<UpdateNexusEndpointResponse> {
         Err(unknown_method("OperatorService", "update_nexus_endpoint"))
     }
 
-    async fn delete_nexus_endpoint(&self, _r: Request<DeleteNexusEndpointRequest>) -> R<DeleteNexusEndpointResponse> {
+    async fn delete_nexus_endpoint(
+        &self,
+        _r: Request<DeleteNexusEndpointRequest>,
+    ) -> R<DeleteNexusEndpointResponse> {
         Err(unknown_method("OperatorService", "delete_nexus_endpoint"))
     }
 
-    async fn list_nexus_endpoints(&self, _r: Request<ListNexusEndpointsRequest>) -> R<ListNexusEndpointsResponse> {
+    async fn list_nexus_endpoints(
+        &self,
+        _r: Request<ListNexusEndpointsRequest>,
+    ) -> R<ListNexusEndpointsResponse> {
         Err(unknown_method("OperatorService", "list_nexus_endpoints"))
     }
 }

@@ -63,10 +63,12 @@ fn open_conn(path: &Path, durable: bool) -> Result<Connection, StoreError> {
     .map_err(backend)?;
     c.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(backend)?;
-    c.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+    c.pragma_update(None, "journal_mode", "WAL")
+        .map_err(backend)?;
     c.pragma_update(None, "synchronous", if durable { "FULL" } else { "OFF" })
         .map_err(backend)?;
-    c.pragma_update(None, "foreign_keys", "OFF").map_err(backend)?;
+    c.pragma_update(None, "foreign_keys", "OFF")
+        .map_err(backend)?;
     Ok(c)
 }
 
@@ -160,7 +162,10 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
 
 /// One transaction for the whole group; each batch in its own savepoint so a fenced-off batch
 /// does not sink the others.
-fn commit_group(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<Result<(), StoreError>>> {
+fn commit_group(
+    conn: &mut Connection,
+    jobs: &[Job],
+) -> rusqlite::Result<Vec<Result<(), StoreError>>> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut out = Vec::with_capacity(jobs.len());
     for (batch, _) in jobs {
@@ -201,7 +206,11 @@ fn apply_batch(tx: &rusqlite::Transaction, b: &WriteBatch) -> Result<(), StoreEr
     Ok(())
 }
 
-fn write_execution(tx: &rusqlite::Transaction, shard: i32, e: &ExecutionWrite) -> rusqlite::Result<()> {
+fn write_execution(
+    tx: &rusqlite::Transaction,
+    shard: i32,
+    e: &ExecutionWrite,
+) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO executions (namespace_id, run_id, workflow_id, shard_id, status, open, state)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -352,17 +361,27 @@ impl Store for SqliteStore {
         })
     }
 
-    fn get_execution(&self, namespace_id: &str, run_id: &str) -> Result<Option<StoredExecution>, StoreError> {
+    fn get_execution(
+        &self,
+        namespace_id: &str,
+        run_id: &str,
+    ) -> Result<Option<StoredExecution>, StoreError> {
         self.read(|c| {
-            c.prepare_cached("SELECT state FROM executions WHERE namespace_id = ?1 AND run_id = ?2")?
-                .query_row(params![namespace_id, run_id], |r| {
-                    Ok(StoredExecution { state: r.get(0)? })
-                })
-                .optional()
+            c.prepare_cached(
+                "SELECT state FROM executions WHERE namespace_id = ?1 AND run_id = ?2",
+            )?
+            .query_row(params![namespace_id, run_id], |r| {
+                Ok(StoredExecution { state: r.get(0)? })
+            })
+            .optional()
         })
     }
 
-    fn get_current_run(&self, namespace_id: &str, workflow_id: &str) -> Result<Option<String>, StoreError> {
+    fn get_current_run(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+    ) -> Result<Option<String>, StoreError> {
         self.read(|c| {
             c.prepare_cached(
                 "SELECT run_id FROM current_executions WHERE namespace_id = ?1 AND workflow_id = ?2",
@@ -385,7 +404,9 @@ impl Store for SqliteStore {
                 "SELECT data FROM history WHERE namespace_id = ?1 AND run_id = ?2 AND event_id >= ?3
                  ORDER BY event_id LIMIT ?4",
             )?;
-            let rows = st.query_map(params![namespace_id, run_id, first_event_id, limit], |r| r.get(0))?;
+            let rows = st.query_map(params![namespace_id, run_id, first_event_id, limit], |r| {
+                r.get(0)
+            })?;
             rows.collect()
         })
     }
@@ -393,10 +414,22 @@ impl Store for SqliteStore {
     fn delete_execution(&self, namespace_id: &str, run_id: &str) -> Result<(), StoreError> {
         self.read(|c| {
             let tx = c.unchecked_transaction()?;
-            tx.execute("DELETE FROM history WHERE namespace_id = ?1 AND run_id = ?2", params![namespace_id, run_id])?;
-            tx.execute("DELETE FROM visibility WHERE namespace_id = ?1 AND run_id = ?2", params![namespace_id, run_id])?;
-            tx.execute("DELETE FROM executions WHERE namespace_id = ?1 AND run_id = ?2", params![namespace_id, run_id])?;
-            tx.execute("DELETE FROM current_executions WHERE namespace_id = ?1 AND run_id = ?2", params![namespace_id, run_id])?;
+            tx.execute(
+                "DELETE FROM history WHERE namespace_id = ?1 AND run_id = ?2",
+                params![namespace_id, run_id],
+            )?;
+            tx.execute(
+                "DELETE FROM visibility WHERE namespace_id = ?1 AND run_id = ?2",
+                params![namespace_id, run_id],
+            )?;
+            tx.execute(
+                "DELETE FROM executions WHERE namespace_id = ?1 AND run_id = ?2",
+                params![namespace_id, run_id],
+            )?;
+            tx.execute(
+                "DELETE FROM current_executions WHERE namespace_id = ?1 AND run_id = ?2",
+                params![namespace_id, run_id],
+            )?;
             tx.commit()
         })
     }
@@ -407,7 +440,7 @@ impl Store for SqliteStore {
         query: &Compiled,
         page_size: usize,
         after: Option<(i64, String)>,
-    ) -> Result<Vec<(Vec<u8>, (i64, String))>, StoreError> {
+    ) -> Result<Vec<perdure_core::store::ListedRow>, StoreError> {
         let mut params: Vec<rusqlite::types::Value> = vec![namespace_id.to_string().into()];
         params.extend(query.params.iter().map(to_sql));
         let mut sql = format!(
@@ -439,7 +472,11 @@ impl Store for SqliteStore {
         })
     }
 
-    fn count_visibility(&self, namespace_id: &str, query: &Compiled) -> Result<(i64, Vec<(i32, i64)>), StoreError> {
+    fn count_visibility(
+        &self,
+        namespace_id: &str,
+        query: &Compiled,
+    ) -> Result<(i64, Vec<(i32, i64)>), StoreError> {
         let mut params: Vec<rusqlite::types::Value> = vec![namespace_id.to_string().into()];
         params.extend(query.params.iter().map(to_sql));
         let base = format!(
@@ -457,7 +494,9 @@ impl Store for SqliteStore {
                 let mut st = c.prepare(&format!(
                     "SELECT status, COUNT(*) {base} GROUP BY status ORDER BY status"
                 ))?;
-                let rows = st.query_map(params_from_iter(params.iter()), |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let rows = st.query_map(params_from_iter(params.iter()), |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
                 for row in rows {
                     groups.push(row?);
                 }

@@ -127,7 +127,7 @@ pub(crate) fn outcome_of(r: WorkflowQueryResult) -> QueryOutcome {
     } else {
         QueryOutcome::Failed {
             message: r.error_message,
-            failure: r.failure,
+            failure: r.failure.map(Box::new),
         }
     }
 }
@@ -379,11 +379,7 @@ impl Engine {
             data.extra.evicted = true;
             // Queries still waiting on this entry keep their channels and are answered.
             if !data.extra.queries.is_empty() {
-                let e = self.insert_entry(
-                    key.clone(),
-                    data.ms.clone(),
-                    data.extra.history.clone(),
-                );
+                let e = self.insert_entry(key.clone(), data.ms.clone(), data.extra.history.clone());
                 let mut nd = e.data.lock().await;
                 nd.extra.queries = std::mem::take(&mut data.extra.queries);
                 let RunData { ms, extra } = &mut *nd;
@@ -417,7 +413,10 @@ impl Engine {
             run_id: run.state.run_id.clone(),
         };
         self.inner.current.lock().insert(
-            (run.state.namespace_id.clone(), run.state.workflow_id.clone()),
+            (
+                run.state.namespace_id.clone(),
+                run.state.workflow_id.clone(),
+            ),
             run.state.run_id.clone(),
         );
         let entry = self.insert_entry(key.clone(), run.state, Some(run.events));
@@ -564,14 +563,19 @@ impl Engine {
                     .max(Duration::from_secs(3));
                 tokio::spawn(async move {
                     tokio::time::sleep(wait).await;
-                    let Ok(entry) = me.entry(&k).await else { return };
+                    let Ok(entry) = me.entry(&k).await else {
+                        return;
+                    };
                     let data = entry.data.lock().await;
                     if data.extra.queries.get(&id).is_some_and(|q| q.tx.is_some()) {
                         me.inner.matching.add(
                             &ns,
                             &normal,
                             QueueKind::Workflow,
-                            Task::Query { run: k.clone(), query_id: id },
+                            Task::Query {
+                                run: k.clone(),
+                                query_id: id,
+                            },
                         );
                     }
                 });
@@ -623,7 +627,11 @@ impl Engine {
     }
 
     /// Persisted events of a run from `from` (1-based), loading the cache if needed.
-    pub(crate) async fn history_of(&self, data: &mut RunData, from: i64) -> Result<Vec<HistoryEvent>> {
+    pub(crate) async fn history_of(
+        &self,
+        data: &mut RunData,
+        from: i64,
+    ) -> Result<Vec<HistoryEvent>> {
         if data.extra.history.is_none() {
             let s = self.inner.store.clone();
             let (ns, run) = (data.ms.namespace_id.clone(), data.ms.run_id.clone());
@@ -669,9 +677,13 @@ pub(crate) fn execution_write(
         workflow_id: ms.workflow_id.clone(),
         run_id: ms.run_id.clone(),
         status: ms.status,
-        open: running || (ms.parent.is_some() && !ms.parent_notified && ms.new_execution_run_id.is_empty()),
+        open: running
+            || (ms.parent.is_some() && !ms.parent_notified && ms.new_execution_run_id.is_empty()),
         state: ms.encode_to_vec(),
-        events: events.iter().map(|e| (e.event_id, e.encode_to_vec())).collect(),
+        events: events
+            .iter()
+            .map(|e| (e.event_id, e.encode_to_vec()))
+            .collect(),
         set_current,
         visibility: visibility_row(ms),
     }

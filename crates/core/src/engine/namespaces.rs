@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use perdure_proto::api::enums::v1::{
-    ArchivalState, IndexedValueType, NamespaceState,
-};
+use perdure_proto::api::enums::v1::{ArchivalState, IndexedValueType, NamespaceState};
 use perdure_proto::api::namespace::v1::{NamespaceConfig, NamespaceInfo};
 use perdure_proto::api::replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig};
 use perdure_proto::api::workflowservice::v1::{
@@ -196,9 +194,19 @@ impl Engine {
         self.register_namespace_inner(req, false).await
     }
 
-    async fn register_namespace_inner(&self, req: RegisterNamespaceRequest, dev: bool) -> Result<()> {
+    async fn register_namespace_inner(
+        &self,
+        req: RegisterNamespaceRequest,
+        dev: bool,
+    ) -> Result<()> {
         validate_name(&req.namespace)?;
-        if self.inner.namespaces.read().by_name.contains_key(&req.namespace) {
+        if self
+            .inner
+            .namespaces
+            .read()
+            .by_name
+            .contains_key(&req.namespace)
+        {
             return Err(Error::NamespaceAlreadyExists(req.namespace));
         }
         let id = uuid::Uuid::new_v4().to_string();
@@ -227,14 +235,20 @@ impl Engine {
         let mut v: Vec<_> = reg.by_name.values().map(|n| n.describe()).collect();
         v.sort_by(|a, b| {
             let n = |x: &DescribeNamespaceResponse| {
-                x.namespace_info.as_ref().map(|i| i.name.clone()).unwrap_or_default()
+                x.namespace_info
+                    .as_ref()
+                    .map(|i| i.name.clone())
+                    .unwrap_or_default()
             };
             n(a).cmp(&n(b))
         });
         v
     }
 
-    pub async fn update_namespace(&self, req: UpdateNamespaceRequest) -> Result<DescribeNamespaceResponse> {
+    pub async fn update_namespace(
+        &self,
+        req: UpdateNamespaceRequest,
+    ) -> Result<DescribeNamespaceResponse> {
         let ns = self.namespace(&req.namespace)?;
         let mut ns = (*ns).clone();
         if let Some(u) = &req.update_info {
@@ -270,7 +284,11 @@ impl Engine {
     }
 
     /// Registers custom search attributes (name -> IndexedValueType).
-    pub async fn add_search_attributes(&self, namespace: &str, attrs: HashMap<String, i32>) -> Result<()> {
+    pub async fn add_search_attributes(
+        &self,
+        namespace: &str,
+        attrs: HashMap<String, i32>,
+    ) -> Result<()> {
         let ns = self.namespace(namespace)?;
         let mut ns = (*ns).clone();
         for (name, t) in attrs {
@@ -285,9 +303,7 @@ impl Engine {
                     "Search attribute {name} is reserved by system."
                 )));
             }
-            if name.is_empty()
-                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(Error::InvalidArgument(format!(
                     "Search attribute name {name:?} is invalid."
                 )));
@@ -306,19 +322,28 @@ impl Engine {
         self.save_namespace(ns).await
     }
 
-    pub async fn remove_search_attributes(&self, namespace: &str, names: Vec<String>) -> Result<()> {
+    pub async fn remove_search_attributes(
+        &self,
+        namespace: &str,
+        names: Vec<String>,
+    ) -> Result<()> {
         let ns = self.namespace(namespace)?;
         let mut ns = (*ns).clone();
         for n in names {
             if ns.record.search_attributes.remove(&n).is_none() {
-                return Err(Error::NotFound(format!("Search attribute {n} doesn't exist.")));
+                return Err(Error::NotFound(format!(
+                    "Search attribute {n} doesn't exist."
+                )));
             }
         }
         self.save_namespace(ns).await
     }
 
     /// (custom, system) search attributes of a namespace.
-    pub fn search_attributes(&self, namespace: &str) -> Result<(HashMap<String, i32>, HashMap<String, i32>)> {
+    pub fn search_attributes(
+        &self,
+        namespace: &str,
+    ) -> Result<(HashMap<String, i32>, HashMap<String, i32>)> {
         let ns = self.namespace(namespace)?;
         let system = perdure_query::system_attributes()
             .iter()

@@ -56,7 +56,13 @@ enum ActivityRef {
 }
 
 impl Engine {
-    async fn next_task(&self, ns_id: &str, queue: &str, kind: QueueKind, until: Instant) -> Option<Task> {
+    async fn next_task(
+        &self,
+        ns_id: &str,
+        queue: &str,
+        kind: QueueKind,
+        until: Instant,
+    ) -> Option<Task> {
         match self.inner.matching.poll(ns_id, queue, kind) {
             Ok(t) => Some(t),
             Err(ticket) => {
@@ -73,15 +79,24 @@ impl Engine {
         deadline: Instant,
     ) -> Result<PollWorkflowTaskQueueResponse> {
         let ns = self.namespace(&req.namespace)?;
-        let queue = req.task_queue.as_ref().map(|q| q.name.clone()).unwrap_or_default();
+        let queue = req
+            .task_queue
+            .as_ref()
+            .map(|q| q.name.clone())
+            .unwrap_or_default();
         if queue.is_empty() {
-            return Err(Error::InvalidArgument("TaskQueue is not set on request.".into()));
+            return Err(Error::InvalidArgument(
+                "TaskQueue is not set on request.".into(),
+            ));
         }
         let Some(until) = poll_budget(deadline) else {
             return Ok(Default::default());
         };
         loop {
-            let Some(task) = self.next_task(&ns.id, &queue, QueueKind::Workflow, until).await else {
+            let Some(task) = self
+                .next_task(&ns.id, &queue, QueueKind::Workflow, until)
+                .await
+            else {
                 return Ok(Default::default());
             };
             if Instant::now() >= until {
@@ -92,7 +107,8 @@ impl Engine {
             }
             let r = match task {
                 Task::Workflow { run, dispatch_seq } => {
-                    self.start_workflow_task(run, dispatch_seq, &req.identity).await
+                    self.start_workflow_task(run, dispatch_seq, &req.identity)
+                        .await
                 }
                 Task::Query { run, query_id } => self.query_task(run, query_id, &queue).await,
                 Task::Activity { .. } => Ok(None),
@@ -127,11 +143,17 @@ impl Engine {
             }
             let request_id = uuid::Uuid::new_v4().to_string();
             let started = me
-                .transition(&run, &entry, &mut d, |tx, _| Ok(tx.start_wft(&request_id, &identity)))
+                .transition(&run, &entry, &mut d, |tx, _| {
+                    Ok(tx.start_wft(&request_id, &identity))
+                })
                 .await?;
             let ms = &d.ms;
             let sticky = ms.wft.as_ref().is_some_and(|w| w.sticky);
-            let from = if sticky { ms.last_completed_wft_started_id + 1 } else { 1 };
+            let from = if sticky {
+                ms.last_completed_wft_started_id + 1
+            } else {
+                1
+            };
             let mut events = me.history_of(&mut d, from).await?;
             events.extend(started.transient_events.iter().cloned());
             // Queries waiting for this task ride along with it.
@@ -144,7 +166,12 @@ impl Engine {
             }
             let ms = &d.ms;
             let w = ms.wft.as_ref().unwrap();
-            let mut token = TaskToken::new(TokenKind::Workflow, &ms.namespace_id, &ms.workflow_id, &ms.run_id);
+            let mut token = TaskToken::new(
+                TokenKind::Workflow,
+                &ms.namespace_id,
+                &ms.workflow_id,
+                &ms.run_id,
+            );
             token.scheduled_event_id = started.scheduled_event_id;
             token.started_event_id = started.started_event_id;
             token.attempt = started.attempt;
@@ -173,7 +200,12 @@ impl Engine {
         h.await.map_err(|e| Error::Internal(e.to_string()))?
     }
 
-    async fn query_task(&self, run: RunKey, query_id: u64, queue: &str) -> Result<Option<PollWorkflowTaskQueueResponse>> {
+    async fn query_task(
+        &self,
+        run: RunKey,
+        query_id: u64,
+        queue: &str,
+    ) -> Result<Option<PollWorkflowTaskQueueResponse>> {
         let entry = self.entry(&run).await?;
         let mut d = entry.data.lock().await;
         let Some(q) = d.extra.queries.get(&query_id) else {
@@ -184,9 +216,18 @@ impl Engine {
         }
         let query: WorkflowQuery = q.query.clone();
         let sticky = queue != d.ms.task_queue;
-        let events = if sticky { vec![] } else { self.history_of(&mut d, 1).await? };
+        let events = if sticky {
+            vec![]
+        } else {
+            self.history_of(&mut d, 1).await?
+        };
         let ms = &d.ms;
-        let mut token = TaskToken::new(TokenKind::Query, &ms.namespace_id, &ms.workflow_id, &ms.run_id);
+        let mut token = TaskToken::new(
+            TokenKind::Query,
+            &ms.namespace_id,
+            &ms.workflow_id,
+            &ms.run_id,
+        );
         token.query_id = query_id;
         Ok(Some(PollWorkflowTaskQueueResponse {
             task_token: token.encode(),
@@ -282,7 +323,8 @@ impl Engine {
         self.mutate(key, move |tx, extra| {
             let valid = tx.is_running()
                 && tx.ms.wft.as_ref().is_some_and(|w| {
-                    w.dispatch_seq == token.dispatch_seq && w.started_event_id == token.started_event_id
+                    w.dispatch_seq == token.dispatch_seq
+                        && w.started_event_id == token.started_event_id
                 });
             if !valid {
                 return Err(task_not_found());
@@ -307,7 +349,7 @@ impl Engine {
         } else {
             QueryOutcome::Failed {
                 message: req.error_message,
-                failure: req.failure,
+                failure: req.failure.map(Box::new),
             }
         };
         self.answer_query(self.wft_key(&token), token.query_id, outcome)
@@ -321,15 +363,24 @@ impl Engine {
         deadline: Instant,
     ) -> Result<PollActivityTaskQueueResponse> {
         let ns = self.namespace(&req.namespace)?;
-        let queue = req.task_queue.as_ref().map(|q| q.name.clone()).unwrap_or_default();
+        let queue = req
+            .task_queue
+            .as_ref()
+            .map(|q| q.name.clone())
+            .unwrap_or_default();
         if queue.is_empty() {
-            return Err(Error::InvalidArgument("TaskQueue is not set on request.".into()));
+            return Err(Error::InvalidArgument(
+                "TaskQueue is not set on request.".into(),
+            ));
         }
         let Some(until) = poll_budget(deadline) else {
             return Ok(Default::default());
         };
         loop {
-            let Some(task) = self.next_task(&ns.id, &queue, QueueKind::Activity, until).await else {
+            let Some(task) = self
+                .next_task(&ns.id, &queue, QueueKind::Activity, until)
+                .await
+            else {
                 return Ok(Default::default());
             };
             if Instant::now() >= until {
@@ -420,7 +471,9 @@ impl Engine {
             }
             let i = match &r {
                 ActivityRef::Token(t) => {
-                    let i = tx.activity_index(t.scheduled_event_id).ok_or_else(activity_not_found)?;
+                    let i = tx
+                        .activity_index(t.scheduled_event_id)
+                        .ok_or_else(activity_not_found)?;
                     let a = &tx.ms.activities[i];
                     if a.attempt != t.attempt || a.started_time.is_none() {
                         return Err(activity_not_found());
@@ -452,7 +505,9 @@ impl Engine {
         activity_id: &str,
     ) -> Result<(RunKey, ActivityRef)> {
         if activity_id.is_empty() {
-            return Err(Error::InvalidArgument("ActivityId is not set on request.".into()));
+            return Err(Error::InvalidArgument(
+                "ActivityId is not set on request.".into(),
+            ));
         }
         let ns = self.namespace(namespace)?;
         let key = self
@@ -481,10 +536,18 @@ impl Engine {
         .await
     }
 
-    pub async fn complete_activity_by_id(&self, req: RespondActivityTaskCompletedByIdRequest) -> Result<()> {
+    pub async fn complete_activity_by_id(
+        &self,
+        req: RespondActivityTaskCompletedByIdRequest,
+    ) -> Result<()> {
         self.check_blobs(req.result.as_ref())?;
         let (key, r) = self
-            .activity_target_by_id(&req.namespace, &req.workflow_id, &req.run_id, &req.activity_id)
+            .activity_target_by_id(
+                &req.namespace,
+                &req.workflow_id,
+                &req.run_id,
+                &req.activity_id,
+            )
             .await?;
         self.on_activity(&req.namespace, key, r, move |tx, i| {
             tx.activity_completed(i, req.result, &req.identity)
@@ -502,8 +565,14 @@ impl Engine {
     ) -> Result<()> {
         let (key, r) = match (token, by_id) {
             (Some(t), _) => self.activity_target_by_token(t).await?,
-            (None, Some((ns, wf, run, act))) => self.activity_target_by_id(ns, wf, run, act).await?,
-            _ => return Err(Error::InvalidArgument("TaskToken is not set on request.".into())),
+            (None, Some((ns, wf, run, act))) => {
+                self.activity_target_by_id(ns, wf, run, act).await?
+            }
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "TaskToken is not set on request.".into(),
+                ));
+            }
         };
         self.on_activity("", key, r, move |tx, i| {
             tx.activity_failed(i, failure, details, &identity);
@@ -520,8 +589,14 @@ impl Engine {
     ) -> Result<()> {
         let (key, r) = match (token, by_id) {
             (Some(t), _) => self.activity_target_by_token(t).await?,
-            (None, Some((ns, wf, run, act))) => self.activity_target_by_id(ns, wf, run, act).await?,
-            _ => return Err(Error::InvalidArgument("TaskToken is not set on request.".into())),
+            (None, Some((ns, wf, run, act))) => {
+                self.activity_target_by_id(ns, wf, run, act).await?
+            }
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "TaskToken is not set on request.".into(),
+                ));
+            }
         };
         self.on_activity("", key, r, move |tx, i| {
             tx.activity_canceled(i, details, &identity);
@@ -539,8 +614,14 @@ impl Engine {
         self.check_blobs(details.as_ref())?;
         let (key, r) = match (token, by_id) {
             (Some(t), _) => self.activity_target_by_token(t).await?,
-            (None, Some((ns, wf, run, act))) => self.activity_target_by_id(ns, wf, run, act).await?,
-            _ => return Err(Error::InvalidArgument("TaskToken is not set on request.".into())),
+            (None, Some((ns, wf, run, act))) => {
+                self.activity_target_by_id(ns, wf, run, act).await?
+            }
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "TaskToken is not set on request.".into(),
+                ));
+            }
         };
         self.on_activity("", key, r, move |tx, i| tx.activity_heartbeat(i, details))
             .await
@@ -552,23 +633,24 @@ impl Engine {
             return Ok(());
         }
         let ns = self.namespace(&req.namespace)?;
-        let tasks = self
-            .inner
-            .matching
-            .drop_queue(&ns.id, &req.sticky_task_queue, QueueKind::Workflow);
+        let tasks =
+            self.inner
+                .matching
+                .drop_queue(&ns.id, &req.sticky_task_queue, QueueKind::Workflow);
         for t in tasks {
             let run = match t {
                 Task::Workflow { run, .. } | Task::Query { run, .. } => run,
                 Task::Activity { .. } => continue,
             };
-            let _ = self.mutate(run, |tx, extra| {
-                tx.unstick();
-                for q in extra.queries.values_mut() {
-                    q.dispatched = false;
-                }
-                Ok(())
-            })
-            .await;
+            let _ = self
+                .mutate(run, |tx, extra| {
+                    tx.unstick();
+                    for q in extra.queries.values_mut() {
+                        q.dispatched = false;
+                    }
+                    Ok(())
+                })
+                .await;
         }
         Ok(())
     }

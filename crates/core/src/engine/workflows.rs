@@ -12,7 +12,9 @@ use perdure_proto::api::enums::v1::{
     WorkflowIdReusePolicy as Reuse,
 };
 use perdure_proto::api::failure::v1::Failure;
-use perdure_proto::api::history::v1::{History, StartChildWorkflowExecutionInitiatedEventAttributes};
+use perdure_proto::api::history::v1::{
+    History, StartChildWorkflowExecutionInitiatedEventAttributes,
+};
 use perdure_proto::api::query::v1::{QueryRejected, WorkflowQuery};
 use perdure_proto::api::update::v1 as upd;
 use perdure_proto::api::workflow::v1::{
@@ -44,7 +46,7 @@ pub enum QueryOutcome {
     Answered(Option<Payloads>),
     Failed {
         message: String,
-        failure: Option<Failure>,
+        failure: Option<Box<Failure>>,
     },
 }
 
@@ -79,7 +81,11 @@ impl Engine {
     }
 
     /// The current run id of a workflow id, if any.
-    pub(crate) async fn current_run(&self, namespace_id: &str, workflow_id: &str) -> Result<Option<String>> {
+    pub(crate) async fn current_run(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+    ) -> Result<Option<String>> {
         if let Some(r) = self
             .inner
             .current
@@ -94,19 +100,25 @@ impl Engine {
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
         if let Some(r) = &r {
-            self.inner
-                .current
-                .lock()
-                .insert((namespace_id.to_string(), workflow_id.to_string()), r.clone());
+            self.inner.current.lock().insert(
+                (namespace_id.to_string(), workflow_id.to_string()),
+                r.clone(),
+            );
         }
         Ok(r)
     }
 
     /// Resolves an execution (empty run id = current run) to a run key.
-    pub(crate) async fn resolve(&self, namespace_id: &str, exec: Option<&WorkflowExecution>) -> Result<RunKey> {
+    pub(crate) async fn resolve(
+        &self,
+        namespace_id: &str,
+        exec: Option<&WorkflowExecution>,
+    ) -> Result<RunKey> {
         let exec = exec.cloned().unwrap_or_default();
         if exec.workflow_id.is_empty() {
-            return Err(Error::InvalidArgument("WorkflowId is not set on request.".into()));
+            return Err(Error::InvalidArgument(
+                "WorkflowId is not set on request.".into(),
+            ));
         }
         let run_id = if exec.run_id.is_empty() {
             self.current_run(namespace_id, &exec.workflow_id)
@@ -142,18 +154,26 @@ impl Engine {
         task_queue: Option<&perdure_proto::api::taskqueue::v1::TaskQueue>,
     ) -> Result<StartParams> {
         if workflow_id.is_empty() {
-            return Err(Error::InvalidArgument("WorkflowId is not set on request.".into()));
+            return Err(Error::InvalidArgument(
+                "WorkflowId is not set on request.".into(),
+            ));
         }
         if workflow_id.len() > 1000 {
-            return Err(Error::InvalidArgument("WorkflowId exceeds length limit.".into()));
+            return Err(Error::InvalidArgument(
+                "WorkflowId exceeds length limit.".into(),
+            ));
         }
         let wt = workflow_type.map(|t| t.name.clone()).unwrap_or_default();
         if wt.is_empty() {
-            return Err(Error::InvalidArgument("WorkflowType is not set on request.".into()));
+            return Err(Error::InvalidArgument(
+                "WorkflowType is not set on request.".into(),
+            ));
         }
         let tq = task_queue.map(|t| t.name.clone()).unwrap_or_default();
         if tq.is_empty() {
-            return Err(Error::InvalidArgument("TaskQueue is not set on request.".into()));
+            return Err(Error::InvalidArgument(
+                "TaskQueue is not set on request.".into(),
+            ));
         }
         Ok(StartParams {
             namespace: ns.name.clone(),
@@ -171,10 +191,10 @@ impl Engine {
         ds: &[(&str, &Option<perdure_proto::prost_types::Duration>)],
     ) -> Result<()> {
         for (name, d) in ds {
-            if let Some(d) = d {
-                if d.seconds < 0 || d.nanos < 0 {
-                    return Err(Error::InvalidArgument(format!("Invalid {name}.")));
-                }
+            if let Some(d) = d
+                && (d.seconds < 0 || d.nanos < 0)
+            {
+                return Err(Error::InvalidArgument(format!("Invalid {name}.")));
             }
         }
         Ok(())
@@ -298,8 +318,8 @@ impl Engine {
                 run_id: cur.clone(),
             };
             if status == Status::Running as i32 {
-                let terminate = conflict == Conflict::TerminateExisting
-                    || reuse == Reuse::TerminateIfRunning;
+                let terminate =
+                    conflict == Conflict::TerminateExisting || reuse == Reuse::TerminateIfRunning;
                 if conflict == Conflict::UseExisting {
                     return Ok(StartOutcome {
                         run_id: cur,
@@ -327,7 +347,10 @@ impl Engine {
                             p.workflow_id, cur
                         )));
                     }
-                    Reuse::AllowDuplicateFailedOnly if status == Status::Completed as i32 || status == Status::ContinuedAsNew as i32 => {
+                    Reuse::AllowDuplicateFailedOnly
+                        if status == Status::Completed as i32
+                            || status == Status::ContinuedAsNew as i32 =>
+                    {
                         return Err(already(format!(
                             "Workflow execution already finished successfully. WorkflowId: {}, RunId: {}. Workflow Id reuse policy: allow duplicate workflow Id if last run failed.",
                             p.workflow_id, cur
@@ -349,10 +372,14 @@ impl Engine {
     pub async fn signal_workflow(&self, req: SignalWorkflowExecutionRequest) -> Result<()> {
         let ns = self.namespace(&req.namespace)?;
         if req.signal_name.is_empty() {
-            return Err(Error::InvalidArgument("SignalName is not set on request.".into()));
+            return Err(Error::InvalidArgument(
+                "SignalName is not set on request.".into(),
+            ));
         }
         self.check_blobs(req.input.as_ref())?;
-        let key = self.resolve(&ns.id, req.workflow_execution.as_ref()).await?;
+        let key = self
+            .resolve(&ns.id, req.workflow_execution.as_ref())
+            .await?;
         let s = SignalParams {
             name: req.signal_name,
             input: req.input,
@@ -371,10 +398,15 @@ impl Engine {
         .await
     }
 
-    pub async fn signal_with_start(&self, req: SignalWithStartWorkflowExecutionRequest) -> Result<StartOutcome> {
+    pub async fn signal_with_start(
+        &self,
+        req: SignalWithStartWorkflowExecutionRequest,
+    ) -> Result<StartOutcome> {
         let ns = self.namespace(&req.namespace)?;
         if req.signal_name.is_empty() {
-            return Err(Error::InvalidArgument("SignalName is not set on request.".into()));
+            return Err(Error::InvalidArgument(
+                "SignalName is not set on request.".into(),
+            ));
         }
         self.check_blobs(req.signal_input.as_ref())?;
         let mut p = self.start_params_common(
@@ -453,7 +485,8 @@ impl Engine {
     }
 
     fn check_chain(ms: &ExecutionState, first_execution_run_id: &str) -> Result<()> {
-        if !first_execution_run_id.is_empty() && ms.first_execution_run_id != first_execution_run_id {
+        if !first_execution_run_id.is_empty() && ms.first_execution_run_id != first_execution_run_id
+        {
             return Err(Error::NotFound(format!(
                 "workflow execution not found for first execution run ID {first_execution_run_id}"
             )));
@@ -463,7 +496,9 @@ impl Engine {
 
     pub async fn request_cancel(&self, req: RequestCancelWorkflowExecutionRequest) -> Result<()> {
         let ns = self.namespace(&req.namespace)?;
-        let key = self.resolve(&ns.id, req.workflow_execution.as_ref()).await?;
+        let key = self
+            .resolve(&ns.id, req.workflow_execution.as_ref())
+            .await?;
         self.mutate(key, move |tx, _| {
             Self::check_chain(tx.ms, &req.first_execution_run_id)?;
             if !tx.is_running() {
@@ -478,7 +513,9 @@ impl Engine {
     pub async fn terminate(&self, req: TerminateWorkflowExecutionRequest) -> Result<()> {
         let ns = self.namespace(&req.namespace)?;
         self.check_blobs(req.details.as_ref())?;
-        let key = self.resolve(&ns.id, req.workflow_execution.as_ref()).await?;
+        let key = self
+            .resolve(&ns.id, req.workflow_execution.as_ref())
+            .await?;
         self.mutate(key, move |tx, _| {
             Self::check_chain(tx.ms, &req.first_execution_run_id)?;
             if !tx.is_running() {
@@ -492,7 +529,9 @@ impl Engine {
 
     pub async fn delete_workflow(&self, req: DeleteWorkflowExecutionRequest) -> Result<()> {
         let ns = self.namespace(&req.namespace)?;
-        let key = self.resolve(&ns.id, req.workflow_execution.as_ref()).await?;
+        let key = self
+            .resolve(&ns.id, req.workflow_execution.as_ref())
+            .await?;
         self.mutate(key.clone(), |tx, _| {
             if tx.is_running() {
                 tx.terminate("Delete workflow execution", None, "perdure-server");
@@ -505,16 +544,19 @@ impl Engine {
         tokio::task::spawn_blocking(move || s.delete_execution(&k.namespace_id, &k.run_id))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
-        if let Some(e) = self.inner.runs.lock().remove(&key) {
-            if let Ok(mut d) = e.data.try_lock() {
-                d.extra.evicted = true;
-            }
+        if let Some(e) = self.inner.runs.lock().remove(&key)
+            && let Ok(mut d) = e.data.try_lock()
+        {
+            d.extra.evicted = true;
         }
         self.inner.current.lock().retain(|_, r| *r != key.run_id);
         Ok(())
     }
 
-    pub async fn describe(&self, req: DescribeWorkflowExecutionRequest) -> Result<DescribeWorkflowExecutionResponse> {
+    pub async fn describe(
+        &self,
+        req: DescribeWorkflowExecutionRequest,
+    ) -> Result<DescribeWorkflowExecutionResponse> {
         let ns = self.namespace(&req.namespace)?;
         let key = self.resolve(&ns.id, req.execution.as_ref()).await?;
         let entry = self.entry(&key).await?;
@@ -622,8 +664,7 @@ impl Engine {
             Some(t)
         };
         let key = self.resolve(&ns.id, Some(&exec)).await?;
-        let close_only =
-            req.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
+        let close_only = req.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
         let page = if req.maximum_page_size <= 0 {
             1000
         } else {
@@ -702,7 +743,11 @@ impl Engine {
 
     /// QueryWorkflow: routes the query to a worker (attached to the next workflow task or as a
     /// query task) and waits for the answer until `deadline`.
-    pub async fn query(&self, req: QueryWorkflowRequest, deadline: Instant) -> Result<QueryWorkflowResponse> {
+    pub async fn query(
+        &self,
+        req: QueryWorkflowRequest,
+        deadline: Instant,
+    ) -> Result<QueryWorkflowResponse> {
         let ns = self.namespace(&req.namespace)?;
         let query = req
             .query
@@ -780,7 +825,12 @@ impl Engine {
     }
 
     /// Delivers a query task answer.
-    pub(crate) async fn answer_query(&self, key: RunKey, query_id: u64, outcome: QueryOutcome) -> Result<()> {
+    pub(crate) async fn answer_query(
+        &self,
+        key: RunKey,
+        query_id: u64,
+        outcome: QueryOutcome,
+    ) -> Result<()> {
         let entry = self.entry(&key).await?;
         let mut d = entry.data.lock().await;
         match d.extra.queries.get_mut(&query_id) {
@@ -788,12 +838,18 @@ impl Engine {
                 q.resolve(outcome);
                 Ok(())
             }
-            None => Err(Error::NotFound("query not found or already answered".into())),
+            None => Err(Error::NotFound(
+                "query not found or already answered".into(),
+            )),
         }
     }
 
     /// UpdateWorkflowExecution.
-    pub async fn update(&self, req: UpdateWorkflowExecutionRequest, deadline: Instant) -> Result<UpdateWorkflowExecutionResponse> {
+    pub async fn update(
+        &self,
+        req: UpdateWorkflowExecutionRequest,
+        deadline: Instant,
+    ) -> Result<UpdateWorkflowExecutionResponse> {
         let ns = self.namespace(&req.namespace)?;
         let request = req
             .request
@@ -805,13 +861,19 @@ impl Engine {
             .map(|m| m.update_id.clone())
             .unwrap_or_default();
         if update_id.is_empty() {
-            return Err(Error::InvalidArgument("UpdateId is not set on request.".into()));
+            return Err(Error::InvalidArgument(
+                "UpdateId is not set on request.".into(),
+            ));
         }
         if request.input.as_ref().is_none_or(|i| i.name.is_empty()) {
-            return Err(Error::InvalidArgument("Update name is not set on request.".into()));
+            return Err(Error::InvalidArgument(
+                "Update name is not set on request.".into(),
+            ));
         }
         self.check_blobs(request.input.as_ref().and_then(|i| i.args.as_ref()))?;
-        let key = self.resolve(&ns.id, req.workflow_execution.as_ref()).await?;
+        let key = self
+            .resolve(&ns.id, req.workflow_execution.as_ref())
+            .await?;
         let first = req.first_execution_run_id.clone();
         let r = request.clone();
         self.mutate(key.clone(), move |tx, _| {
@@ -852,7 +914,11 @@ impl Engine {
         })
     }
 
-    pub async fn poll_update(&self, req: PollWorkflowExecutionUpdateRequest, deadline: Instant) -> Result<PollWorkflowExecutionUpdateResponse> {
+    pub async fn poll_update(
+        &self,
+        req: PollWorkflowExecutionUpdateRequest,
+        deadline: Instant,
+    ) -> Result<PollWorkflowExecutionUpdateResponse> {
         let ns = self.namespace(&req.namespace)?;
         let r = req
             .update_ref
@@ -913,7 +979,10 @@ impl Engine {
     }
 
     /// ListWorkflowExecutions.
-    pub async fn list(&self, req: ListWorkflowExecutionsRequest) -> Result<ListWorkflowExecutionsResponse> {
+    pub async fn list(
+        &self,
+        req: ListWorkflowExecutionsRequest,
+    ) -> Result<ListWorkflowExecutionsResponse> {
         let ns = self.namespace(&req.namespace)?;
         let compiled = self.compile_query(&ns, &req.query)?;
         if compiled.group_by_status {
@@ -928,12 +997,17 @@ impl Engine {
                 .map_err(|_| Error::InvalidArgument("Invalid NextPageToken.".into()))?;
             Some((t.sort_key, t.run_id))
         };
-        let page = if req.page_size <= 0 { 1000 } else { req.page_size as usize };
+        let page = if req.page_size <= 0 {
+            1000
+        } else {
+            req.page_size as usize
+        };
         let s = self.inner.store.clone();
         let ns_id = ns.id.clone();
-        let rows = tokio::task::spawn_blocking(move || s.list_visibility(&ns_id, &compiled, page, after))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
+        let rows =
+            tokio::task::spawn_blocking(move || s.list_visibility(&ns_id, &compiled, page, after))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
         let next_page_token = if rows.len() == page {
             rows.last()
                 .map(|(_, (k, r))| {
@@ -961,15 +1035,19 @@ impl Engine {
     }
 
     /// CountWorkflowExecutions.
-    pub async fn count(&self, req: CountWorkflowExecutionsRequest) -> Result<CountWorkflowExecutionsResponse> {
+    pub async fn count(
+        &self,
+        req: CountWorkflowExecutionsRequest,
+    ) -> Result<CountWorkflowExecutionsResponse> {
         let ns = self.namespace(&req.namespace)?;
         let compiled = self.compile_query(&ns, &req.query)?;
         let grouped = compiled.group_by_status;
         let s = self.inner.store.clone();
         let ns_id = ns.id.clone();
-        let (count, groups) = tokio::task::spawn_blocking(move || s.count_visibility(&ns_id, &compiled))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
+        let (count, groups) =
+            tokio::task::spawn_blocking(move || s.count_visibility(&ns_id, &compiled))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
         let groups = if grouped {
             groups
                 .into_iter()
@@ -1013,14 +1091,19 @@ impl Engine {
         let entry = self.entry(&parent).await?;
         let (attrs, pms) = {
             let d = entry.data.lock().await;
-            let Some(c) = d.ms.children.iter().find(|c| c.initiated_event_id == initiated) else {
+            let Some(c) =
+                d.ms.children
+                    .iter()
+                    .find(|c| c.initiated_event_id == initiated)
+            else {
                 return Ok(());
             };
             if !c.run_id.is_empty() {
                 return Ok(());
             }
-            let a = StartChildWorkflowExecutionInitiatedEventAttributes::decode(c.initiated.as_slice())
-                .map_err(|e| Error::Internal(e.to_string()))?;
+            let a =
+                StartChildWorkflowExecutionInitiatedEventAttributes::decode(c.initiated.as_slice())
+                    .map_err(|e| Error::Internal(e.to_string()))?;
             (a, d.ms.clone())
         };
         let result = async {
@@ -1060,7 +1143,8 @@ impl Engine {
             p.root_workflow_id = pms.root_workflow_id.clone();
             p.root_run_id = pms.root_run_id.clone();
             p.parent_close_policy = attrs.parent_close_policy;
-            let reuse = Reuse::try_from(attrs.workflow_id_reuse_policy).unwrap_or(Reuse::Unspecified);
+            let reuse =
+                Reuse::try_from(attrs.workflow_id_reuse_policy).unwrap_or(Reuse::Unspecified);
             self.start_with_policies(StartSpec {
                 params: p,
                 reuse,
@@ -1094,11 +1178,10 @@ impl Engine {
         let entry = self.entry(&source).await?;
         let (r, src) = {
             let d = entry.data.lock().await;
-            let Some(r) = d
-                .ms
-                .external_requests
-                .iter()
-                .find(|r| r.initiated_event_id == initiated)
+            let Some(r) =
+                d.ms.external_requests
+                    .iter()
+                    .find(|r| r.initiated_event_id == initiated)
             else {
                 return Ok(());
             };
@@ -1126,7 +1209,12 @@ impl Engine {
                     return Err(closed_error());
                 }
                 if r2.cancel {
-                    tx.request_cancel(&r2.reason, &src.identity, &request_id, Some((initiated, external)));
+                    tx.request_cancel(
+                        &r2.reason,
+                        &src.identity,
+                        &request_id,
+                        Some((initiated, external)),
+                    );
                 } else {
                     tx.signal(SignalParams {
                         name: r2.signal_name.clone(),
@@ -1144,7 +1232,9 @@ impl Engine {
         .await;
         let ok = match target {
             Ok(()) => true,
-            Err(Error::NotFound(_)) | Err(Error::NamespaceNotFound(_)) | Err(Error::InvalidArgument(_)) => false,
+            Err(Error::NotFound(_))
+            | Err(Error::NamespaceNotFound(_))
+            | Err(Error::InvalidArgument(_)) => false,
             Err(e) => return Err(e),
         };
         self.mutate(source, move |tx, _| {
@@ -1159,7 +1249,9 @@ impl Engine {
         let entry = self.entry(&child).await?;
         let (parent, close, run_id) = {
             let mut d = entry.data.lock().await;
-            let Some(p) = d.ms.parent.clone() else { return Ok(()) };
+            let Some(p) = d.ms.parent.clone() else {
+                return Ok(());
+            };
             if d.ms.parent_notified || d.ms.close_event_id == 0 {
                 return Ok(());
             }
@@ -1195,10 +1287,19 @@ impl Engine {
         .await
     }
 
-    pub(crate) async fn apply_parent_close_policy(&self, namespace: String, children: Vec<crate::state::ChildState>) {
+    pub(crate) async fn apply_parent_close_policy(
+        &self,
+        namespace: String,
+        children: Vec<crate::state::ChildState>,
+    ) {
         for c in children {
-            let policy = ParentClosePolicy::try_from(c.parent_close_policy).unwrap_or(ParentClosePolicy::Terminate);
-            let ns = if c.namespace.is_empty() { namespace.clone() } else { c.namespace.clone() };
+            let policy = ParentClosePolicy::try_from(c.parent_close_policy)
+                .unwrap_or(ParentClosePolicy::Terminate);
+            let ns = if c.namespace.is_empty() {
+                namespace.clone()
+            } else {
+                c.namespace.clone()
+            };
             let exec = Some(WorkflowExecution {
                 workflow_id: c.workflow_id.clone(),
                 run_id: String::new(),
@@ -1250,4 +1351,3 @@ struct ListToken {
     #[prost(string, tag = "2")]
     run_id: String,
 }
-
