@@ -1,0 +1,40 @@
+"""Starts a real `perdure server start-dev` on a free port for the smoke tests."""
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    binary = os.environ.get("PERDURE_BIN", str(ROOT / "target" / "debug" / "perdure"))
+    port = free_port()
+    db = tmp_path_factory.mktemp("perdure") / "perdure.db"
+    proc = subprocess.Popen(
+        [binary, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
+         "--db-filename", str(db), "--headless", "--log-level", "warn"],
+    )
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        raise RuntimeError("perdure server did not start")
+    yield f"127.0.0.1:{port}"
+    proc.kill()
+    proc.wait()
