@@ -373,18 +373,13 @@ impl Engine {
             let RunData { ms, extra } = &mut *nd;
             self.run_effects(&nkey, ms, extra, nr.effects);
         }
-        if closed && (data.ms.parent.is_none() || data.ms.parent_notified) {
-            // Closed runs are reloaded on demand; keep memory for open ones.
+        if closed
+            && (data.ms.parent.is_none() || data.ms.parent_notified)
+            && data.extra.queries.is_empty()
+        {
+            // Closed runs are reloaded on demand; memory is for open ones.
             self.inner.runs.lock().remove(key);
             data.extra.evicted = true;
-            // Queries still waiting on this entry keep their channels and are answered.
-            if !data.extra.queries.is_empty() {
-                let e = self.insert_entry(key.clone(), data.ms.clone(), data.extra.history.clone());
-                let mut nd = e.data.lock().await;
-                nd.extra.queries = std::mem::take(&mut data.extra.queries);
-                let RunData { ms, extra } = &mut *nd;
-                self.dispatch_queries(key, ms, extra);
-            }
         }
         Ok(out)
     }
