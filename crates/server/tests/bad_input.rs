@@ -1,0 +1,266 @@
+//! Bad input against a real in-process server on port 0: each request gets the right gRPC status
+//! (and Temporal error detail), the server keeps serving, and the state stays intact.
+
+use std::time::Duration;
+
+use perdure_proto::api::command::v1::{
+    Command, CompleteWorkflowExecutionCommandAttributes, command,
+};
+use perdure_proto::api::common::v1::{Payload, Payloads, WorkflowExecution, WorkflowType};
+use perdure_proto::api::enums::v1::{EventType, WorkflowTaskFailedCause};
+use perdure_proto::api::errordetails::v1 as details;
+use perdure_proto::api::history::v1::history_event::Attributes as A;
+use perdure_proto::api::taskqueue::v1::TaskQueue;
+use perdure_proto::api::workflowservice::v1::*;
+use perdure_proto::google::rpc::Status as RpcStatus;
+use prost::Message;
+use temporalio_protos::temporal::api::workflowservice::v1::workflow_service_client::WorkflowServiceClient;
+use tonic::Code;
+use tonic::transport::Channel;
+
+async fn server() -> WorkflowServiceClient<Channel> {
+    let listener = perdure_server::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = perdure_server::ServerConfig {
+        db_path: None,
+        namespaces: vec![],
+    };
+    tokio::spawn(perdure_server::run(
+        config,
+        listener,
+        std::future::pending(),
+    ));
+    for _ in 0..100 {
+        if let Ok(c) = WorkflowServiceClient::connect(format!("http://{addr}")).await {
+            return c
+                .max_decoding_message_size(64 << 20)
+                .max_encoding_message_size(64 << 20);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("server did not start");
+}
+
+fn detail<M: Message + Default>(s: &tonic::Status) -> M {
+    let st = RpcStatus::decode(s.details()).expect("grpc-status-details-bin");
+    M::decode(st.details[0].value.as_slice()).expect("detail type")
+}
+
+fn start(id: &str, wf_type: &str, tq: &str) -> StartWorkflowExecutionRequest {
+    StartWorkflowExecutionRequest {
+        namespace: "default".into(),
+        workflow_id: id.into(),
+        workflow_type: Some(WorkflowType {
+            name: wf_type.into(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: tq.into(),
+            ..Default::default()
+        }),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
+    }
+}
+
+/// Starts a workflow and checks the server still works and the run is intact.
+async fn still_serving(c: &mut WorkflowServiceClient<Channel>) {
+    let id = format!("healthy-{}", uuid::Uuid::new_v4());
+    c.start_workflow_execution(start(&id, "t", "q"))
+        .await
+        .unwrap();
+    let d = c
+        .describe_workflow_execution(DescribeWorkflowExecutionRequest {
+            namespace: "default".into(),
+            execution: Some(WorkflowExecution {
+                workflow_id: id,
+                run_id: String::new(),
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(d.workflow_execution_info.unwrap().history_length, 2);
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors_and_the_server_keeps_serving() {
+    let mut c = server().await;
+
+    // Unknown namespace: NOT_FOUND + NamespaceNotFoundFailure.
+    let mut r = start("a", "t", "q");
+    r.namespace = "nope".into();
+    let e = c.start_workflow_execution(r).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let d: details::NamespaceNotFoundFailure = detail(&e);
+    assert_eq!(d.namespace, "nope");
+    still_serving(&mut c).await;
+
+    // Empty id / type / task queue: INVALID_ARGUMENT naming the field.
+    for (req, field) in [
+        (start("", "t", "q"), "WorkflowId"),
+        (start("a", "", "q"), "WorkflowType"),
+        (start("a", "t", ""), "TaskQueue"),
+    ] {
+        let e = c.start_workflow_execution(req).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().contains(field), "{field}: {}", e.message());
+    }
+    still_serving(&mut c).await;
+
+    // Garbage task tokens.
+    let e = c
+        .respond_activity_task_completed(RespondActivityTaskCompletedRequest {
+            task_token: b"garbage".to_vec(),
+            namespace: "default".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = c
+        .respond_workflow_task_completed(RespondWorkflowTaskCompletedRequest {
+            task_token: vec![0xff; 40],
+            namespace: "default".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    still_serving(&mut c).await;
+
+    // Duplicate workflow id while running: ALREADY_EXISTS + WorkflowExecutionAlreadyStartedFailure.
+    let first = c
+        .start_workflow_execution(start("dup", "t", "q"))
+        .await
+        .unwrap()
+        .into_inner();
+    let e = c
+        .start_workflow_execution(start("dup", "t", "q"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::AlreadyExists);
+    let d: details::WorkflowExecutionAlreadyStartedFailure = detail(&e);
+    assert_eq!(d.run_id, first.run_id);
+
+    // A 3 MB payload is rejected with a message about the size.
+    let mut r = start("big", "t", "q");
+    r.input = Some(Payloads {
+        payloads: vec![Payload {
+            data: vec![b'x'; 3 * 1024 * 1024],
+            ..Default::default()
+        }],
+    });
+    let e = c.start_workflow_execution(r).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().contains("size exceeds limit"),
+        "{}",
+        e.message()
+    );
+    still_serving(&mut c).await;
+}
+
+#[tokio::test]
+async fn completing_while_a_signal_is_unhandled_is_rejected() {
+    let mut c = server().await;
+    let tq = format!("raw-{}", uuid::Uuid::new_v4());
+    c.start_workflow_execution(start("unhandled", "t", &tq))
+        .await
+        .unwrap();
+    let poll = || PollWorkflowTaskQueueRequest {
+        namespace: "default".into(),
+        task_queue: Some(TaskQueue {
+            name: tq.clone(),
+            ..Default::default()
+        }),
+        identity: "test".into(),
+        ..Default::default()
+    };
+    let task = c
+        .poll_workflow_task_queue(poll())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(task.started_event_id, 3);
+    c.signal_workflow_execution(SignalWorkflowExecutionRequest {
+        namespace: "default".into(),
+        workflow_execution: Some(WorkflowExecution {
+            workflow_id: "unhandled".into(),
+            run_id: String::new(),
+        }),
+        signal_name: "late".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let complete = |token: Vec<u8>| RespondWorkflowTaskCompletedRequest {
+        task_token: token,
+        namespace: "default".into(),
+        identity: "test".into(),
+        commands: vec![Command {
+            command_type: 1,
+            attributes: Some(
+                command::Attributes::CompleteWorkflowExecutionCommandAttributes(
+                    CompleteWorkflowExecutionCommandAttributes::default(),
+                ),
+            ),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let e = c
+        .respond_workflow_task_completed(complete(task.task_token.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(e.message(), "UnhandledCommand");
+    // The same token is now stale.
+    let e = c
+        .respond_workflow_task_completed(complete(task.task_token))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    // The retry carries the signal and may complete.
+    let task = c
+        .poll_workflow_task_queue(poll())
+        .await
+        .unwrap()
+        .into_inner();
+    let events = task.history.unwrap().events;
+    let types: Vec<_> = events
+        .iter()
+        .map(|e| EventType::try_from(e.event_type).unwrap())
+        .collect();
+    assert_eq!(
+        types[3..],
+        [
+            EventType::WorkflowTaskFailed,
+            EventType::WorkflowExecutionSignaled,
+            EventType::WorkflowTaskScheduled,
+            EventType::WorkflowTaskStarted
+        ]
+    );
+    let Some(A::WorkflowTaskFailedEventAttributes(f)) = &events[3].attributes else {
+        panic!()
+    };
+    assert_eq!(f.cause, WorkflowTaskFailedCause::UnhandledCommand as i32);
+    c.respond_workflow_task_completed(complete(task.task_token))
+        .await
+        .unwrap();
+    let h = c
+        .get_workflow_execution_history(GetWorkflowExecutionHistoryRequest {
+            namespace: "default".into(),
+            execution: Some(WorkflowExecution {
+                workflow_id: "unhandled".into(),
+                run_id: String::new(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let last = h.history.unwrap().events.last().unwrap().event_type;
+    assert_eq!(last, EventType::WorkflowExecutionCompleted as i32);
+}
