@@ -1,0 +1,492 @@
+//! perdure-bench: a load generator that runs the food-delivery order workflow
+//! (temporal-protocol.md §1.1 / §3.5) against any Temporal-compatible server, with an in-process
+//! worker built on the official Temporal Rust SDK.
+
+mod workflow;
+
+use std::{
+    str::FromStr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, anyhow, bail};
+use clap::Parser;
+use temporalio_client::{
+    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowGetResultOptions,
+    WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
+};
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use tokio::task::JoinSet;
+use workflow::{Order, OrderActivities, OrderResult};
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "perdure-bench",
+    about = "Runs N food-delivery order workflows (at most C in flight) against a Temporal-compatible server and reports throughput and latency"
+)]
+struct Args {
+    /// Server frontend address (host:port, or http://host:port).
+    #[arg(long, default_value = "127.0.0.1:7233")]
+    address: String,
+    /// Namespace (must exist).
+    #[arg(long, default_value = "default")]
+    namespace: String,
+    /// Number of orders (workflows) to run.
+    #[arg(long, default_value_t = 100)]
+    orders: usize,
+    /// Maximum orders in flight at once.
+    #[arg(long, default_value_t = 50)]
+    concurrency: usize,
+    /// Task queue for the workflows and the in-process worker (default: a fresh random one).
+    #[arg(long)]
+    task_queue: Option<String>,
+    /// Don't poll the getStatus query before signalling: send pickedUp and delivered right after
+    /// the start (the workflow keeps signals that arrive early).
+    #[arg(long)]
+    signals_only: bool,
+    /// Interval between getStatus polls while waiting for "Paid", in ms.
+    #[arg(long, default_value_t = 50)]
+    query_interval_ms: u64,
+    /// Give up on one order after this many seconds (counted as a failure).
+    #[arg(long, default_value_t = 120)]
+    order_timeout_secs: u64,
+    /// Seconds to wait for the server connection and for the worker's shutdown.
+    #[arg(long, default_value_t = 15)]
+    connect_timeout_secs: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    queries: AtomicU64,
+    /// Latency of each getStatus query RPC, in ms.
+    query_ms: std::sync::Mutex<Vec<f64>>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.orders == 0 || args.concurrency == 0 {
+        bail!("--orders and --concurrency must be at least 1");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("building tokio runtime")?;
+    let failed = match rt.block_on(run(args)) {
+        Ok(failed) => failed,
+        Err(e) => {
+            eprintln!("perdure-bench: {e:#}");
+            true
+        }
+    };
+    // Don't wait for any leftover background tasks of the SDK.
+    rt.shutdown_timeout(Duration::from_secs(2));
+    std::process::exit(if failed { 1 } else { 0 });
+}
+
+async fn connect(args: &Args) -> anyhow::Result<Client> {
+    let target = if args.address.contains("://") {
+        args.address.clone()
+    } else {
+        format!("http://{}", args.address)
+    };
+    let url = Url::from_str(&target).with_context(|| format!("bad --address {target}"))?;
+    let opts = ConnectionOptions::new(url)
+        .identity(format!("{}@perdure-bench", std::process::id()))
+        .connect_timeout(Duration::from_secs(args.connect_timeout_secs))
+        .build();
+    let conn = tokio::time::timeout(
+        Duration::from_secs(args.connect_timeout_secs + 1),
+        Connection::connect(opts),
+    )
+    .await
+    .map_err(|_| anyhow!("timed out connecting to {target}"))?
+    .with_context(|| format!("connecting to {target}"))?;
+    Client::new(conn, ClientOptions::new(args.namespace.clone()).build()).context("creating client")
+}
+
+/// Returns whether any order failed.
+async fn run(args: Args) -> anyhow::Result<bool> {
+    let task_queue = args
+        .task_queue
+        .clone()
+        .unwrap_or_else(|| format!("perdure-bench-{}", uuid::Uuid::new_v4()));
+
+    // Separate connections for the worker and for the driver, like separate processes would.
+    let worker_client = connect(&args).await?;
+    let driver_client = connect(&args).await?;
+
+    let runtime = Runtime::from_current_tokio(Default::default())
+        .map_err(|e| anyhow!("creating SDK runtime: {e}"))?;
+    let worker_options = WorkerOptions::new(task_queue.clone())
+        .register_workflow::<Order>()
+        .map_err(|e| anyhow!("registering workflow: {e}"))?
+        .register_activities(OrderActivities)
+        .build();
+    let mut worker = Worker::new(&runtime, worker_client, worker_options)
+        .map_err(|e| anyhow!("creating worker: {e}"))?;
+    let shutdown = worker.shutdown_handle();
+
+    let cpu_start = cpu_times();
+    let driver = tokio::spawn(drive(args.clone(), driver_client, task_queue.clone()));
+
+    // The worker's run future is not Send: drive it on this task, next to the driver.
+    let worker_fut = worker.run();
+    tokio::pin!(worker_fut);
+    let driver_side = async {
+        let report = driver.await;
+        // Print before shutting the worker down, so a server that never answers the shutdown
+        // still leaves a result behind.
+        let failed = match &report {
+            Ok(Ok(r)) => {
+                r.print(&args, &task_queue, cpu_start);
+                r.failures > 0
+            }
+            Ok(Err(e)) => {
+                eprintln!("perdure-bench: driver error: {e:#}");
+                true
+            }
+            Err(e) => {
+                eprintln!("perdure-bench: driver panicked: {e}");
+                true
+            }
+        };
+        shutdown();
+        failed
+    };
+    let failed = tokio::select! {
+        r = &mut worker_fut => {
+            match r {
+                Ok(()) => eprintln!("perdure-bench: worker stopped before the orders finished"),
+                Err(e) => eprintln!("perdure-bench: worker failed: {e}"),
+            }
+            return Ok(true);
+        }
+        failed = driver_side => failed,
+    };
+    // Once the orders are done, give the worker only a bounded time to shut down.
+    match tokio::time::timeout(
+        Duration::from_secs(args.connect_timeout_secs),
+        &mut worker_fut,
+    )
+    .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("perdure-bench: worker error at shutdown: {e}"),
+        Err(_) => eprintln!("perdure-bench: worker did not shut down in time; exiting anyway"),
+    }
+    Ok(failed)
+}
+
+/// A named phase of an order and how to read it from a [`Timing`].
+type Phase = (&'static str, fn(&Timing) -> f64);
+
+/// Where one order's time went, all in ms.
+#[derive(Clone, Copy, Default)]
+struct Timing {
+    /// Start to result (the headline latency).
+    total: f64,
+    /// The StartWorkflowExecution RPC.
+    start: f64,
+    /// After the start RPC until a getStatus query answered "Paid" (0 with --signals-only).
+    paid: f64,
+    /// The two SignalWorkflowExecution RPCs.
+    signals: f64,
+    /// After the signals until the result arrived.
+    result: f64,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    // Nearest-rank percentile.
+    let n = sorted.len();
+    let rank = ((p / 100.0) * n as f64).ceil() as usize;
+    sorted[rank.clamp(1, n) - 1]
+}
+
+struct Report {
+    orders: usize,
+    completed: usize,
+    failures: usize,
+    seconds: f64,
+    latencies_ms: Vec<f64>,
+    timings: Vec<Timing>,
+    queries: u64,
+    query_ms: Vec<f64>,
+}
+
+impl Report {
+    fn percentile(&self, p: f64) -> f64 {
+        pct(&self.latencies_ms, p)
+    }
+
+    /// p50/p99 of one phase.
+    fn phase(&self, f: fn(&Timing) -> f64) -> (f64, f64) {
+        let mut v: Vec<f64> = self.timings.iter().map(f).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        (pct(&v, 50.0), pct(&v, 99.0))
+    }
+
+    fn print(&self, args: &Args, task_queue: &str, cpu_start: (f64, f64)) {
+        let (u0, s0) = cpu_start;
+        let (u1, s1) = cpu_times();
+        let (user, sys) = (u1 - u0, s1 - s0);
+        let cpu = user + sys;
+        let rate = if self.seconds > 0.0 {
+            self.completed as f64 / self.seconds
+        } else {
+            0.0
+        };
+        let (p50, p99) = (self.percentile(50.0), self.percentile(99.0));
+        let max = self.latencies_ms.last().copied().unwrap_or(0.0);
+        let mean = if self.latencies_ms.is_empty() {
+            0.0
+        } else {
+            self.latencies_ms.iter().sum::<f64>() / self.latencies_ms.len() as f64
+        };
+        println!("perdure-bench: order workflow");
+        println!(
+            "  server:            {} (namespace {})",
+            args.address, args.namespace
+        );
+        println!("  task queue:        {task_queue}");
+        println!(
+            "  mode:              {}",
+            if args.signals_only {
+                "signals right after start"
+            } else {
+                "poll getStatus until Paid, then signal"
+            }
+        );
+        println!("  concurrency:       {}", args.concurrency);
+        println!("  orders completed:  {} / {}", self.completed, self.orders);
+        println!("  failures:          {}", self.failures);
+        println!("  wall time:         {:.3} s", self.seconds);
+        println!("  throughput:        {rate:.2} orders/s");
+        println!(
+            "  latency (start to result): p50 {p50:.1} ms, p99 {p99:.1} ms, mean {mean:.1} ms, max {max:.1} ms"
+        );
+        let phases: [Phase; 4] = [
+            ("start RPC", |t| t.start),
+            ("start to Paid", |t| t.paid),
+            ("2 signal RPCs", |t| t.signals),
+            ("signals to result", |t| t.result),
+        ];
+        let parts: Vec<String> = phases
+            .iter()
+            .map(|(name, f)| {
+                let (a, b) = self.phase(*f);
+                format!("{name} {a:.0}/{b:.0}")
+            })
+            .collect();
+        println!("  phases p50/p99 ms: {}", parts.join(", "));
+        println!(
+            "  getStatus queries: {} (RPC p50 {:.1} ms, p99 {:.1} ms)",
+            self.queries,
+            pct(&self.query_ms, 50.0),
+            pct(&self.query_ms, 99.0)
+        );
+        println!(
+            "  bench CPU time:    {cpu:.3} s (user {user:.3} s, sys {sys:.3} s) = {:.0}% of one core over the run",
+            if self.seconds > 0.0 {
+                100.0 * cpu / self.seconds
+            } else {
+                0.0
+            }
+        );
+        let r1 = |x: f64| (x * 10.0).round() / 10.0;
+        let phase_p50 = |f: fn(&Timing) -> f64| r1(self.phase(f).0);
+        let line = serde_json::json!({
+            "orders": self.orders,
+            "completed": self.completed,
+            "failures": self.failures,
+            "concurrency": args.concurrency,
+            "seconds": (self.seconds * 1000.0).round() / 1000.0,
+            "orders_per_sec": (rate * 100.0).round() / 100.0,
+            "p50_ms": r1(p50),
+            "p99_ms": r1(p99),
+            "mean_ms": r1(mean),
+            "max_ms": r1(max),
+            "queries": self.queries,
+            "query_p50_ms": r1(pct(&self.query_ms, 50.0)),
+            "phase_p50_ms": {
+                "start": phase_p50(|t| t.start),
+                "paid": phase_p50(|t| t.paid),
+                "signals": phase_p50(|t| t.signals),
+                "result": phase_p50(|t| t.result),
+            },
+            "bench_cpu_seconds": (cpu * 1000.0).round() / 1000.0,
+        });
+        println!("{line}");
+    }
+}
+
+async fn drive(args: Args, client: Client, task_queue: String) -> anyhow::Result<Report> {
+    let client = Arc::new(client);
+    let counters = Arc::new(Counters::default());
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut set: JoinSet<(usize, anyhow::Result<Timing>)> = JoinSet::new();
+    let mut timings = Vec::with_capacity(args.orders);
+    let mut failures = 0usize;
+    let mut first_errors = 0usize;
+    let mut next = 0usize;
+
+    let mut handle_done =
+        |res: Result<(usize, anyhow::Result<Timing>), tokio::task::JoinError>| match res {
+            Ok((_, Ok(t))) => timings.push(t),
+            Ok((i, Err(e))) => {
+                failures += 1;
+                if first_errors < 10 {
+                    first_errors += 1;
+                    eprintln!("perdure-bench: order {i} failed: {e:#}");
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                eprintln!("perdure-bench: order task panicked: {e}");
+            }
+        };
+
+    let started = Instant::now();
+    while next < args.orders || !set.is_empty() {
+        while next < args.orders && set.len() < args.concurrency {
+            let i = next;
+            next += 1;
+            let (client, counters, args, tq) = (
+                client.clone(),
+                counters.clone(),
+                args.clone(),
+                task_queue.clone(),
+            );
+            let wf_id = format!("order-{run_id}-{i}");
+            set.spawn(async move {
+                let limit = Duration::from_secs(args.order_timeout_secs);
+                let res = match tokio::time::timeout(
+                    limit,
+                    one_order(&client, &args, &counters, tq, wf_id, i as i64),
+                )
+                .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(anyhow!("order timed out after {}s", limit.as_secs())),
+                };
+                (i, res)
+            });
+        }
+        if let Some(res) = set.join_next().await {
+            handle_done(res);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let mut query_ms = std::mem::take(&mut *counters.query_ms.lock().unwrap());
+    query_ms.sort_by(|a, b| a.total_cmp(b));
+    let mut latencies_ms: Vec<f64> = timings.iter().map(|t| t.total).collect();
+    latencies_ms.sort_by(|a, b| a.total_cmp(b));
+    Ok(Report {
+        orders: args.orders,
+        completed: latencies_ms.len(),
+        failures,
+        seconds,
+        latencies_ms,
+        timings,
+        queries: counters.queries.load(Ordering::Relaxed),
+        query_ms,
+    })
+}
+
+/// One order: start, (poll getStatus until Paid,) signal pickedUp, signal delivered, wait for the
+/// result. Returns the start-to-result latency.
+async fn one_order(
+    client: &Client,
+    args: &Args,
+    counters: &Counters,
+    task_queue: String,
+    workflow_id: String,
+    product_id: i64,
+) -> anyhow::Result<Timing> {
+    let t0 = Instant::now();
+    let handle = client
+        .start_workflow(
+            Order::run,
+            product_id,
+            WorkflowStartOptions::new(task_queue, workflow_id).build(),
+        )
+        .await
+        .context("StartWorkflowExecution")?;
+    let t_started = Instant::now();
+
+    if !args.signals_only {
+        let deadline = Instant::now() + workflow::SIGNAL_WAIT;
+        loop {
+            let tq = Instant::now();
+            let state = handle
+                .query(Order::get_status, (), WorkflowQueryOptions::default())
+                .await
+                .context("query getStatus")?;
+            counters.queries.fetch_add(1, Ordering::Relaxed);
+            counters.query_ms.lock().unwrap().push(ms(tq.elapsed()));
+            if state == "Paid" {
+                break;
+            }
+            if state != "Charging card" {
+                bail!("unexpected state {state:?} while waiting for Paid");
+            }
+            if Instant::now() >= deadline {
+                bail!("state never became Paid");
+            }
+            tokio::time::sleep(Duration::from_millis(args.query_interval_ms)).await;
+        }
+    }
+
+    let t_paid = Instant::now();
+    handle
+        .signal(Order::picked_up, (), WorkflowSignalOptions::default())
+        .await
+        .context("signal pickedUp")?;
+    handle
+        .signal(Order::delivered, (), WorkflowSignalOptions::default())
+        .await
+        .context("signal delivered")?;
+    let t_signalled = Instant::now();
+    let result: OrderResult = handle
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .context("workflow result")?;
+    let t_done = Instant::now();
+    let want = OrderResult {
+        product_id,
+        state: "Delivered".to_owned(),
+    };
+    if result != want {
+        bail!("unexpected result {result:?}");
+    }
+    Ok(Timing {
+        total: ms(t_done - t0),
+        start: ms(t_started - t0),
+        paid: ms(t_paid - t_started),
+        signals: ms(t_signalled - t_paid),
+        result: ms(t_done - t_signalled),
+    })
+}
+
+/// This process's (user, system) CPU seconds so far.
+fn cpu_times() -> (f64, f64) {
+    // SAFETY: getrusage only writes into the struct we pass.
+    unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut ru) != 0 {
+            return (0.0, 0.0);
+        }
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        (tv(ru.ru_utime), tv(ru.ru_stime))
+    }
+}
