@@ -1,3 +1,21 @@
+//! Temporal's visibility query language (the filter of `ListWorkflowExecutions` and
+//! `CountWorkflowExecutions`, e.g. `WorkflowType = 'order' AND ExecutionStatus = 'Running'`)
+//! compiled to a parameterised SQL `WHERE` clause over the `visibility` table, for SQLite and
+//! PostgreSQL. User values are always parameters, never spliced into SQL.
+//!
+//! The table: `workflow_id`, `workflow_type`, `run_id`, `task_queue` (TEXT), `status` (INTEGER,
+//! `WorkflowExecutionStatus`), `start_time`, `execution_time`, `close_time` (INTEGER unix
+//! nanoseconds, `close_time` NULL while running), `execution_duration` (nanoseconds),
+//! `history_length`, `history_size_bytes`, `state_transition_count` (INTEGER),
+//! `parent_workflow_id`, `root_workflow_id` (TEXT), and `search_attributes`: a JSON object holding
+//! every other attribute (Keyword/Text as strings, Int/Double as numbers, Bool as booleans,
+//! Datetime as unix nanoseconds, KeywordList as arrays of strings).
+
+mod lexer;
+
+use lexer::{Lexer, Tok};
+
+/// A search attribute type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SaType {
     Keyword,
@@ -8,11 +26,29 @@ pub enum SaType {
     Datetime,
     KeywordList,
 }
+
+impl SaType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SaType::Keyword => "Keyword",
+            SaType::Text => "Text",
+            SaType::Int => "Int",
+            SaType::Double => "Double",
+            SaType::Bool => "Bool",
+            SaType::Datetime => "Datetime",
+            SaType::KeywordList => "KeywordList",
+        }
+    }
+}
+
+/// Target SQL dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Sqlite,
     Postgres,
 }
+
+/// A bound parameter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SqlValue {
     Int(i64),
@@ -20,38 +56,601 @@ pub enum SqlValue {
     Text(String),
     Bool(bool),
 }
+
+/// A compiled query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compiled {
+    /// Boolean SQL expression (`1=1` for an empty query).
     pub where_sql: String,
     pub params: Vec<SqlValue>,
+    /// `ORDER BY` list (without the keywords), if the query had one.
     pub order_by: Option<String>,
+    /// The query ended in `GROUP BY ExecutionStatus`.
     pub group_by_status: bool,
 }
-#[derive(Debug, thiserror::Error)]
+
+/// A query the server must refuse (INVALID_ARGUMENT); the message starts with `invalid query:`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("invalid query: {0}")]
-pub struct QueryError(String);
-pub fn compile_with_offset(
-    q: &str,
-    _d: Dialect,
-    _c: &dyn Fn(&str) -> Option<SaType>,
-    _o: usize,
-) -> Result<Compiled, QueryError> {
-    if q.trim().is_empty() {
-        return Ok(Compiled {
-            where_sql: "1=1".into(),
-            params: vec![],
-            order_by: None,
-            group_by_status: false,
-        });
-    }
-    Err(QueryError("shim".into()))
+pub struct QueryError(pub String);
+
+fn malformed(msg: impl std::fmt::Display) -> QueryError {
+    QueryError(format!("malformed SQL query: {msg}"))
 }
+
+/// Where an attribute lives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Col {
+    /// A column of its own.
+    Column(&'static str),
+    /// Inside the `search_attributes` JSON.
+    Json,
+}
+
+const SYSTEM: &[(&str, SaType, Col)] = &[
+    ("WorkflowId", SaType::Keyword, Col::Column("workflow_id")),
+    (
+        "WorkflowType",
+        SaType::Keyword,
+        Col::Column("workflow_type"),
+    ),
+    ("RunId", SaType::Keyword, Col::Column("run_id")),
+    ("TaskQueue", SaType::Keyword, Col::Column("task_queue")),
+    ("ExecutionStatus", SaType::Keyword, Col::Column("status")),
+    ("StartTime", SaType::Datetime, Col::Column("start_time")),
+    ("CloseTime", SaType::Datetime, Col::Column("close_time")),
+    (
+        "ExecutionTime",
+        SaType::Datetime,
+        Col::Column("execution_time"),
+    ),
+    (
+        "ExecutionDuration",
+        SaType::Int,
+        Col::Column("execution_duration"),
+    ),
+    ("HistoryLength", SaType::Int, Col::Column("history_length")),
+    (
+        "HistorySizeBytes",
+        SaType::Int,
+        Col::Column("history_size_bytes"),
+    ),
+    (
+        "StateTransitionCount",
+        SaType::Int,
+        Col::Column("state_transition_count"),
+    ),
+    (
+        "ParentWorkflowId",
+        SaType::Keyword,
+        Col::Column("parent_workflow_id"),
+    ),
+    (
+        "RootWorkflowId",
+        SaType::Keyword,
+        Col::Column("root_workflow_id"),
+    ),
+    ("TemporalChangeVersion", SaType::KeywordList, Col::Json),
+    ("BuildIds", SaType::KeywordList, Col::Json),
+    ("BinaryChecksums", SaType::KeywordList, Col::Json),
+];
+
+/// The system attributes and their types.
 pub fn system_attributes() -> &'static [(&'static str, SaType)] {
-    &[
-        ("WorkflowId", SaType::Keyword),
-        ("TemporalChangeVersion", SaType::KeywordList),
-    ]
+    const fn strip() -> [(&'static str, SaType); SYSTEM.len()] {
+        let mut out = [("", SaType::Keyword); SYSTEM.len()];
+        let mut i = 0;
+        while i < SYSTEM.len() {
+            out[i] = (SYSTEM[i].0, SYSTEM[i].1);
+            i += 1;
+        }
+        out
+    }
+    static LIST: [(&str, SaType); SYSTEM.len()] = strip();
+    &LIST
 }
-pub fn status_name(_n: i32) -> Option<&'static str> {
-    None
+
+const STATUSES: &[(&str, i32)] = &[
+    ("Running", 1),
+    ("Completed", 2),
+    ("Failed", 3),
+    ("Canceled", 4),
+    ("Terminated", 5),
+    ("ContinuedAsNew", 6),
+    ("TimedOut", 7),
+];
+
+/// `Running` for 1, and so on.
+pub fn status_name(n: i32) -> Option<&'static str> {
+    STATUSES.iter().find(|(_, v)| *v == n).map(|(s, _)| *s)
 }
+
+/// 1 for `Running` (case-insensitive), and so on.
+pub fn status_from_name(s: &str) -> Option<i32> {
+    STATUSES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(s))
+        .map(|(_, v)| *v)
+}
+
+/// Compiles `query` with placeholders numbered from 1.
+pub fn compile(
+    query: &str,
+    dialect: Dialect,
+    custom: &dyn Fn(&str) -> Option<SaType>,
+) -> Result<Compiled, QueryError> {
+    compile_with_offset(query, dialect, custom, 1)
+}
+
+/// Compiles `query`; the first placeholder is number `first_param_index`.
+pub fn compile_with_offset(
+    query: &str,
+    dialect: Dialect,
+    custom: &dyn Fn(&str) -> Option<SaType>,
+    first_param_index: usize,
+) -> Result<Compiled, QueryError> {
+    let tokens = Lexer::new(query).tokens()?;
+    let mut p = Parser {
+        toks: tokens,
+        pos: 0,
+        dialect,
+        custom,
+        params: Vec::new(),
+        first: first_param_index,
+    };
+    p.query()
+}
+
+/// A resolved attribute.
+struct Attr {
+    name: String,
+    ty: SaType,
+    col: Col,
+}
+
+/// A literal as written.
+#[derive(Debug, Clone)]
+enum Lit {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+struct Parser<'a> {
+    toks: Vec<(Tok, usize)>,
+    pos: usize,
+    dialect: Dialect,
+    custom: &'a dyn Fn(&str) -> Option<SaType>,
+    params: Vec<SqlValue>,
+    first: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> &Tok {
+        &self.toks[self.pos].0
+    }
+    fn at(&self) -> usize {
+        self.toks[self.pos].1
+    }
+    fn next(&mut self) -> Tok {
+        let t = self.toks[self.pos].0.clone();
+        if self.pos + 1 < self.toks.len() {
+            self.pos += 1;
+        }
+        t
+    }
+    fn is_kw(&self, kw: &str) -> bool {
+        matches!(self.peek(), Tok::Ident(s, false) if s.eq_ignore_ascii_case(kw))
+    }
+    fn eat_kw(&mut self, kw: &str) -> bool {
+        if self.is_kw(kw) {
+            self.next();
+            true
+        } else {
+            false
+        }
+    }
+    fn expect_kw(&mut self, kw: &str) -> Result<(), QueryError> {
+        if self.eat_kw(kw) {
+            Ok(())
+        } else {
+            Err(self.unexpected(&format!("expected {kw}")))
+        }
+    }
+    fn unexpected(&self, what: &str) -> QueryError {
+        malformed(format!(
+            "{what}, found {} at position {}",
+            self.peek(),
+            self.at()
+        ))
+    }
+
+    fn query(&mut self) -> Result<Compiled, QueryError> {
+        let where_sql =
+            if matches!(self.peek(), Tok::Eof) || self.is_kw("order") || self.is_kw("group") {
+                "1=1".to_string()
+            } else {
+                self.or_expr()?
+            };
+        let mut order_by = None;
+        let mut group_by_status = false;
+        loop {
+            if self.eat_kw("order") {
+                self.expect_kw("by")?;
+                let mut items = Vec::new();
+                loop {
+                    let a = self.attr()?;
+                    let dir = if self.eat_kw("desc") {
+                        " DESC"
+                    } else {
+                        self.eat_kw("asc");
+                        " ASC"
+                    };
+                    items.push(format!("{}{dir}", self.col_sql(&a)));
+                    if !matches!(self.peek(), Tok::Comma) {
+                        break;
+                    }
+                    self.next();
+                }
+                order_by = Some(items.join(", "));
+            } else if self.eat_kw("group") {
+                self.expect_kw("by")?;
+                let a = self.attr()?;
+                if a.name != "ExecutionStatus" {
+                    return Err(QueryError(
+                        "'group by' clause is only supported for ExecutionStatus search attribute"
+                            .into(),
+                    ));
+                }
+                group_by_status = true;
+            } else {
+                break;
+            }
+        }
+        if !matches!(self.peek(), Tok::Eof) {
+            return Err(self.unexpected("unexpected input"));
+        }
+        Ok(Compiled {
+            where_sql,
+            params: std::mem::take(&mut self.params),
+            order_by,
+            group_by_status,
+        })
+    }
+
+    fn or_expr(&mut self) -> Result<String, QueryError> {
+        let mut parts = vec![self.and_expr()?];
+        while self.eat_kw("or") {
+            parts.push(self.and_expr()?);
+        }
+        Ok(if parts.len() == 1 {
+            parts.pop().unwrap()
+        } else {
+            format!("({})", parts.join(" OR "))
+        })
+    }
+
+    fn and_expr(&mut self) -> Result<String, QueryError> {
+        let mut parts = vec![self.unary()?];
+        while self.eat_kw("and") {
+            parts.push(self.unary()?);
+        }
+        Ok(if parts.len() == 1 {
+            parts.pop().unwrap()
+        } else {
+            format!("({})", parts.join(" AND "))
+        })
+    }
+
+    fn unary(&mut self) -> Result<String, QueryError> {
+        if self.eat_kw("not") {
+            return Ok(format!("(NOT {})", self.unary()?));
+        }
+        if matches!(self.peek(), Tok::LParen) {
+            self.next();
+            let e = self.or_expr()?;
+            if !matches!(self.next(), Tok::RParen) {
+                return Err(malformed("missing closing parenthesis"));
+            }
+            return Ok(e);
+        }
+        self.predicate()
+    }
+
+    fn attr(&mut self) -> Result<Attr, QueryError> {
+        let name = match self.next() {
+            Tok::Ident(s, _) => s,
+            t => {
+                return Err(malformed(format!(
+                    "expected a search attribute name, found {t}"
+                )));
+            }
+        };
+        if let Some((n, ty, col)) = SYSTEM.iter().find(|(n, _, _)| *n == name) {
+            return Ok(Attr {
+                name: n.to_string(),
+                ty: *ty,
+                col: *col,
+            });
+        }
+        match (self.custom)(&name) {
+            Some(ty) => Ok(Attr {
+                name,
+                ty,
+                col: Col::Json,
+            }),
+            None => Err(QueryError(format!("invalid search attribute: {name}"))),
+        }
+    }
+
+    fn literal(&mut self) -> Result<Lit, QueryError> {
+        let neg = matches!(self.peek(), Tok::Minus);
+        if neg {
+            self.next();
+        }
+        let lit = match self.next() {
+            Tok::Str(s) if !neg => Lit::Str(s),
+            Tok::Int(i) => Lit::Int(if neg { -i } else { i }),
+            Tok::Float(f) => Lit::Float(if neg { -f } else { f }),
+            Tok::Ident(s, false) if !neg && s.eq_ignore_ascii_case("true") => Lit::Bool(true),
+            Tok::Ident(s, false) if !neg && s.eq_ignore_ascii_case("false") => Lit::Bool(false),
+            t => return Err(malformed(format!("expected a value, found {t}"))),
+        };
+        Ok(lit)
+    }
+
+    fn param(&mut self, v: SqlValue) -> String {
+        self.params.push(v);
+        let n = self.first + self.params.len() - 1;
+        match self.dialect {
+            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Postgres => format!("${n}"),
+        }
+    }
+
+    /// SQL for the attribute's value.
+    fn col_sql(&self, a: &Attr) -> String {
+        match a.col {
+            Col::Column(c) => c.to_string(),
+            Col::Json => {
+                let key = a.name.replace('\'', "''").replace('"', "");
+                match self.dialect {
+                    Dialect::Sqlite => format!("json_extract(search_attributes, '$.\"{key}\"')"),
+                    Dialect::Postgres => {
+                        let cast = match a.ty {
+                            SaType::Int | SaType::Datetime => "::bigint",
+                            SaType::Double => "::double precision",
+                            SaType::Bool => "::boolean",
+                            _ => "",
+                        };
+                        format!("((search_attributes::jsonb ->> '{key}'){cast})")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Converts a literal to the attribute's stored form.
+    fn value(&self, a: &Attr, lit: &Lit) -> Result<SqlValue, QueryError> {
+        let bad = || {
+            let shown = match lit {
+                Lit::Str(s) => format!("{s:?}"),
+                Lit::Int(i) => i.to_string(),
+                Lit::Float(f) => f.to_string(),
+                Lit::Bool(b) => b.to_string(),
+            };
+            QueryError(format!(
+                "invalid value for search attribute {} of type {}: {shown}",
+                a.name,
+                a.ty.as_str()
+            ))
+        };
+        if a.name == "ExecutionStatus" {
+            return match lit {
+                Lit::Str(s) => status_from_name(s)
+                    .map(|v| SqlValue::Int(v as i64))
+                    .ok_or_else(bad),
+                Lit::Int(i) if status_name(*i as i32).is_some() => Ok(SqlValue::Int(*i)),
+                _ => Err(bad()),
+            };
+        }
+        if a.name == "ExecutionDuration" {
+            return match lit {
+                Lit::Int(i) => Ok(SqlValue::Int(*i)),
+                Lit::Str(s) => parse_go_duration(s).map(SqlValue::Int).ok_or_else(bad),
+                _ => Err(bad()),
+            };
+        }
+        Ok(match (a.ty, lit) {
+            (SaType::Keyword | SaType::Text | SaType::KeywordList, Lit::Str(s)) => {
+                SqlValue::Text(s.clone())
+            }
+            (SaType::Int, Lit::Int(i)) => SqlValue::Int(*i),
+            (SaType::Int, Lit::Str(s)) => SqlValue::Int(s.trim().parse().map_err(|_| bad())?),
+            (SaType::Double, Lit::Int(i)) => SqlValue::Real(*i as f64),
+            (SaType::Double, Lit::Float(f)) => SqlValue::Real(*f),
+            (SaType::Double, Lit::Str(s)) => SqlValue::Real(s.trim().parse().map_err(|_| bad())?),
+            (SaType::Bool, Lit::Bool(b)) => self.bool_value(*b),
+            (SaType::Bool, Lit::Str(s)) if s.eq_ignore_ascii_case("true") => self.bool_value(true),
+            (SaType::Bool, Lit::Str(s)) if s.eq_ignore_ascii_case("false") => {
+                self.bool_value(false)
+            }
+            (SaType::Datetime, Lit::Int(i)) => SqlValue::Int(*i),
+            (SaType::Datetime, Lit::Str(s)) => SqlValue::Int(parse_time(s).ok_or_else(bad)?),
+            _ => return Err(bad()),
+        })
+    }
+
+    fn bool_value(&self, b: bool) -> SqlValue {
+        match self.dialect {
+            // SQLite's json_extract yields 1/0 for JSON booleans.
+            Dialect::Sqlite => SqlValue::Int(b as i64),
+            Dialect::Postgres => SqlValue::Bool(b),
+        }
+    }
+
+    /// "The list contains the value" for a KeywordList attribute.
+    fn contains(&mut self, a: &Attr, v: SqlValue) -> String {
+        let key = a.name.replace('\'', "''").replace('"', "");
+        let p = self.param(v);
+        match self.dialect {
+            Dialect::Sqlite => format!(
+                "EXISTS (SELECT 1 FROM json_each(search_attributes, '$.\"{key}\"') WHERE value = {p})"
+            ),
+            Dialect::Postgres => format!("((search_attributes::jsonb -> '{key}') ? {p})"),
+        }
+    }
+
+    fn predicate(&mut self) -> Result<String, QueryError> {
+        let a = self.attr()?;
+        let col = self.col_sql(&a);
+        let list = a.ty == SaType::KeywordList;
+        // IS [NOT] NULL
+        if self.eat_kw("is") {
+            let not = self.eat_kw("not");
+            self.expect_kw("null")?;
+            return Ok(format!("{col} IS {}NULL", if not { "NOT " } else { "" }));
+        }
+        let not = self.eat_kw("not");
+        if self.eat_kw("in") {
+            if !matches!(self.next(), Tok::LParen) {
+                return Err(malformed("expected ( after IN"));
+            }
+            let mut items = Vec::new();
+            loop {
+                let lit = self.literal()?;
+                let v = self.value(&a, &lit)?;
+                items.push(if list {
+                    self.contains(&a, v)
+                } else {
+                    self.param(v)
+                });
+                match self.next() {
+                    Tok::Comma => continue,
+                    Tok::RParen => break,
+                    t => return Err(malformed(format!("expected , or ) in IN list, found {t}"))),
+                }
+            }
+            let sql = if list {
+                format!("({})", items.join(" OR "))
+            } else {
+                format!("{col} IN ({})", items.join(", "))
+            };
+            return Ok(if not { format!("(NOT {sql})") } else { sql });
+        }
+        if self.eat_kw("between") {
+            let lo = self.literal()?;
+            self.expect_kw("and")?;
+            let hi = self.literal()?;
+            if list {
+                return Err(QueryError(format!(
+                    "BETWEEN is not supported on {} of type KeywordList",
+                    a.name
+                )));
+            }
+            let (lo, hi) = (self.value(&a, &lo)?, self.value(&a, &hi)?);
+            let (lo, hi) = (self.param(lo), self.param(hi));
+            return Ok(format!(
+                "{col} {}BETWEEN {lo} AND {hi}",
+                if not { "NOT " } else { "" }
+            ));
+        }
+        if self.is_kw("like") {
+            return Err(QueryError(format!(
+                "operator 'like' is not supported for search attribute {}",
+                a.name
+            )));
+        }
+        if self.eat_kw("starts_with") {
+            if not || !matches!(a.ty, SaType::Keyword | SaType::KeywordList) {
+                return Err(QueryError(format!(
+                    "operator 'starts_with' is not supported for search attribute {}",
+                    a.name
+                )));
+            }
+            let Lit::Str(prefix) = self.literal()? else {
+                return Err(malformed("STARTS_WITH needs a string"));
+            };
+            let escaped = prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let p = self.param(SqlValue::Text(format!("{escaped}%")));
+            return Ok(format!("{col} LIKE {p} ESCAPE '\\'"));
+        }
+        if not {
+            return Err(self.unexpected("expected IN, BETWEEN or STARTS_WITH after NOT"));
+        }
+        let op = match self.next() {
+            Tok::Op(op) => op,
+            t => {
+                return Err(malformed(format!(
+                    "expected an operator after {}, found {t}",
+                    a.name
+                )));
+            }
+        };
+        let lit = self.literal()?;
+        let v = self.value(&a, &lit)?;
+        if list {
+            return match op.as_str() {
+                "=" => Ok(self.contains(&a, v)),
+                "!=" => Ok(format!("(NOT {})", self.contains(&a, v))),
+                _ => Err(QueryError(format!(
+                    "operator '{op}' is not supported for search attribute {} of type KeywordList",
+                    a.name
+                ))),
+            };
+        }
+        let p = self.param(v);
+        Ok(format!("{col} {op} {p}"))
+    }
+}
+
+fn parse_time(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .ok()
+        .and_then(|d| d.timestamp_nanos_opt())
+}
+
+/// Parses a Go duration such as `1h30m`, `1.5s`, `250ms`, `10us`, `3ns` into nanoseconds.
+pub fn parse_go_duration(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(0);
+    }
+    let mut rest = s;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "h" => 3.6e12,
+            "m" => 6e10,
+            "s" => 1e9,
+            "ms" => 1e6,
+            "us" | "µs" => 1e3,
+            "ns" => 1.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += n * unit;
+    }
+    (total.is_finite() && total < 9.2e18).then_some(total as i64)
+}
+
+#[cfg(test)]
+mod tests;
