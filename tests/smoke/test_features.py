@@ -1,0 +1,275 @@
+"""Tier-2 features through the official Python SDK: child workflows, continue-as-new,
+cancellation, updates, signal-with-start, heartbeats and activity timeouts, id reuse policies,
+workflow retries and timeouts, external signals."""
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio import activity, workflow
+from temporalio.client import (Client, WorkflowExecutionStatus, WorkflowFailureError,
+                               WorkflowUpdateFailedError)
+from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import (ActivityError, ApplicationError, CancelledError,
+                                   ChildWorkflowError, TimeoutError, TimeoutType)
+from temporalio.worker import Worker
+
+with workflow.unsafe.imports_passed_through():
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+
+@activity.defn
+async def heartbeating(n: int) -> str:
+    start = activity.info().heartbeat_details[0] if activity.info().heartbeat_details else 0
+    for i in range(start, n):
+        activity.heartbeat(i + 1)
+        if activity.info().attempt == 1 and i == 2:
+            await asyncio.sleep(3)  # stops heartbeating: heartbeat timeout
+        await asyncio.sleep(0.05)
+    return f"attempt={activity.info().attempt} resumed_from={start}"
+
+
+@activity.defn
+async def slow_first(_: str) -> str:
+    if activity.info().attempt == 1:
+        await asyncio.sleep(3)  # start-to-close timeout, then retried
+    return f"attempt {activity.info().attempt}"
+
+
+@activity.defn
+async def waits_for_cancel() -> str:
+    try:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(0.1)
+    except asyncio.CancelledError:
+        return "cancelled"
+
+
+@workflow.defn(name="child")
+class Child:
+    @workflow.run
+    async def run(self, x: int) -> int:
+        if x < 0:
+            raise ApplicationError("negative", non_retryable=True)
+        return x * 2
+
+
+@workflow.defn(name="parent")
+class Parent:
+    @workflow.run
+    async def run(self, x: int) -> int:
+        return await workflow.execute_child_workflow(Child.run, x, id=f"{workflow.info().workflow_id}-child")
+
+
+@workflow.defn(name="counter")
+class Counter:
+    @workflow.run
+    async def run(self, n: int) -> int:
+        if n < 3:
+            workflow.continue_as_new(n + 1)
+        return n
+
+
+@workflow.defn(name="waiter")
+class Waiter:
+    def __init__(self) -> None:
+        self.signals: list[str] = []
+        self.value = 0
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        await workflow.wait_condition(lambda: "done" in self.signals, timeout=timedelta(seconds=30))
+        return self.signals
+
+    @workflow.signal
+    def sig(self, s: str) -> None:
+        self.signals.append(s)
+
+    @workflow.update
+    async def add(self, n: int) -> int:
+        self.value += n
+        return self.value
+
+    @add.validator
+    def check(self, n: int) -> None:
+        if n < 0:
+            raise ValueError("negative")
+
+    @workflow.update
+    async def wait_until_done(self) -> str:
+        await workflow.wait_condition(lambda: "done" in self.signals)
+        return "saw done"
+
+
+@workflow.defn(name="sleeper")
+class Sleeper:
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.sleep(60)
+        return "woke"
+
+
+@workflow.defn(name="acts")
+class Acts:
+    @workflow.run
+    async def run(self, which: str) -> str:
+        if which == "heartbeat":
+            return await workflow.execute_activity(heartbeating, 6, start_to_close_timeout=timedelta(seconds=20),
+                                                   heartbeat_timeout=timedelta(seconds=1),
+                                                   retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)))
+        if which == "start_to_close":
+            return await workflow.execute_activity(slow_first, "x", start_to_close_timeout=timedelta(seconds=1),
+                                                   retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)))
+        if which == "schedule_to_close":
+            return await workflow.execute_activity(slow_first, "x", schedule_to_close_timeout=timedelta(seconds=1))
+        if which == "schedule_to_start":
+            return await workflow.execute_activity(slow_first, "x", task_queue="nobody-polls-this",
+                                                   schedule_to_start_timeout=timedelta(milliseconds=500),
+                                                   start_to_close_timeout=timedelta(seconds=5))
+        if which == "cancel":
+            handle = workflow.start_activity(waits_for_cancel, start_to_close_timeout=timedelta(seconds=30),
+                                             heartbeat_timeout=timedelta(seconds=2),
+                                             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
+            await workflow.sleep(0.5)
+            handle.cancel()
+            try:
+                return await handle
+            except ActivityError as e:
+                return f"activity error: {type(e.cause).__name__}"
+        raise ApplicationError("unknown")
+
+
+@workflow.defn(name="flaky")
+class Flaky:
+    @workflow.run
+    async def run(self) -> int:
+        if workflow.info().attempt < 3:
+            raise ApplicationError(f"attempt {workflow.info().attempt} fails")
+        return workflow.info().attempt
+
+
+@workflow.defn(name="signaller")
+class Signaller:
+    @workflow.run
+    async def run(self, target: str) -> str:
+        await workflow.get_external_workflow_handle(target).signal("sig", "from-workflow")
+        await workflow.get_external_workflow_handle(target).signal("sig", "done")
+        return "sent"
+
+
+WORKFLOWS = [Child, Parent, Counter, Waiter, Sleeper, Acts, Flaky, Signaller]
+ACTIVITIES = [heartbeating, slow_first, waits_for_cancel]
+
+
+async def run(address: str, body) -> None:
+    client = await Client.connect(address)
+    tq = f"feat-{uuid.uuid4()}"
+    async with Worker(client, task_queue=tq, workflows=WORKFLOWS, activities=ACTIVITIES):
+        await asyncio.wait_for(body(client, tq), 60)
+
+
+def wid() -> str:
+    return f"wf-{uuid.uuid4()}"
+
+
+def test_child_workflows(server):
+    async def body(c: Client, tq: str):
+        assert await c.execute_workflow(Parent.run, 21, id=wid(), task_queue=tq) == 42
+        with pytest.raises(WorkflowFailureError) as e:
+            await c.execute_workflow(Parent.run, -1, id=wid(), task_queue=tq)
+        assert isinstance(e.value.cause, ChildWorkflowError)
+    asyncio.run(run(server, body))
+
+
+def test_continue_as_new_follows_the_chain(server):
+    async def body(c: Client, tq: str):
+        h = await c.start_workflow(Counter.run, 0, id=wid(), task_queue=tq)
+        assert await h.result() == 3
+        runs = [w async for w in c.list_workflows(f"WorkflowId = '{h.id}'")]
+        assert len(runs) == 4
+        assert sorted(r.status.name for r in runs) == ["COMPLETED"] + ["CONTINUED_AS_NEW"] * 3
+    asyncio.run(run(server, body))
+
+
+def test_cancel_and_terminate(server):
+    async def body(c: Client, tq: str):
+        h = await c.start_workflow(Sleeper.run, id=wid(), task_queue=tq)
+        await asyncio.sleep(0.3)
+        await h.cancel()
+        with pytest.raises(WorkflowFailureError) as e:
+            await h.result()
+        assert isinstance(e.value.cause, CancelledError)
+        assert (await h.describe()).status == WorkflowExecutionStatus.CANCELED
+        h = await c.start_workflow(Sleeper.run, id=wid(), task_queue=tq)
+        await h.terminate("enough")
+        with pytest.raises(WorkflowFailureError):
+            await h.result()
+        assert (await h.describe()).status == WorkflowExecutionStatus.TERMINATED
+        # The running activity learns of the cancellation through its heartbeat response.
+        assert await c.execute_workflow(Acts.run, "cancel", id=wid(), task_queue=tq) == "cancelled"
+    asyncio.run(run(server, body))
+
+
+def test_updates_signals_and_signal_with_start(server):
+    async def body(c: Client, tq: str):
+        id = wid()
+        h = await c.start_workflow(Waiter.run, id=id, task_queue=tq)
+        assert await h.execute_update(Waiter.add, 2) == 2
+        assert await h.execute_update(Waiter.add, 3) == 5
+        with pytest.raises(WorkflowUpdateFailedError):
+            await h.execute_update(Waiter.add, -1)
+        pending = await h.start_update(Waiter.wait_until_done, wait_for_stage=__import__("temporalio.client", fromlist=["x"]).WorkflowUpdateStage.ACCEPTED)
+        h2 = await c.start_workflow(Waiter.run, id=id, task_queue=tq, start_signal="sig", start_signal_args=["via-sws"],
+                                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+        assert h2.result_run_id == h.result_run_id
+        await c.start_workflow(Signaller.run, id, id=wid(), task_queue=tq)
+        assert await h.result() == ["via-sws", "from-workflow", "done"]
+        assert await pending.result() == "saw done"
+        h3 = await c.start_workflow(Waiter.run, id=wid(), task_queue=tq, start_signal="sig", start_signal_args=["done"])
+        assert await h3.result() == ["done"]
+    asyncio.run(run(server, body))
+
+
+def test_activity_heartbeats_and_timeouts(server):
+    async def body(c: Client, tq: str):
+        r = await c.execute_workflow(Acts.run, "heartbeat", id=wid(), task_queue=tq)
+        assert r == "attempt=2 resumed_from=3", r
+        assert await c.execute_workflow(Acts.run, "start_to_close", id=wid(), task_queue=tq) == "attempt 2"
+        for which, tt in [("schedule_to_close", TimeoutType.SCHEDULE_TO_CLOSE),
+                          ("schedule_to_start", TimeoutType.SCHEDULE_TO_START)]:
+            with pytest.raises(WorkflowFailureError) as e:
+                await c.execute_workflow(Acts.run, which, id=wid(), task_queue=tq)
+            cause = e.value.cause
+            assert isinstance(cause, ActivityError), cause
+            assert isinstance(cause.cause, TimeoutError) and cause.cause.type == tt, cause.cause
+    asyncio.run(run(server, body))
+
+
+def test_id_reuse_policies_and_workflow_retry(server):
+    async def body(c: Client, tq: str):
+        id = wid()
+        h = await c.start_workflow(Sleeper.run, id=id, task_queue=tq)
+        with pytest.raises(WorkflowAlreadyStartedError):
+            await c.start_workflow(Sleeper.run, id=id, task_queue=tq)
+        h2 = await c.start_workflow(Sleeper.run, id=id, task_queue=tq,
+                                    id_conflict_policy=WorkflowIDConflictPolicy.TERMINATE_EXISTING)
+        assert h2.result_run_id != h.result_run_id
+        old = c.get_workflow_handle(id, run_id=h.result_run_id)
+        assert (await old.describe()).status == WorkflowExecutionStatus.TERMINATED
+        await h2.terminate()
+        with pytest.raises(WorkflowAlreadyStartedError):
+            await c.start_workflow(Sleeper.run, id=id, task_queue=tq,
+                                   id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        done = wid()
+        assert await c.execute_workflow(Child.run, 1, id=done, task_queue=tq) == 2
+        with pytest.raises(WorkflowAlreadyStartedError):
+            await c.start_workflow(Child.run, 1, id=done, task_queue=tq,
+                                   id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
+        assert await c.execute_workflow(Child.run, 2, id=done, task_queue=tq) == 4
+        assert await c.execute_workflow(Flaky.run, id=wid(), task_queue=tq,
+                                        retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100))) == 3
+        with pytest.raises(WorkflowFailureError) as e:
+            await c.execute_workflow(Sleeper.run, id=wid(), task_queue=tq, run_timeout=timedelta(seconds=1))
+        assert isinstance(e.value.cause, TimeoutError)
+    asyncio.run(run(server, body))
