@@ -92,8 +92,12 @@ impl Drop for PollTicket<'_> {
 }
 
 impl Matching {
-    /// Offers a task: handed to the oldest waiting poller, or queued.
+    /// Offers a task: handed to the oldest waiting poller, or queued at the back.
     pub fn add(&self, namespace_id: &str, queue: &str, kind: QueueKind, task: Task) {
+        self.offer(namespace_id, queue, kind, task, false)
+    }
+
+    fn offer(&self, namespace_id: &str, queue: &str, kind: QueueKind, task: Task, front: bool) {
         let mut qs = self.queues.lock();
         let q = qs
             .entry((namespace_id.to_string(), queue.to_string(), kind))
@@ -105,7 +109,11 @@ impl Matching {
                 Err(t) => task = t,
             }
         }
-        q.tasks.push_back(task);
+        if front {
+            q.tasks.push_front(task);
+        } else {
+            q.tasks.push_back(task);
+        }
     }
 
     /// Takes a queued task at once, or registers a poller.
@@ -139,18 +147,7 @@ impl Matching {
 
     /// Puts a task back at the front (a poller could not use it after all).
     pub fn push_front(&self, namespace_id: &str, queue: &str, kind: QueueKind, task: Task) {
-        let mut qs = self.queues.lock();
-        let q = qs
-            .entry((namespace_id.to_string(), queue.to_string(), kind))
-            .or_default();
-        let mut task = task;
-        while let Some((_, tx)) = q.pollers.pop_front() {
-            match tx.send(task) {
-                Ok(()) => return,
-                Err(t) => task = t,
-            }
-        }
-        q.tasks.push_front(task);
+        self.offer(namespace_id, queue, kind, task, true)
     }
 
     /// Whether someone polled this queue within `within`, or is polling it now.

@@ -149,6 +149,27 @@ fn cap_default() -> get_system_info_response::Capabilities {
 
 use perdure_proto::service::workflowservice::workflow_service_server::WorkflowService;
 
+impl WorkflowApi {
+    /// ListWorkflowExecutions for the older list RPCs that map onto it.
+    async fn list(
+        &self,
+        namespace: String,
+        page_size: i32,
+        next_page_token: Vec<u8>,
+        query: String,
+    ) -> Result<ListWorkflowExecutionsResponse, Status> {
+        self.engine
+            .list(ListWorkflowExecutionsRequest {
+                namespace,
+                page_size,
+                next_page_token,
+                query,
+            })
+            .await
+            .map_err(status)
+    }
+}
+
 #[tonic::async_trait]
 impl WorkflowService for WorkflowApi {
     async fn get_system_info(&self, _r: Request<GetSystemInfoRequest>) -> R<GetSystemInfoResponse> {
@@ -350,15 +371,13 @@ impl WorkflowService for WorkflowApi {
     ) -> R<ListOpenWorkflowExecutionsResponse> {
         let r = r.into_inner();
         let l = self
-            .engine
-            .list(ListWorkflowExecutionsRequest {
-                namespace: r.namespace,
-                page_size: r.maximum_page_size,
-                next_page_token: r.next_page_token,
-                query: "ExecutionStatus = 'Running'".into(),
-            })
-            .await
-            .map_err(status)?;
+            .list(
+                r.namespace,
+                r.maximum_page_size,
+                r.next_page_token,
+                "ExecutionStatus = 'Running'".into(),
+            )
+            .await?;
         ok(ListOpenWorkflowExecutionsResponse {
             executions: l.executions,
             next_page_token: l.next_page_token,
@@ -371,15 +390,13 @@ impl WorkflowService for WorkflowApi {
     ) -> R<ListClosedWorkflowExecutionsResponse> {
         let r = r.into_inner();
         let l = self
-            .engine
-            .list(ListWorkflowExecutionsRequest {
-                namespace: r.namespace,
-                page_size: r.maximum_page_size,
-                next_page_token: r.next_page_token,
-                query: "ExecutionStatus != 'Running'".into(),
-            })
-            .await
-            .map_err(status)?;
+            .list(
+                r.namespace,
+                r.maximum_page_size,
+                r.next_page_token,
+                "ExecutionStatus != 'Running'".into(),
+            )
+            .await?;
         ok(ListClosedWorkflowExecutionsResponse {
             executions: l.executions,
             next_page_token: l.next_page_token,
@@ -392,15 +409,8 @@ impl WorkflowService for WorkflowApi {
     ) -> R<ScanWorkflowExecutionsResponse> {
         let r = r.into_inner();
         let l = self
-            .engine
-            .list(ListWorkflowExecutionsRequest {
-                namespace: r.namespace,
-                page_size: r.page_size,
-                next_page_token: r.next_page_token,
-                query: r.query,
-            })
-            .await
-            .map_err(status)?;
+            .list(r.namespace, r.page_size, r.next_page_token, r.query)
+            .await?;
         ok(ScanWorkflowExecutionsResponse {
             executions: l.executions,
             next_page_token: l.next_page_token,
