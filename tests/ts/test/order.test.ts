@@ -3,68 +3,26 @@
 // completion and after a worker restart (replay), the no-pickup refund path, and the history shape.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { Client, WorkflowFailedError } from '@temporalio/client';
+import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import * as activities from '../src/activities';
 import { deliveredSignal, getStatusQuery, order, pickedUpSignal } from '../src/workflows';
+import { TestServer, startServer, until } from './harness';
 
-const root = path.resolve(__dirname, '..', '..', '..');
-let server: ChildProcess;
-let address: string;
+let server: TestServer;
 let client: Client;
 let connection: NativeConnection;
 let bundle: Awaited<ReturnType<typeof bundleWorkflowCode>>;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = net.connect(port, '127.0.0.1', () => {
-        c.end();
-        resolve(true);
-      });
-      c.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('perdure server did not start');
-}
-
 before(async () => {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  const port = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'perdure-ts-'));
-  const bin = process.env.PERDURE_BIN ?? path.join(root, 'target', 'debug', 'perdure');
-  server = spawn(bin, ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port),
-    '--db-filename', path.join(dir, 'perdure.db'), '--headless', '--log-level', 'warn'], { stdio: 'inherit' });
-  await waitForPort(port, 20_000);
-  address = `127.0.0.1:${port}`;
-  client = new Client({ connection: await Connection.connect({ address }) });
-  connection = await NativeConnection.connect({ address });
-  bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows'), logger: undefined });
+  server = await startServer();
+  ({ client, connection } = server);
+  bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows') });
 });
 
 after(async () => {
-  await connection?.close();
-  await client?.connection.close();
-  server?.kill('SIGKILL');
+  await server?.stop();
 });
 
 async function withWorker<T>(taskQueue: string, fn: () => Promise<T>, maxCachedWorkflows?: number): Promise<T> {
@@ -72,14 +30,6 @@ async function withWorker<T>(taskQueue: string, fn: () => Promise<T>, maxCachedW
     connection, taskQueue, workflowBundle: bundle, activities, ...(maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows }),
   });
   return worker.runUntil(fn);
-}
-
-async function until(cond: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 const EXPECTED = [
