@@ -273,3 +273,38 @@ def test_id_reuse_policies_and_workflow_retry(server):
             await c.execute_workflow(Sleeper.run, id=wid(), task_queue=tq, run_timeout=timedelta(seconds=1))
         assert isinstance(e.value.cause, TimeoutError)
     asyncio.run(run(server, body))
+
+
+def test_namespace_rpcs(server):
+    from temporalio.api.workflowservice.v1 import (DescribeNamespaceRequest, ListNamespacesRequest,
+                                                   RegisterNamespaceRequest)
+    from temporalio.service import RPCError, RPCStatusCode
+
+    async def body():
+        c = await Client.connect(server)
+        name = f"ns-{uuid.uuid4().hex[:8]}"
+        from google.protobuf.duration_pb2 import Duration
+        with pytest.raises(RPCError) as e:
+            await c.workflow_service.register_namespace(RegisterNamespaceRequest(namespace=name))
+        assert e.value.status == RPCStatusCode.INVALID_ARGUMENT, "retention is required"
+        day = Duration(seconds=86400)
+        await c.workflow_service.register_namespace(RegisterNamespaceRequest(
+            namespace=name, description="smoke", workflow_execution_retention_period=day))
+        with pytest.raises(RPCError) as e:
+            await c.workflow_service.register_namespace(RegisterNamespaceRequest(
+                namespace=name, workflow_execution_retention_period=day))
+        assert e.value.status == RPCStatusCode.ALREADY_EXISTS
+        d = await c.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=name))
+        assert d.namespace_info.name == name and d.namespace_info.description == "smoke"
+        names = [n.namespace_info.name for n in
+                 (await c.workflow_service.list_namespaces(ListNamespacesRequest())).namespaces]
+        assert "default" in names and name in names
+        with pytest.raises(RPCError) as e:
+            await c.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace="no-such-ns"))
+        assert e.value.status == RPCStatusCode.NOT_FOUND
+        # A workflow runs in the new namespace.
+        nc = await Client.connect(server, namespace=name)
+        tq = f"ns-{uuid.uuid4()}"
+        async with Worker(nc, task_queue=tq, workflows=WORKFLOWS, activities=ACTIVITIES):
+            assert await nc.execute_workflow(Child.run, 5, id=wid(), task_queue=tq) == 10
+    asyncio.run(asyncio.wait_for(body(), 60))

@@ -191,6 +191,14 @@ impl Engine {
     }
 
     pub async fn register_namespace(&self, req: RegisterNamespaceRequest) -> Result<()> {
+        let valid_retention = req
+            .workflow_execution_retention_period
+            .is_some_and(|d| d.seconds > 0 || d.nanos > 0);
+        if !valid_retention {
+            return Err(Error::InvalidArgument(
+                "A valid retention period is not set on request.".into(),
+            ));
+        }
         self.register_namespace_inner(req, false).await
     }
 
