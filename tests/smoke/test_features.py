@@ -308,3 +308,25 @@ def test_namespace_rpcs(server):
         async with Worker(nc, task_queue=tq, workflows=WORKFLOWS, activities=ACTIVITIES):
             assert await nc.execute_workflow(Child.run, 5, id=wid(), task_queue=tq) == 10
     asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_update_with_start(server):
+    from temporalio.client import WithStartWorkflowOperation
+
+    async def body(c: Client, tq: str):
+        id = wid()
+        op = WithStartWorkflowOperation(Waiter.run, id=id, task_queue=tq,
+                                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+        assert await c.execute_update_with_start_workflow(Waiter.add, 4, start_workflow_operation=op) == 4
+        h = await op.workflow_handle()
+        op2 = WithStartWorkflowOperation(Waiter.run, id=id, task_queue=tq,
+                                         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+        assert await c.execute_update_with_start_workflow(Waiter.add, 1, start_workflow_operation=op2) == 5
+        assert (await op2.workflow_handle()).result_run_id == h.result_run_id
+        op3 = WithStartWorkflowOperation(Waiter.run, id=id, task_queue=tq,
+                                         id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+        with pytest.raises(WorkflowAlreadyStartedError):
+            await c.execute_update_with_start_workflow(Waiter.add, 1, start_workflow_operation=op3)
+        await h.signal(Waiter.sig, "done")
+        assert await h.result() == ["done"]
+    asyncio.run(run(server, body))

@@ -149,7 +149,118 @@ fn cap_default() -> get_system_info_response::Capabilities {
 
 use perdure_proto::service::workflowservice::workflow_service_server::WorkflowService;
 
+/// A MultiOperationExecutionFailure status: `failed` at index `at`, every other op aborted.
+fn multi_op_failure(failed: Status, at: usize, n: usize) -> Status {
+    let own = RpcStatus::decode(failed.details())
+        .map(|s| s.details)
+        .unwrap_or_default();
+    let statuses = (0..n)
+        .map(|i| {
+            if i == at {
+                details::multi_operation_execution_failure::OperationStatus {
+                    code: failed.code() as i32,
+                    message: failed.message().to_string(),
+                    details: own.clone(),
+                }
+            } else {
+                details::multi_operation_execution_failure::OperationStatus {
+                    code: Code::Aborted as i32,
+                    message: "Operation was aborted.".into(),
+                    details: vec![],
+                }
+            }
+        })
+        .collect();
+    with_detail(
+        failed.code(),
+        format!(
+            "Update-with-Start could not be executed: {}",
+            failed.message()
+        ),
+        details::MultiOperationExecutionFailure { statuses },
+    )
+}
+
 impl WorkflowApi {
+    /// ExecuteMultiOperation: update-with-start, i.e. [StartWorkflow, UpdateWorkflow] on one id.
+    async fn update_with_start(
+        &self,
+        r: ExecuteMultiOperationRequest,
+        deadline: Instant,
+    ) -> Result<ExecuteMultiOperationResponse, Status> {
+        use execute_multi_operation_request::operation::Operation as Op;
+        use execute_multi_operation_response::{
+            Response as OpResponse, response::Response as Resp,
+        };
+        let ops: Vec<_> = r
+            .operations
+            .into_iter()
+            .filter_map(|o| o.operation)
+            .collect();
+        let (mut start, mut update) = match <[Op; 2]>::try_from(ops) {
+            Ok([Op::StartWorkflow(s), Op::UpdateWorkflow(u)]) => (s, u),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "ExecuteMultiOperation supports exactly [StartWorkflow, UpdateWorkflow].",
+                ));
+            }
+        };
+        start.namespace = r.namespace.clone();
+        update.namespace = r.namespace.clone();
+        let wf_id = update
+            .workflow_execution
+            .as_ref()
+            .map(|e| e.workflow_id.clone())
+            .unwrap_or_default();
+        if wf_id != start.workflow_id {
+            return Err(multi_op_failure(
+                Status::invalid_argument("Update and Start must target the same workflow id."),
+                1,
+                2,
+            ));
+        }
+        use perdure_proto::api::enums::v1::WorkflowIdConflictPolicy as Conflict;
+        if start.workflow_id_conflict_policy == Conflict::Unspecified as i32 {
+            return Err(multi_op_failure(
+                Status::invalid_argument(
+                    "WorkflowIdConflictPolicy must be set for Update-with-Start.",
+                ),
+                0,
+                2,
+            ));
+        }
+        let started = self
+            .engine
+            .start_workflow(start)
+            .await
+            .map_err(|e| multi_op_failure(status(e), 0, 2))?;
+        update.workflow_execution = Some(perdure_proto::api::common::v1::WorkflowExecution {
+            workflow_id: wf_id,
+            run_id: started.run_id.clone(),
+        });
+        let updated = self
+            .engine
+            .update(update, deadline)
+            .await
+            .map_err(|e| multi_op_failure(status(e), 1, 2))?;
+        Ok(ExecuteMultiOperationResponse {
+            responses: vec![
+                OpResponse {
+                    response: Some(Resp::StartWorkflow(StartWorkflowExecutionResponse {
+                        run_id: started.run_id,
+                        started: started.started,
+                        status: perdure_proto::api::enums::v1::WorkflowExecutionStatus::Running
+                            as i32,
+                        ..Default::default()
+                    })),
+                },
+                OpResponse {
+                    response: Some(Resp::UpdateWorkflow(updated)),
+                },
+            ],
+        })
+    }
+
     /// ListWorkflowExecutions for the older list RPCs that map onto it.
     async fn list(
         &self,
@@ -657,9 +768,10 @@ impl WorkflowService for WorkflowApi {
 
     async fn execute_multi_operation(
         &self,
-        _r: Request<ExecuteMultiOperationRequest>,
+        r: Request<ExecuteMultiOperationRequest>,
     ) -> R<ExecuteMultiOperationResponse> {
-        Err(unknown_method("WorkflowService", "execute_multi_operation"))
+        let d = deadline(&r, CALL_DEFAULT);
+        ok(self.update_with_start(r.into_inner(), d).await?)
     }
 
     async fn get_workflow_execution_history_reverse(
