@@ -8,10 +8,9 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import timedelta
 from pathlib import Path
 
-from temporalio import activity, workflow
+from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -21,22 +20,7 @@ with workflow.unsafe.imports_passed_through():
 LOG = os.environ.get("PERDURE_ACTIVITY_LOG", "/tmp/perdure-durability-activities.log")
 
 
-@activity.defn
-async def step(name: str) -> str:
-    with open(LOG, "a") as f:
-        f.write(name + "\n")
-    return name
-
-
-@workflow.defn(name="durable")
-class Durable:
-    @workflow.run
-    async def run(self, n: int) -> str:
-        wid = workflow.info().workflow_id
-        a = await workflow.execute_activity(step, f"{wid}:a", start_to_close_timeout=timedelta(seconds=10))
-        await workflow.sleep(2)
-        b = await workflow.execute_activity(step, f"{wid}:b", start_to_close_timeout=timedelta(seconds=10))
-        return f"{n}:{a}:{b}"
+from wf_durability import LOG, Durable, step
 
 
 def start_server(port: int, db: Path) -> subprocess.Popen:
@@ -94,7 +78,7 @@ def test_server_sigkill_with_100_workflows_in_flight(tmp_path):
 WORKER = r'''
 import asyncio, sys
 sys.path.insert(0, sys.argv[3])
-from test_order_smoke import Order, charge_customer, send_push_notification
+from wf_order import Order, charge_customer, send_push_notification
 from temporalio.client import Client
 from temporalio.worker import Worker
 async def main():
@@ -107,7 +91,7 @@ asyncio.run(main())
 
 
 async def worker_kill(address: str) -> None:
-    from test_order_smoke import Order
+    from wf_order import Order
     tq = f"wk-{uuid.uuid4()}"
     here = str(Path(__file__).parent)
     spawn = lambda: subprocess.Popen([sys.executable, "-c", WORKER, address, tq, here])

@@ -2,27 +2,15 @@
 official Python SDK."""
 import asyncio
 import uuid
-from datetime import timedelta
 
 import pytest
-from temporalio import workflow
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-TIER = SearchAttributeKey.for_keyword("SmokeTier")
-
-
-@workflow.defn(name="vis")
-class Vis:
-    @workflow.run
-    async def run(self, tier: str) -> str:
-        workflow.upsert_search_attributes([TIER.value_set(tier)])
-        await workflow.sleep(0.1)
-        return tier
+from wf_visibility import TIER, Vis
 
 
 async def scenario(address: str) -> None:
