@@ -1,104 +1,221 @@
-// The order workflow on a freshly started `perdure server start-dev`, driven by the official
-// TypeScript SDK: server-side retry of the charge, signals, getStatus while running, after
-// completion and after a worker restart (replay), the no-pickup refund path, and the history shape.
-import { after, before, test } from 'node:test';
+// The food-delivery order workflow (tests 1 and 2 of the suite):
+// - the charge fails on attempt 1 and the server retries it;
+// - the pickedUp/delivered signals advance the state seen by the getStatus query;
+// - getStatus answers while running, after completion, and from a brand-new worker with no cache
+//   (answered by replaying history), also in the middle of the run;
+// - the no-pickup path refunds and fails with 'Not picked up in time';
+// - the history of the happy path has exactly the event sequence the real Temporal server writes.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { Client, WorkflowFailedError } from '@temporalio/client';
-import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
-import * as activities from '../src/activities';
-import { deliveredSignal, getStatusQuery, order, pickedUpSignal } from '../src/workflows';
-import { TestServer, startServer, until } from './harness';
-
-let server: TestServer;
-let client: Client;
-let connection: NativeConnection;
-let bundle: Awaited<ReturnType<typeof bundleWorkflowCode>>;
-
-before(async () => {
-  server = await startServer();
-  ({ client, connection } = server);
-  bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows') });
-});
+import { after, describe } from 'node:test';
+import { WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { callsFor } from '../src/activities';
+import { deliveredSignal, getStatusQuery, order, pickedUpSignal } from '../src/order';
+import {
+  eventNames,
+  HistoryEvent,
+  envTest,
+  teardown,
+  TestEnv,
+  uniqueId,
+  waitFor,
+  within,
+  withWorker,
+} from './harness';
 
 after(async () => {
-  await server?.stop();
+  await teardown();
 });
 
-async function withWorker<T>(taskQueue: string, fn: () => Promise<T>, maxCachedWorkflows?: number): Promise<T> {
-  const worker = await Worker.create({
-    connection, taskQueue, workflowBundle: bundle, activities, ...(maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows }),
-  });
-  return worker.runUntil(fn);
+type OrderHandle = WorkflowHandle<typeof order>;
+
+async function stateOf(h: OrderHandle): Promise<string> {
+  return (await h.query(getStatusQuery)).state;
 }
 
-const EXPECTED = [
-  'WORKFLOW_EXECUTION_STARTED', 'WORKFLOW_TASK_SCHEDULED', 'WORKFLOW_TASK_STARTED', 'WORKFLOW_TASK_COMPLETED',
-  'ACTIVITY_TASK_SCHEDULED', 'ACTIVITY_TASK_STARTED', 'ACTIVITY_TASK_COMPLETED',
-  'WORKFLOW_TASK_SCHEDULED', 'WORKFLOW_TASK_STARTED', 'WORKFLOW_TASK_COMPLETED', 'TIMER_STARTED',
-  'WORKFLOW_EXECUTION_SIGNALED', 'WORKFLOW_TASK_SCHEDULED', 'WORKFLOW_TASK_STARTED', 'WORKFLOW_TASK_COMPLETED',
-  'TIMER_CANCELED', 'ACTIVITY_TASK_SCHEDULED', 'ACTIVITY_TASK_STARTED', 'ACTIVITY_TASK_COMPLETED',
-  'WORKFLOW_TASK_SCHEDULED', 'WORKFLOW_TASK_STARTED', 'WORKFLOW_TASK_COMPLETED', 'TIMER_STARTED',
-  'WORKFLOW_EXECUTION_SIGNALED', 'WORKFLOW_TASK_SCHEDULED', 'WORKFLOW_TASK_STARTED', 'WORKFLOW_TASK_COMPLETED',
-  'TIMER_CANCELED', 'ACTIVITY_TASK_SCHEDULED', 'ACTIVITY_TASK_STARTED', 'ACTIVITY_TASK_COMPLETED',
-  'WORKFLOW_TASK_SCHEDULED', 'WORKFLOW_TASK_STARTED', 'WORKFLOW_TASK_COMPLETED', 'WORKFLOW_EXECUTION_COMPLETED',
+async function historyEvents(h: OrderHandle): Promise<HistoryEvent[]> {
+  return (await h.fetchHistory()).events ?? [];
+}
+
+/** The ActivityTaskStarted event belonging to the ActivityTaskScheduled of `activityType`. */
+function startedEventOf(events: HistoryEvent[], activityType: string): HistoryEvent {
+  const scheduled = events.find((ev) => ev.activityTaskScheduledEventAttributes?.activityType?.name === activityType);
+  assert.ok(scheduled, `no ActivityTaskScheduled for ${activityType}`);
+  const started = events.find(
+    (ev) => ev.activityTaskStartedEventAttributes && String(ev.activityTaskStartedEventAttributes.scheduledEventId) === String(scheduled.eventId),
+  );
+  assert.ok(started, `no ActivityTaskStarted for ${activityType}`);
+  return started;
+}
+
+function assertChargeRetriedOnce(events: HistoryEvent[], workflowId: string, productId: number): void {
+  const attrs = startedEventOf(events, 'chargeCustomer').activityTaskStartedEventAttributes!;
+  assert.equal(attrs.attempt, 2, 'chargeCustomer must succeed on attempt 2');
+  assert.ok(attrs.lastFailure, 'ActivityTaskStarted of the retried attempt carries lastFailure');
+  assert.equal(attrs.lastFailure.message, 'payment service unreachable');
+  assert.equal(attrs.lastFailure.applicationFailureInfo?.type, 'PaymentUnavailable');
+  assert.deepEqual(
+    callsFor(workflowId).filter((c) => c.startsWith('chargeCustomer')),
+    [`chargeCustomer:${productId}:attempt1`, `chargeCustomer:${productId}:attempt2`],
+  );
+}
+
+// The event sequence of the happy path below, as written by Temporal's dev server (Temporal
+// Server 1.32.0 / CLI 1.9.1) for the TypeScript SDK 1.24 worker with its sticky cache.
+const EXPECTED_HAPPY_PATH_HISTORY = [
+  'WorkflowExecutionStarted',
+  'WorkflowTaskScheduled',
+  'WorkflowTaskStarted',
+  'WorkflowTaskCompleted',
+  'ActivityTaskScheduled', // chargeCustomer
+  'ActivityTaskStarted', // attempt 2, lastFailure of attempt 1
+  'ActivityTaskCompleted',
+  'WorkflowTaskScheduled',
+  'WorkflowTaskStarted',
+  'WorkflowTaskCompleted',
+  'TimerStarted', // condition(pickedUp, 1 min)
+  'WorkflowExecutionSignaled', // pickedUp
+  'WorkflowTaskScheduled',
+  'WorkflowTaskStarted',
+  'WorkflowTaskCompleted',
+  'TimerCanceled',
+  'ActivityTaskScheduled', // sendPushNotification(picked up)
+  'ActivityTaskStarted',
+  'ActivityTaskCompleted',
+  'WorkflowTaskScheduled',
+  'WorkflowTaskStarted',
+  'WorkflowTaskCompleted',
+  'TimerStarted', // condition(delivered, 1 min)
+  'WorkflowExecutionSignaled', // delivered
+  'WorkflowTaskScheduled',
+  'WorkflowTaskStarted',
+  'WorkflowTaskCompleted',
+  'TimerCanceled',
+  'ActivityTaskScheduled', // sendPushNotification(delivered)
+  'ActivityTaskStarted',
+  'ActivityTaskCompleted',
+  'WorkflowTaskScheduled',
+  'WorkflowTaskStarted',
+  'WorkflowTaskCompleted',
+  'WorkflowExecutionCompleted',
 ];
 
-function eventTypeName(t: unknown): string {
-  // The history proto gives enum numbers; map through the generated enum names.
-  const { temporal } = require('@temporalio/proto');
-  const name = temporal.api.enums.v1.EventType[t as number] as string;
-  return name.replace(/^EVENT_TYPE_/, '');
-}
+describe('food-delivery order workflow', () => {
+  envTest('charge retried by the server, signals advance getStatus, queries while running, after completion and by replay on a new worker', async (e) => {
+    const taskQueue = uniqueId('order-tq');
+    const workflowId = uniqueId('order');
+    const productId = 11;
 
-test('order: retried charge, signals, queries throughout, replay after worker restart, history shape', async () => {
-  const taskQueue = `order-${randomUUID()}`;
-  const workflowId = `order-${randomUUID()}`;
-  const handle = await withWorker(taskQueue, async () => {
-    const h = await client.workflow.start(order, { taskQueue, workflowId, args: [3] });
-    assert.ok(['Charging card', 'Paid'].includes((await h.query(getStatusQuery)).state));
-    await until(async () => (await h.query(getStatusQuery)).state === 'Paid', 'Paid');
-    await h.signal(pickedUpSignal);
-    await until(async () => {
-      const hist = await h.fetchHistory();
-      // Deterministic history: send "delivered" once the workflow waits for it (second timer).
-      return hist.events!.filter((e) => eventTypeName(e.eventType) === 'TIMER_STARTED').length >= 2;
-    }, 'the wait for delivery');
-    assert.equal((await h.query(getStatusQuery)).state, 'Picked up');
-    await h.signal(deliveredSignal);
-    const result = await h.result();
-    assert.equal(result.state, 'Delivered');
-    assert.equal(result.productId, 3);
-    assert.equal((await h.query(getStatusQuery)).state, 'Delivered');
-    return h;
-  });
-  // A new worker with no cache answers by replaying the history.
-  await withWorker(taskQueue, async () => {
-    const s = await handle.query(getStatusQuery);
-    assert.equal(s.state, 'Delivered');
-    assert.ok(s.deliveredAt);
-  }, 0);
-  const hist = await handle.fetchHistory();
-  assert.deepEqual(hist.events!.map((e) => eventTypeName(e.eventType)), EXPECTED);
-  const started = hist.events![5].activityTaskStartedEventAttributes!;
-  assert.equal(started.attempt, 2, 'the server retried the charge');
-  assert.equal(started.lastFailure!.message, 'payment service unreachable');
-  const desc = await handle.describe();
-  assert.equal(desc.status.name, 'COMPLETED');
-  assert.equal(desc.historyLength, EXPECTED.length);
-});
-
-test('order: no pickup in time ends in a refund', async () => {
-  const taskQueue = `order-${randomUUID()}`;
-  await withWorker(taskQueue, async () => {
-    const before = activities.calls.length;
-    const h = await client.workflow.start(order, { taskQueue, workflowId: `nopickup-${randomUUID()}`, args: [4, '1 second'] });
-    await assert.rejects(h.result(), (err: unknown) => {
-      assert.ok(err instanceof WorkflowFailedError);
-      assert.equal((err.cause as Error).message, 'Not picked up in time');
-      return true;
+    // Worker A (normal sticky cache): start, query while running, wait for 'Paid'.
+    const handle: OrderHandle = await withWorker(e, taskQueue, async () => {
+      const h = await e.client.workflow.start(order, { taskQueue, workflowId, args: [productId] });
+      const first = await within(15_000, 'first getStatus', h.query(getStatusQuery));
+      assert.equal(first.productId, productId);
+      assert.ok(['Charging card', 'Paid'].includes(first.state), `unexpected first state ${first.state}`);
+      await waitFor('state Paid', async () => (await stateOf(h)) === 'Paid', 15_000);
+      return h;
     });
-    assert.ok(activities.calls.slice(before).includes('refund:4'));
-    assert.equal((await h.query(getStatusQuery)).state, 'Refunded');
+
+    // Worker A is shut down; the workflow waits for pickup. Worker B has no cache at all, so
+    // every query and every workflow task is answered by replaying the history from event 1.
+    await withWorker(e, taskQueue, async () => {
+      assert.equal(await within(15_000, 'getStatus on a new worker', stateOf(handle)), 'Paid');
+      const desc = await handle.describe();
+      assert.equal(desc.status.name, 'RUNNING');
+
+      await handle.signal(pickedUpSignal);
+      await waitFor('state Picked up', async () => (await stateOf(handle)) === 'Picked up', 15_000);
+
+      await handle.signal(deliveredSignal);
+      await waitFor('state Delivered', async () => (await stateOf(handle)) === 'Delivered', 15_000);
+
+      const result = await within(15_000, 'result()', handle.result());
+      assert.equal(result.state, 'Delivered');
+      assert.equal(result.productId, productId);
+      assert.ok(result.deliveredAt && !Number.isNaN(Date.parse(String(result.deliveredAt))), 'deliveredAt is set');
+
+      // Query after completion, same worker.
+      const done = await handle.query(getStatusQuery);
+      assert.equal(done.state, 'Delivered');
+      assert.equal(String(done.deliveredAt), String(result.deliveredAt), 'deliveredAt is replayed deterministically');
+    }, { maxCachedWorkflows: 0 });
+
+    // After completion, with yet another brand-new worker: replay answers the query.
+    await withWorker(e, taskQueue, async () => {
+      const s = await within(15_000, 'getStatus after completion on a new worker', handle.query(getStatusQuery));
+      assert.equal(s.state, 'Delivered');
+      assert.ok(s.deliveredAt);
+    }, { maxCachedWorkflows: 0 });
+
+    const events = await historyEvents(handle);
+    assertChargeRetriedOnce(events, workflowId, productId);
+    assert.equal(eventNames(events).at(-1), 'WorkflowExecutionCompleted');
+    assert.equal(eventNames(events).filter((n) => n === 'WorkflowExecutionSignaled').length, 2);
+    assert.deepEqual(
+      callsFor(workflowId).filter((c) => c.startsWith('sendPushNotification')),
+      [`sendPushNotification:Order ${productId} picked up`, `sendPushNotification:Order ${productId} delivered`],
+    );
+    assert.deepEqual(callsFor(workflowId).filter((c) => c.startsWith('refundOrder')), []);
+    const desc = await handle.describe();
+    assert.equal(desc.status.name, 'COMPLETED');
+    assert.equal(desc.historyLength, events.length);
+  });
+
+  envTest('no pickup within the (short) timeout: refund, notification, WorkflowFailedError "Not picked up in time"', async (e) => {
+    const taskQueue = uniqueId('order-tq');
+    const workflowId = uniqueId('order-nopickup');
+    const productId = 12;
+    await withWorker(e, taskQueue, async () => {
+      const h = await e.client.workflow.start(order, { taskQueue, workflowId, args: [productId, '2 seconds'] });
+      await waitFor('state Paid', async () => (await stateOf(h)) === 'Paid', 15_000);
+      const err = await within(20_000, 'result()', h.result()).then(
+        () => assert.fail('the order must fail'),
+        (err: unknown) => err,
+      );
+      assert.ok(err instanceof WorkflowFailedError, `expected WorkflowFailedError, got ${String(err)}`);
+      assert.ok(err.cause instanceof ApplicationFailure, `expected ApplicationFailure cause, got ${String(err.cause)}`);
+      assert.equal(err.cause.message, 'Not picked up in time');
+
+      assert.equal(await stateOf(h), 'Refunded', 'getStatus on the failed workflow');
+      const calls = callsFor(workflowId);
+      assert.ok(calls.includes(`refundOrder:${productId}`), `refundOrder ran: ${calls.join(', ')}`);
+      assert.ok(
+        calls.includes(`sendPushNotification:Your order ${productId} was not picked up in time. Your payment has been refunded.`),
+        `refund notification sent: ${calls.join(', ')}`,
+      );
+      const names = eventNames(await historyEvents(h));
+      assert.ok(names.includes('TimerFired'), 'the pickup timer fired');
+      assert.equal(names.at(-1), 'WorkflowExecutionFailed');
+      assert.equal((await h.describe()).status.name, 'FAILED');
+    });
+  });
+
+  envTest('history shape of the happy path equals the sequence written by Temporal', async (e) => {
+    const taskQueue = uniqueId('order-tq');
+    const workflowId = uniqueId('order-history');
+    const productId = 13;
+    await withWorker(e, taskQueue, async () => {
+      const h = await e.client.workflow.start(order, { taskQueue, workflowId, args: [productId] });
+      // 'Paid' is visible to a query only once the task that started the pickup timer completed.
+      await waitFor('state Paid', async () => (await stateOf(h)) === 'Paid', 15_000);
+      await h.signal(pickedUpSignal);
+      // Send 'delivered' only when the workflow is idle again, waiting on the second timer.
+      await waitFor(
+        'the delivery timer',
+        async () => eventNames(await historyEvents(h)).filter((n) => n === 'TimerStarted').length === 2,
+        15_000,
+      );
+      await h.signal(deliveredSignal);
+      const result = await within(15_000, 'result()', h.result());
+      assert.equal(result.state, 'Delivered');
+
+      const events = await historyEvents(h);
+      assert.deepEqual(eventNames(events), EXPECTED_HAPPY_PATH_HISTORY);
+      // Event ids are contiguous from 1.
+      assert.deepEqual(events.map((ev) => Number(ev.eventId)), events.map((_, i) => i + 1));
+      assertChargeRetriedOnce(events, workflowId, productId);
+      const desc = await h.describe();
+      assert.equal(desc.historyLength, EXPECTED_HAPPY_PATH_HISTORY.length);
+    });
   });
 });

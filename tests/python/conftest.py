@@ -1,4 +1,4 @@
-"""Starts a real `perdure server start-dev` on a free port for the smoke tests."""
+"""Starts a real `perdure server start-dev` on a free port for the Python SDK tests."""
 import os
 import socket
 import subprocess
