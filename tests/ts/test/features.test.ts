@@ -317,7 +317,8 @@ describe('activity heartbeats and timeouts', () => {
       assert.ok(err.cause instanceof ActivityFailure, `cause: ${String(err.cause)}`);
       assert.equal(err.cause.retryState, RetryState.TIMEOUT);
       const attempts = callsFor(workflowId).length;
-      assert.ok(attempts >= 3, `retried until the deadline (${attempts} attempts)`);
+      // Temporal's dev server fires retry timers coarsely (2 attempts in 2 s); Perdure fits more in.
+      assert.ok(attempts >= 2, `retried until the deadline (${attempts} attempts)`);
       assert.ok(attempts <= 12, `no retries past the deadline (${attempts} attempts)`);
       assert.ok(elapsed < 10_000, `stopped soon after the 2 s schedule-to-close timeout (${elapsed} ms)`);
     });
