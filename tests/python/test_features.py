@@ -6,16 +6,18 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from temporalio.api.enums.v1 import ContinueAsNewInitiator
 from temporalio.client import (Client, WorkflowExecutionStatus, WorkflowFailureError,
                                WorkflowUpdateFailedError)
 from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import (ActivityError, CancelledError,
                                    ChildWorkflowError, TimeoutError, TimeoutType,
                                    WorkflowAlreadyStartedError)
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 
-from wf_features import (ACTIVITIES, WORKFLOWS, Acts, Child, Counter, Flaky, Parent,
+from wf_features import (ACTIVITIES, WORKFLOWS, Acts, CronCounter, Child, Counter, Flaky, Parent,
                          Signaller, Sleeper, Waiter)
 
 
@@ -187,4 +189,40 @@ def test_update_with_start(server):
             await c.execute_update_with_start_workflow(Waiter.add, 1, start_workflow_operation=op3)
         await h.signal(Waiter.sig, "done")
         assert await h.result() == ["done"]
+    asyncio.run(run(server, body))
+
+
+def test_cron_schedule(server):
+    async def body(c: Client, tq: str) -> None:
+        with pytest.raises(RPCError) as e:
+            await c.start_workflow(CronCounter.run, id=wid(), task_queue=tq, cron_schedule="61 * * * *")
+        assert e.value.status == RPCStatusCode.INVALID_ARGUMENT
+        id = wid()
+        h = await c.start_workflow(CronCounter.run, id=id, task_queue=tq, cron_schedule="@every 1s")
+        q = f"WorkflowId = '{id}' AND ExecutionStatus = 'Completed'"
+        for _ in range(100):
+            done = [w async for w in c.list_workflows(q)]
+            if len(done) >= 3:
+                break
+            await asyncio.sleep(0.2)
+        done.sort(key=lambda w: w.start_time)
+        closes = [[e async for e in c.get_workflow_handle(id, run_id=w.run_id).fetch_history_events()][-1]
+                  for w in done[:3]]
+        results = [x.workflow_execution_completed_event_attributes.result.payloads[0].data for x in closes]
+        assert results == [b"1", b"2", b"3"], "each run gets the previous run's result"
+        assert all(w.execution_time > w.start_time for w in done), "each run waits for its tick"
+        events = [e async for e in c.get_workflow_handle(id, run_id=done[1].run_id).fetch_history_events()]
+        started = events[0].workflow_execution_started_event_attributes
+        assert started.cron_schedule == "@every 1s"
+        assert started.initiator == ContinueAsNewInitiator.CONTINUE_AS_NEW_INITIATOR_CRON_SCHEDULE
+        assert started.continued_execution_run_id == done[0].run_id
+        assert started.first_workflow_task_backoff.ToTimedelta() > timedelta(0)
+        assert closes[0].workflow_execution_completed_event_attributes.new_execution_run_id == done[1].run_id
+        # Terminating the current run ends the chain.
+        await h.terminate("enough")
+        d = await c.get_workflow_handle(id).describe()
+        assert d.status == WorkflowExecutionStatus.TERMINATED
+        await asyncio.sleep(1.5)
+        d = await c.get_workflow_handle(id).describe()
+        assert d.status == WorkflowExecutionStatus.TERMINATED, "no run after termination"
     asyncio.run(run(server, body))

@@ -147,5 +147,13 @@ class Signaller:
         return "sent"
 
 
-WORKFLOWS = [Child, Parent, Counter, Waiter, Sleeper, Acts, Flaky, Signaller]
+@workflow.defn(name="cron_counter")
+class CronCounter:
+    @workflow.run
+    async def run(self) -> int:
+        last = workflow.get_last_completion_result(int)
+        return (last or 0) + 1
+
+
+WORKFLOWS = [CronCounter, Child, Parent, Counter, Waiter, Sleeper, Acts, Flaky, Signaller]
 ACTIVITIES = [heartbeating, slow_first, waits_for_cancel]

@@ -217,6 +217,7 @@ pub fn start_run(p: StartParams, now: SystemTime) -> NewRun {
         retry_policy: p.retry_policy.clone(),
         attempt: p.attempt.max(1),
         cron_schedule: p.cron_schedule.clone(),
+        last_completion_result: p.last_completion_result.clone(),
         memo: p.memo.clone(),
         search_attributes: p.search_attributes.clone(),
         parent: p.parent.clone(),
@@ -1172,26 +1173,27 @@ impl<'a> Tx<'a> {
                 false
             }
             CA::CompleteWorkflowExecutionCommandAttributes(c) => {
+                let new_run_id = match self.cron_backoff() {
+                    Some(delay) => {
+                        let run_id = uuid::Uuid::new_v4().to_string();
+                        self.spawn_next_run(&run_id, delay, None, c.result.clone());
+                        run_id
+                    }
+                    None => String::new(),
+                };
                 self.append(A::WorkflowExecutionCompletedEventAttributes(
                     WorkflowExecutionCompletedEventAttributes {
                         result: c.result,
                         workflow_task_completed_event_id: wtc,
-                        new_execution_run_id: String::new(),
+                        new_execution_run_id: new_run_id.clone(),
                     },
                 ));
+                self.ms.new_execution_run_id = new_run_id;
                 self.close(Status::Completed);
                 false
             }
             CA::FailWorkflowExecutionCommandAttributes(f) => {
-                let retry = self.workflow_retry(f.failure.as_ref());
-                let (retry_state, new_run_id) = match &retry {
-                    Ok(delay) => {
-                        let run_id = uuid::Uuid::new_v4().to_string();
-                        self.spawn_retry_run(&run_id, *delay, f.failure.clone());
-                        (RetryState::InProgress, run_id)
-                    }
-                    Err(s) => (*s, String::new()),
-                };
+                let (retry_state, new_run_id) = self.retry_or_cron(f.failure.as_ref());
                 self.append(A::WorkflowExecutionFailedEventAttributes(
                     WorkflowExecutionFailedEventAttributes {
                         failure: f.failure,
@@ -1509,7 +1511,77 @@ impl<'a> Tx<'a> {
         retry::next_delay(&p, self.ms.attempt, failure, self.now, exp)
     }
 
+    /// After a failure or timeout: a retry if the retry policy allows one, else the next run of a
+    /// cron schedule. Returns the retry state for the close event and the new run's id (or "").
+    fn retry_or_cron(&mut self, failure: Option<&Failure>) -> (RetryState, String) {
+        match self.workflow_retry(failure) {
+            Ok(delay) => {
+                let run_id = uuid::Uuid::new_v4().to_string();
+                self.spawn_retry_run(&run_id, delay, failure.cloned());
+                (RetryState::InProgress, run_id)
+            }
+            Err(state) => match self.cron_backoff() {
+                Some(delay) => {
+                    let run_id = uuid::Uuid::new_v4().to_string();
+                    let last = self.ms.last_completion_result.clone();
+                    self.spawn_next_run(&run_id, delay, failure.cloned(), last);
+                    (state, run_id)
+                }
+                None => (state, String::new()),
+            },
+        }
+    }
+
+    /// The wait before the next run of a cron workflow closing now, unless the chain must end (no
+    /// schedule, or the next run would start after the execution timeout).
+    fn cron_backoff(&self) -> Option<Duration> {
+        if self.ms.cron_schedule.is_empty() {
+            return None;
+        }
+        let delay = crate::cron::Schedule::parse(&self.ms.cron_schedule)
+            .ok()?
+            .backoff(self.now)?;
+        match self.ms.execution_expiration.as_ref().map(from_ts) {
+            Some(exp) if self.now + delay >= exp => None,
+            _ => Some(delay),
+        }
+    }
+
+    /// Starts the next attempt of a run whose retry policy allows another.
     fn spawn_retry_run(&mut self, run_id: &str, delay: Duration, failure: Option<Failure>) {
+        let last = self.ms.last_completion_result.clone();
+        let attempt = self.ms.attempt + 1;
+        let initiator = ContinueAsNewInitiator::Retry;
+        self.spawn_run_after(run_id, delay, failure, (initiator, attempt), last);
+    }
+
+    /// Starts the next run of a cron chain (attempt 1).
+    fn spawn_next_run(
+        &mut self,
+        run_id: &str,
+        delay: Duration,
+        failure: Option<Failure>,
+        last_completion_result: Option<Payloads>,
+    ) {
+        let initiator = ContinueAsNewInitiator::CronSchedule;
+        self.spawn_run_after(
+            run_id,
+            delay,
+            failure,
+            (initiator, 1),
+            last_completion_result,
+        );
+    }
+
+    /// A new run of this workflow with the same parameters, started after `delay`.
+    fn spawn_run_after(
+        &mut self,
+        run_id: &str,
+        delay: Duration,
+        failure: Option<Failure>,
+        (initiator, attempt): (ContinueAsNewInitiator, i32),
+        last_completion_result: Option<Payloads>,
+    ) {
         let ms = &*self.ms;
         let p = StartParams {
             namespace: ms.namespace.clone(),
@@ -1533,8 +1605,9 @@ impl<'a> Tx<'a> {
             root_workflow_id: ms.root_workflow_id.clone(),
             root_run_id: ms.root_run_id.clone(),
             first_execution_run_id: ms.first_execution_run_id.clone(),
-            attempt: ms.attempt + 1,
-            initiator: ContinueAsNewInitiator::Retry as i32,
+            attempt,
+            initiator: initiator as i32,
+            last_completion_result,
             continued_execution_run_id: ms.run_id.clone(),
             continued_failure: failure,
             backoff: delay,
@@ -1698,14 +1771,9 @@ impl<'a> Tx<'a> {
         self.ms.wft = None;
         self.flush_buffer();
         let failure = timeout_failure("workflow", TimeoutType::StartToClose, None, None);
-        let (retry_state, new_run_id) = match self.workflow_retry(Some(&failure)) {
-            Ok(delay) => {
-                let run_id = uuid::Uuid::new_v4().to_string();
-                self.spawn_retry_run(&run_id, delay, Some(failure));
-                (RetryState::InProgress, run_id)
-            }
-            Err(RetryState::RetryPolicyNotSet) => (RetryState::Timeout, String::new()),
-            Err(s) => (s, String::new()),
+        let (retry_state, new_run_id) = match self.retry_or_cron(Some(&failure)) {
+            (RetryState::RetryPolicyNotSet, id) => (RetryState::Timeout, id),
+            other => other,
         };
         self.append(A::WorkflowExecutionTimedOutEventAttributes(
             WorkflowExecutionTimedOutEventAttributes {

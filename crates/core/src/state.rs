@@ -130,6 +130,9 @@ pub struct ExecutionState {
     /// Id of the close event (0 while running).
     #[prost(int64, tag = "50")]
     pub close_event_id: i64,
+    /// The result of the last successful run of a cron chain, handed to the next run.
+    #[prost(message, optional, tag = "51")]
+    pub last_completion_result: Option<Payloads>,
 }
 
 /// The parent of a child workflow run.

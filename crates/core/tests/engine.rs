@@ -9,7 +9,7 @@ use perdure_core::state::ExecutionState;
 use perdure_proto::api::command::v1::command::Attributes as CA;
 use perdure_proto::api::command::v1::*;
 use perdure_proto::api::common::v1::{ActivityType, Payloads, RetryPolicy};
-use perdure_proto::api::enums::v1::{EventType, RetryState, TimeoutType};
+use perdure_proto::api::enums::v1::{ContinueAsNewInitiator, EventType, RetryState, TimeoutType};
 use perdure_proto::api::failure::v1::Failure;
 use perdure_proto::api::history::v1::HistoryEvent;
 use perdure_proto::api::history::v1::history_event::Attributes as A;
@@ -422,4 +422,83 @@ fn continue_as_new_starts_a_new_run_in_the_same_transition() {
     };
     assert_eq!(s.continued_execution_run_id, "run-1");
     assert_eq!(s.original_execution_run_id, nr.state.run_id);
+}
+
+#[test]
+fn cron_run_completes_into_the_next_run_at_the_next_tick() {
+    let mut r = Run::start();
+    r.ms.cron_schedule = "*/5 * * * *".into();
+    r.poll();
+    r.advance(Duration::from_secs(62)); // closes at 00:01:02 past a 5-minute boundary
+    let new_run = r.step(|tx| {
+        let req = RespondWorkflowTaskCompletedRequest {
+            commands: vec![Command {
+                attributes: Some(complete_wf()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        tx.complete_wft(&req, &|_| None).unwrap();
+        tx.new_run.clone()
+    });
+    let nr = new_run.expect("the next cron run");
+    let Some(A::WorkflowExecutionCompletedEventAttributes(c)) =
+        &r.history.last().unwrap().attributes
+    else {
+        panic!("closes as completed")
+    };
+    assert_eq!(c.new_execution_run_id, nr.state.run_id);
+    let Some(A::WorkflowExecutionStartedEventAttributes(s)) = &nr.events[0].attributes else {
+        panic!()
+    };
+    assert_eq!(s.initiator, ContinueAsNewInitiator::CronSchedule as i32);
+    assert_eq!(s.attempt, 1);
+    assert_eq!(s.cron_schedule, "*/5 * * * *");
+    assert_eq!(s.last_completion_result, Some(Payloads::default()));
+    // t0 is 22:13:20 UTC; closing at 22:14:22 waits until 22:15:00.
+    assert_eq!(
+        s.first_workflow_task_backoff,
+        Some(pdur(Duration::from_secs(38)))
+    );
+    assert_eq!(nr.events.len(), 1, "no workflow task before the tick");
+}
+
+#[test]
+fn failed_cron_run_without_retry_policy_still_schedules_the_next_run() {
+    let mut r = Run::start();
+    r.ms.cron_schedule = "@every 10s".into();
+    r.poll();
+    let new_run = r.step(|tx| {
+        let req = RespondWorkflowTaskCompletedRequest {
+            commands: vec![Command {
+                attributes: Some(CA::FailWorkflowExecutionCommandAttributes(
+                    FailWorkflowExecutionCommandAttributes {
+                        failure: Some(app_failure("boom")),
+                    },
+                )),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        tx.complete_wft(&req, &|_| None).unwrap();
+        tx.new_run.clone()
+    });
+    let nr = new_run.expect("the next cron run");
+    let Some(A::WorkflowExecutionFailedEventAttributes(f)) = &r.history.last().unwrap().attributes
+    else {
+        panic!("closes as failed")
+    };
+    assert_eq!(f.retry_state, RetryState::RetryPolicyNotSet as i32);
+    assert_eq!(f.new_execution_run_id, nr.state.run_id);
+    let Some(A::WorkflowExecutionStartedEventAttributes(s)) = &nr.events[0].attributes else {
+        panic!()
+    };
+    assert_eq!(
+        s.continued_failure.as_ref().map(|f| f.message.as_str()),
+        Some("boom")
+    );
+    assert_eq!(
+        s.first_workflow_task_backoff,
+        Some(pdur(Duration::from_secs(10)))
+    );
 }

@@ -247,6 +247,24 @@ impl Engine {
         Ok(())
     }
 
+    /// Validates a cron schedule and delays the first workflow task until its first tick.
+    fn apply_cron(&self, p: &mut StartParams) -> Result<()> {
+        if p.cron_schedule.is_empty() {
+            return Ok(());
+        }
+        if !p.backoff.is_zero() {
+            return Err(Error::InvalidArgument(
+                "CronSchedule and WorkflowStartDelay may not be used together.".into(),
+            ));
+        }
+        let schedule = crate::cron::Schedule::parse(&p.cron_schedule)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        p.backoff = schedule
+            .backoff(self.inner.clock.now())
+            .ok_or_else(|| Error::InvalidArgument("CronSchedule never fires.".into()))?;
+        Ok(())
+    }
+
     pub async fn start_workflow(&self, req: StartWorkflowExecutionRequest) -> Result<StartOutcome> {
         let ns = self.namespace(&req.namespace)?;
         let mut p = self.start_params_common(
@@ -277,6 +295,7 @@ impl Engine {
             req.request_id
         };
         p.cron_schedule = req.cron_schedule;
+        self.apply_cron(&mut p)?;
         p.priority = req.priority;
         p.reuse_policy = req.workflow_id_reuse_policy;
         let spec = StartSpec {
@@ -473,6 +492,7 @@ impl Engine {
         p.identity = req.identity;
         p.request_id = request_id;
         p.cron_schedule = req.cron_schedule;
+        self.apply_cron(&mut p)?;
         p.priority = req.priority;
         p.reuse_policy = req.workflow_id_reuse_policy;
         p.signal = Some(signal);
@@ -1132,6 +1152,7 @@ impl Engine {
             p.request_id = format!("{}:{}", pms.run_id, initiated);
             p.identity = pms.identity.clone();
             p.cron_schedule = attrs.cron_schedule.clone();
+            self.apply_cron(&mut p)?;
             p.priority = attrs.priority.clone();
             p.parent = Some(ParentInfo {
                 namespace: pms.namespace.clone(),
