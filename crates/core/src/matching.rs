@@ -1,12 +1,24 @@
 //! Matching: in-memory task queues that hand task references to waiting long polls without
 //! touching disk. The durable truth lives in each run's mutable state; queues are rebuilt from it
 //! after a restart, and a handed-out reference is re-validated when the poller starts it.
+//! Each queue also remembers who polled it lately and how busy it is, for DescribeTaskQueue.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
+use perdure_proto::api::common::v1::WorkerVersionCapabilities;
+use perdure_proto::api::deployment::v1::WorkerDeploymentOptions;
 use tokio::sync::oneshot;
+
+use crate::clock::SharedClock;
+
+/// A poller is reported for this long after its last poll (Temporal: 5 minutes).
+pub const POLLER_TTL: Duration = Duration::from_secs(300);
+/// At most this many distinct pollers are remembered per queue.
+const MAX_POLLERS: usize = 1000;
+/// Task add/dispatch rates are averaged over this many seconds.
+const RATE_WINDOW: u64 = 30;
 
 /// Identifies a run.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,16 +51,96 @@ pub enum QueueKind {
 
 type QueueKey = (String, String, QueueKind);
 
+/// Who is polling, as the poll request describes itself.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Poller {
+    pub identity: String,
+    /// The worker's own dispatch limit for the queue (activities), else Temporal's default.
+    pub rate_per_second: f64,
+    pub worker_version_capabilities: Option<WorkerVersionCapabilities>,
+    pub deployment_options: Option<WorkerDeploymentOptions>,
+}
+
+/// A poller seen recently, with the time of its last poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeenPoller {
+    pub poller: Poller,
+    pub last_access: SystemTime,
+}
+
+/// Backlog and throughput of one queue.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct QueueStats {
+    /// Tasks waiting for a poller.
+    pub backlog: usize,
+    /// How long the oldest waiting task has waited.
+    pub backlog_age: Duration,
+    /// Tasks added per second (handed over at once or queued), over the last 30 seconds.
+    pub add_rate: f32,
+    /// Tasks handed to pollers per second, over the last 30 seconds.
+    pub dispatch_rate: f32,
+}
+
+/// Events per second over a sliding window of one-second buckets.
+#[derive(Default)]
+struct Rate {
+    buckets: [u32; RATE_WINDOW as usize],
+    /// Unix second of the newest bucket.
+    last: u64,
+}
+
+impl Rate {
+    fn advance(&mut self, sec: u64) {
+        if sec <= self.last {
+            return;
+        }
+        for s in self.last + 1..=sec.min(self.last + RATE_WINDOW) {
+            self.buckets[(s % RATE_WINDOW) as usize] = 0;
+        }
+        self.last = sec;
+    }
+
+    fn hit(&mut self, sec: u64) {
+        self.advance(sec);
+        // A clock that stepped back counts in the newest bucket.
+        self.buckets[(self.last % RATE_WINDOW) as usize] += 1;
+    }
+
+    fn per_second(&mut self, sec: u64) -> f32 {
+        self.advance(sec);
+        self.buckets.iter().map(|&n| n as f32).sum::<f32>() / RATE_WINDOW as f32
+    }
+}
+
 #[derive(Default)]
 struct Queue {
-    tasks: VecDeque<Task>,
+    /// Waiting tasks and when each was queued.
+    tasks: VecDeque<(Task, SystemTime)>,
     pollers: VecDeque<(u64, oneshot::Sender<Task>)>,
     last_poll: Option<Instant>,
+    /// Recent pollers by identity.
+    seen: HashMap<String, SeenPoller>,
+    added: Rate,
+    dispatched: Rate,
+}
+
+impl Queue {
+    fn forget_old_pollers(&mut self, now: SystemTime) {
+        self.seen.retain(|_, p| within_ttl(p.last_access, now));
+    }
+}
+
+fn within_ttl(last: SystemTime, now: SystemTime) -> bool {
+    now.duration_since(last).unwrap_or_default() < POLLER_TTL
+}
+
+fn unix_sec(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
 /// All task queues of the process.
-#[derive(Default)]
 pub struct Matching {
+    clock: SharedClock,
     queues: Mutex<HashMap<QueueKey, Queue>>,
     next_poller: Mutex<u64>,
 }
@@ -86,48 +178,90 @@ impl Drop for PollTicket<'_> {
         if let Some(mut rx) = self.rx.take()
             && let Ok(t) = rx.try_recv()
         {
-            qs.entry(self.key.clone()).or_default().tasks.push_front(t);
+            let now = self.matching.clock.now();
+            qs.entry(self.key.clone())
+                .or_default()
+                .tasks
+                .push_front((t, now));
         }
     }
 }
 
 impl Matching {
+    /// Matching that reads time (poll times, task ages, rates) from `clock`.
+    pub fn new(clock: SharedClock) -> Self {
+        Matching {
+            clock,
+            queues: Mutex::new(HashMap::new()),
+            next_poller: Mutex::new(0),
+        }
+    }
+
     /// Offers a task: handed to the oldest waiting poller, or queued at the back.
     pub fn add(&self, namespace_id: &str, queue: &str, kind: QueueKind, task: Task) {
         self.offer(namespace_id, queue, kind, task, false)
     }
 
     fn offer(&self, namespace_id: &str, queue: &str, kind: QueueKind, task: Task, front: bool) {
+        let now = self.clock.now();
         let mut qs = self.queues.lock();
         let q = qs
             .entry((namespace_id.to_string(), queue.to_string(), kind))
             .or_default();
+        if !front {
+            q.added.hit(unix_sec(now));
+        }
         let mut task = task;
         while let Some((_, tx)) = q.pollers.pop_front() {
             match tx.send(task) {
-                Ok(()) => return,
+                Ok(()) => {
+                    q.dispatched.hit(unix_sec(now));
+                    return;
+                }
                 Err(t) => task = t,
             }
         }
         if front {
-            q.tasks.push_front(task);
+            q.tasks.push_front((task, now));
         } else {
-            q.tasks.push_back(task);
+            q.tasks.push_back((task, now));
         }
     }
 
-    /// Takes a queued task at once, or registers a poller.
+    /// Takes a queued task at once, or registers a poller. Records `poller` as seen now.
     pub fn poll(
         &self,
         namespace_id: &str,
         queue: &str,
         kind: QueueKind,
+        poller: &Poller,
     ) -> Result<Task, PollTicket<'_>> {
         let key = (namespace_id.to_string(), queue.to_string(), kind);
+        let now = self.clock.now();
         let mut qs = self.queues.lock();
         let q = qs.entry(key.clone()).or_default();
         q.last_poll = Some(Instant::now());
-        if let Some(t) = q.tasks.pop_front() {
+        if !q.seen.contains_key(&poller.identity) && q.seen.len() >= MAX_POLLERS {
+            q.forget_old_pollers(now);
+            if q.seen.len() >= MAX_POLLERS
+                && let Some(oldest) = q
+                    .seen
+                    .iter()
+                    .min_by_key(|(_, p)| p.last_access)
+                    .map(|(k, _)| k.clone())
+            {
+                q.seen.remove(&oldest);
+            }
+        }
+        q.seen.insert(
+            poller.identity.clone(),
+            SeenPoller {
+                poller: poller.clone(),
+                last_access: now,
+            },
+        );
+        if let Some((t, _)) = q.tasks.pop_front() {
+            q.dispatched.hit(unix_sec(now));
             return Ok(t);
         }
         let (tx, rx) = oneshot::channel();
@@ -165,7 +299,7 @@ impl Matching {
     pub fn drop_queue(&self, namespace_id: &str, queue: &str, kind: QueueKind) -> Vec<Task> {
         let mut qs = self.queues.lock();
         qs.remove(&(namespace_id.to_string(), queue.to_string(), kind))
-            .map(|q| q.tasks.into_iter().collect())
+            .map(|q| q.tasks.into_iter().map(|(t, _)| t).collect())
             .unwrap_or_default()
     }
 
@@ -176,11 +310,61 @@ impl Matching {
             .map(|q| q.tasks.len())
             .unwrap_or(0)
     }
+
+    /// Pollers of the queue whose last poll is less than [`POLLER_TTL`] old, most recent first.
+    pub fn pollers(&self, namespace_id: &str, queue: &str, kind: QueueKind) -> Vec<SeenPoller> {
+        let now = self.clock.now();
+        let mut qs = self.queues.lock();
+        let Some(q) = qs.get_mut(&(namespace_id.to_string(), queue.to_string(), kind)) else {
+            return vec![];
+        };
+        q.forget_old_pollers(now);
+        let mut out: Vec<SeenPoller> = q.seen.values().cloned().collect();
+        out.sort_by(|a, b| {
+            b.last_access
+                .cmp(&a.last_access)
+                .then_with(|| a.poller.identity.cmp(&b.poller.identity))
+        });
+        out
+    }
+
+    /// Backlog and throughput of the queue (all zero for a queue never used).
+    pub fn stats(&self, namespace_id: &str, queue: &str, kind: QueueKind) -> QueueStats {
+        let now = self.clock.now();
+        let sec = unix_sec(now);
+        let mut qs = self.queues.lock();
+        let Some(q) = qs.get_mut(&(namespace_id.to_string(), queue.to_string(), kind)) else {
+            return QueueStats::default();
+        };
+        let oldest = q.tasks.iter().map(|(_, at)| *at).min();
+        QueueStats {
+            backlog: q.tasks.len(),
+            backlog_age: oldest
+                .and_then(|at| now.duration_since(at).ok())
+                .unwrap_or_default(),
+            add_rate: q.added.per_second(sec),
+            dispatch_rate: q.dispatched.per_second(sec),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{ManualClock, SystemClock};
+    use std::sync::Arc;
+
+    fn matching() -> Matching {
+        Matching::new(Arc::new(SystemClock))
+    }
+
+    fn who(identity: &str) -> Poller {
+        Poller {
+            identity: identity.into(),
+            rate_per_second: 100_000.0,
+            ..Default::default()
+        }
+    }
 
     fn wf(n: i64) -> Task {
         Task::Workflow {
@@ -194,12 +378,21 @@ mod tests {
 
     #[tokio::test]
     async fn fifo_and_handoff_to_waiting_poller() {
-        let m = Matching::default();
+        let m = matching();
         m.add("ns", "q", QueueKind::Workflow, wf(1));
         m.add("ns", "q", QueueKind::Workflow, wf(2));
-        assert_eq!(m.poll("ns", "q", QueueKind::Workflow).ok(), Some(wf(1)));
-        assert_eq!(m.poll("ns", "q", QueueKind::Workflow).ok(), Some(wf(2)));
-        let ticket = m.poll("ns", "q", QueueKind::Workflow).err().unwrap();
+        assert_eq!(
+            m.poll("ns", "q", QueueKind::Workflow, &who("w")).ok(),
+            Some(wf(1))
+        );
+        assert_eq!(
+            m.poll("ns", "q", QueueKind::Workflow, &who("w")).ok(),
+            Some(wf(2))
+        );
+        let ticket = m
+            .poll("ns", "q", QueueKind::Workflow, &who("w"))
+            .err()
+            .unwrap();
         m.add("ns", "q", QueueKind::Workflow, wf(3));
         assert_eq!(ticket.wait(Duration::from_secs(1)).await, Some(wf(3)));
         assert_eq!(m.backlog("ns", "q", QueueKind::Workflow), 0);
@@ -207,19 +400,83 @@ mod tests {
 
     #[tokio::test]
     async fn dropped_poller_does_not_lose_a_task() {
-        let m = Matching::default();
-        let ticket = m.poll("ns", "q", QueueKind::Workflow).err().unwrap();
+        let m = matching();
+        let ticket = m
+            .poll("ns", "q", QueueKind::Workflow, &who("w"))
+            .err()
+            .unwrap();
         m.add("ns", "q", QueueKind::Workflow, wf(7));
         drop(ticket); // the client went away after the task was handed over
-        assert_eq!(m.poll("ns", "q", QueueKind::Workflow).ok(), Some(wf(7)));
+        assert_eq!(
+            m.poll("ns", "q", QueueKind::Workflow, &who("w")).ok(),
+            Some(wf(7))
+        );
     }
 
     #[tokio::test]
     async fn poll_times_out_empty() {
-        let m = Matching::default();
-        let ticket = m.poll("ns", "q", QueueKind::Activity).err().unwrap();
+        let m = matching();
+        let ticket = m
+            .poll("ns", "q", QueueKind::Activity, &who("w"))
+            .err()
+            .unwrap();
         assert_eq!(ticket.wait(Duration::from_millis(20)).await, None);
         m.add("ns", "q", QueueKind::Activity, wf(1));
         assert_eq!(m.backlog("ns", "q", QueueKind::Activity), 1);
+    }
+
+    #[tokio::test]
+    async fn pollers_per_kind_expire_after_five_minutes() {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let clock = ManualClock::new(t0);
+        let m = Matching::new(Arc::new(clock.clone()));
+        assert!(m.pollers("ns", "q", QueueKind::Workflow).is_empty());
+        drop(m.poll("ns", "q", QueueKind::Workflow, &who("a")));
+        clock.advance(Duration::from_secs(200));
+        drop(m.poll("ns", "q", QueueKind::Workflow, &who("b")));
+        drop(m.poll("ns", "q", QueueKind::Activity, &who("c")));
+        let names = |k| {
+            m.pollers("ns", "q", k)
+                .into_iter()
+                .map(|p| p.poller.identity)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(QueueKind::Workflow), ["b", "a"]);
+        assert_eq!(names(QueueKind::Activity), ["c"]);
+        let b = &m.pollers("ns", "q", QueueKind::Workflow)[0];
+        assert_eq!(b.last_access, t0 + Duration::from_secs(200));
+        clock.advance(Duration::from_secs(100)); // a polled 300 s ago
+        assert_eq!(names(QueueKind::Workflow), ["b"]);
+        drop(m.poll("ns", "q", QueueKind::Workflow, &who("a")));
+        assert_eq!(names(QueueKind::Workflow), ["a", "b"]);
+        assert!(m.pollers("ns", "other", QueueKind::Workflow).is_empty());
+        assert!(m.pollers("ns2", "q", QueueKind::Workflow).is_empty());
+    }
+
+    #[tokio::test]
+    async fn stats_report_backlog_age_and_rates() {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let clock = ManualClock::new(t0);
+        let m = Matching::new(Arc::new(clock.clone()));
+        assert_eq!(
+            m.stats("ns", "q", QueueKind::Activity),
+            QueueStats::default()
+        );
+        m.add("ns", "q", QueueKind::Activity, wf(1));
+        clock.advance(Duration::from_secs(4));
+        m.add("ns", "q", QueueKind::Activity, wf(2));
+        m.add("ns", "q", QueueKind::Activity, wf(3));
+        let s = m.stats("ns", "q", QueueKind::Activity);
+        assert_eq!(s.backlog, 3);
+        assert_eq!(s.backlog_age, Duration::from_secs(4));
+        assert_eq!(s.add_rate, 3.0 / 30.0);
+        assert_eq!(s.dispatch_rate, 0.0);
+        assert!(m.poll("ns", "q", QueueKind::Activity, &who("w")).is_ok());
+        let s = m.stats("ns", "q", QueueKind::Activity);
+        assert_eq!((s.backlog, s.dispatch_rate), (2, 1.0 / 30.0));
+        clock.advance(Duration::from_secs(31));
+        let s = m.stats("ns", "q", QueueKind::Activity);
+        assert_eq!((s.add_rate, s.dispatch_rate), (0.0, 0.0));
+        assert_eq!(s.backlog_age, Duration::from_secs(31));
     }
 }

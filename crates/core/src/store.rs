@@ -144,6 +144,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Which SQL dialect visibility queries must be compiled for.
     fn dialect(&self) -> Dialect;
+
+    /// The cluster id kept in the database: stores `new_id` if there is none yet, and returns
+    /// the stored one, so it stays the same across restarts on the same database.
+    fn cluster_id(&self, new_id: &str) -> Result<String, StoreError>;
+    /// Name of the backend, as GetClusterInfo reports it (`sqlite`).
+    fn name(&self) -> &'static str;
 }
 
 /// One listed visibility row: the encoded info and its `(sort key, run id)` page cursor.

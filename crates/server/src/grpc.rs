@@ -12,8 +12,24 @@ use perdure_proto::prost_types::Any;
 use prost::{Message, Name};
 use tonic::{Code, Request, Response, Status};
 
-/// The server version reported by GetSystemInfo.
+/// The server version reported by GetSystemInfo and GetClusterInfo.
 pub const SERVER_VERSION: &str = "1.28.0";
+
+/// Name of the one cluster, as Temporal's single-cluster setups call it.
+pub const CLUSTER_NAME: &str = "active";
+
+/// Client versions GetClusterInfo declares supported: the same ranges Temporal's server reports
+/// (its `headers.SupportedClients`; the Python and .NET SDKs are not listed there either).
+pub const SUPPORTED_CLIENTS: &[(&str, &str)] = &[
+    ("temporal-go", "<2.0.0"),
+    ("temporal-java", "<2.0.0"),
+    ("temporal-php", "<2.0.0"),
+    ("temporal-typescript", "<2.0.0"),
+    ("temporal-cli", "<2.0.0"),
+    ("temporal-server", "<2.0.0"),
+    ("temporal-ui", "<3.0.0"),
+    ("Nexus-go-sdk", "<2.0.0"),
+];
 
 /// Deadline of a request: its `grpc-timeout`, or `default` from now.
 pub fn deadline<T>(req: &Request<T>, default: Duration) -> Instant {
@@ -66,8 +82,8 @@ pub fn status(e: Error) -> Status {
             Code::NotFound,
             m,
             details::NotFoundFailure {
-                current_cluster: "active".into(),
-                active_cluster: "active".into(),
+                current_cluster: CLUSTER_NAME.into(),
+                active_cluster: CLUSTER_NAME.into(),
             },
         ),
         Error::NamespaceNotFound(ns) => with_detail(
@@ -806,16 +822,34 @@ impl WorkflowService for WorkflowApi {
 
     async fn describe_task_queue(
         &self,
-        _r: Request<DescribeTaskQueueRequest>,
+        r: Request<DescribeTaskQueueRequest>,
     ) -> R<DescribeTaskQueueResponse> {
-        Err(unknown_method("WorkflowService", "describe_task_queue"))
+        ok(self
+            .engine
+            .describe_task_queue(r.into_inner())
+            .map_err(status)?)
     }
 
     async fn get_cluster_info(
         &self,
         _r: Request<GetClusterInfoRequest>,
     ) -> R<GetClusterInfoResponse> {
-        Err(unknown_method("WorkflowService", "get_cluster_info"))
+        ok(GetClusterInfoResponse {
+            supported_clients: SUPPORTED_CLIENTS
+                .iter()
+                .map(|(c, v)| (c.to_string(), v.to_string()))
+                .collect(),
+            server_version: SERVER_VERSION.into(),
+            cluster_id: self.engine.cluster_id().to_string(),
+            version_info: None,
+            cluster_name: CLUSTER_NAME.into(),
+            history_shard_count: self.engine.shard_count(),
+            persistence_store: self.engine.store_name().into(),
+            visibility_store: self.engine.store_name().into(),
+            // A single, never replicated cluster, with Temporal's defaults.
+            initial_failover_version: 1,
+            failover_version_increment: 10,
+        })
     }
 
     async fn list_task_queue_partitions(

@@ -264,3 +264,98 @@ async fn completing_while_a_signal_is_unhandled_is_rejected() {
     let last = h.history.unwrap().events.last().unwrap().event_type;
     assert_eq!(last, EventType::WorkflowExecutionCompleted as i32);
 }
+
+#[tokio::test]
+async fn describe_task_queue_shows_pollers_per_type_and_rejects_bad_input() {
+    use perdure_proto::api::enums::v1::TaskQueueType;
+    use perdure_proto::api::taskqueue::v1::TaskQueueMetadata;
+    let mut c = server().await;
+    let describe = |queue: Option<&str>, ns: &str, t: TaskQueueType| DescribeTaskQueueRequest {
+        namespace: ns.into(),
+        task_queue: queue.map(|q| TaskQueue {
+            name: q.into(),
+            ..Default::default()
+        }),
+        task_queue_type: t as i32,
+        report_stats: true,
+        ..Default::default()
+    };
+    let w = TaskQueueType::Workflow;
+    for req in [
+        describe(None, "default", w),
+        describe(Some(""), "default", w),
+    ] {
+        let e = c.describe_task_queue(req).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{}", e.message());
+    }
+    let e = c
+        .describe_task_queue(describe(Some("q"), "nope", w))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let d: details::NamespaceNotFoundFailure = detail(&e);
+    assert_eq!(d.namespace, "nope");
+
+    // An activity poll that times out empty still registers its worker as a poller.
+    let mut poll = tonic::Request::new(PollActivityTaskQueueRequest {
+        namespace: "default".into(),
+        task_queue: Some(TaskQueue {
+            name: "tq-pollers".into(),
+            ..Default::default()
+        }),
+        identity: "rust-poller@host".into(),
+        task_queue_metadata: Some(TaskQueueMetadata {
+            max_tasks_per_second: Some(7.5),
+        }),
+        ..Default::default()
+    });
+    poll.set_timeout(Duration::from_millis(1500));
+    let polled = c.poll_activity_task_queue(poll).await.unwrap().into_inner();
+    assert!(polled.task_token.is_empty());
+    let a = c
+        .describe_task_queue(describe(
+            Some("tq-pollers"),
+            "default",
+            TaskQueueType::Activity,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(a.pollers.len(), 1);
+    assert_eq!(a.pollers[0].identity, "rust-poller@host");
+    assert_eq!(a.pollers[0].rate_per_second, 7.5);
+    assert!(a.pollers[0].last_access_time.is_some());
+    assert_eq!(a.stats.unwrap().approximate_backlog_count, 0);
+    let wf = c
+        .describe_task_queue(describe(Some("tq-pollers"), "default", w))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        wf.pollers.is_empty(),
+        "no workflow poller: {:?}",
+        wf.pollers
+    );
+
+    let info = c
+        .get_cluster_info(GetClusterInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let sys = c
+        .get_system_info(GetSystemInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.server_version, sys.server_version);
+    assert_eq!(info.cluster_name, "active");
+    assert_eq!(info.history_shard_count, 16);
+    assert!(uuid::Uuid::parse_str(&info.cluster_id).is_ok());
+    assert_eq!(
+        info.supported_clients
+            .get("temporal-cli")
+            .map(String::as_str),
+        Some("<2.0.0")
+    );
+    still_serving(&mut c).await;
+}

@@ -17,7 +17,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_ite
 use tokio::sync::oneshot;
 
 /// Versioned migrations, applied in order; `PRAGMA user_version` records the last applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_cluster_metadata.sql"),
+];
 
 /// Largest number of batches folded into one transaction.
 const MAX_GROUP: usize = 512;
@@ -507,5 +510,24 @@ impl Store for SqliteStore {
 
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
+    }
+
+    fn cluster_id(&self, new_id: &str) -> Result<String, StoreError> {
+        self.read(|c| {
+            c.execute(
+                "INSERT INTO cluster_metadata (key, value) VALUES ('cluster_id', ?1)
+                 ON CONFLICT (key) DO NOTHING",
+                [new_id],
+            )?;
+            c.query_row(
+                "SELECT value FROM cluster_metadata WHERE key = 'cluster_id'",
+                [],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "sqlite"
     }
 }

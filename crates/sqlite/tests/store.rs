@@ -172,3 +172,29 @@ async fn visibility_queries_filter_count_and_group() {
         .unwrap();
     assert_eq!(page2.len(), 1);
 }
+
+#[tokio::test]
+async fn cluster_id_is_created_once_and_survives_reopen_and_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    {
+        let s = SqliteStore::open(Location::File(path.clone())).unwrap();
+        assert_eq!(s.name(), "sqlite");
+        assert_eq!(s.cluster_id("first").unwrap(), "first");
+        assert_eq!(s.cluster_id("second").unwrap(), "first");
+    }
+    let s = SqliteStore::open(Location::File(path)).unwrap();
+    assert_eq!(s.cluster_id("third").unwrap(), "first");
+
+    // A database written by a binary that only knew schema v1 gets the table on open.
+    let old = dir.path().join("v1.db");
+    {
+        let c = rusqlite::Connection::open(&old).unwrap();
+        c.execute_batch(include_str!("../migrations/0001_init.sql"))
+            .unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+    }
+    let s = SqliteStore::open(Location::File(old)).unwrap();
+    assert_eq!(s.cluster_id("upgraded").unwrap(), "upgraded");
+    assert_eq!(s.cluster_id("again").unwrap(), "upgraded");
+}

@@ -3,6 +3,7 @@
 //! tasks, arming timers, waking waiters, cross-run work).
 
 mod namespaces;
+mod queues;
 mod tasks;
 mod workflows;
 
@@ -79,6 +80,8 @@ pub(crate) struct Inner {
     /// Fencing token per shard.
     range_ids: Vec<i64>,
     next_query: AtomicU64,
+    /// Identity of this cluster, generated once per database and kept in it.
+    cluster_id: String,
 }
 
 /// One run in memory.
@@ -155,11 +158,17 @@ impl Engine {
         let range_ids = tokio::task::spawn_blocking(move || s.acquire_shards(&owner, shards))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
+        let s = store.clone();
+        let fresh = uuid::Uuid::new_v4().to_string();
+        let cluster_id = tokio::task::spawn_blocking(move || s.cluster_id(&fresh))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let matching = Matching::new(clock.clone());
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
                 clock,
-                matching: Matching::default(),
+                matching,
                 timers,
                 namespaces: RwLock::new(Default::default()),
                 runs: Mutex::new(HashMap::new()),
@@ -167,6 +176,7 @@ impl Engine {
                 id_locks: (0..256).map(|_| tokio::sync::Mutex::new(())).collect(),
                 range_ids,
                 next_query: AtomicU64::new(1),
+                cluster_id,
                 config,
             }),
         };

@@ -17,7 +17,7 @@ use perdure_proto::api::workflowservice::v1::*;
 use super::{Engine, QueryOutcome, outcome_of};
 use crate::clock::convert::ts;
 use crate::error::{Error, Result};
-use crate::matching::{QueueKind, RunKey, Task};
+use crate::matching::{Poller, QueueKind, RunKey, Task};
 use crate::mutable::Rejected;
 use crate::token::{TaskToken, TokenKind};
 
@@ -25,6 +25,8 @@ use crate::token::{TaskToken, TokenKind};
 const POLL_MARGIN: Duration = Duration::from_millis(1000);
 /// Never hold a poll longer than this.
 const MAX_POLL: Duration = Duration::from_secs(60);
+/// Dispatch rate reported for a poller that sets no limit of its own (Temporal's default).
+pub(crate) const DEFAULT_POLLER_RATE: f64 = 100_000.0;
 
 fn task_not_found() -> Error {
     Error::NotFound("Workflow task not found.".into())
@@ -61,9 +63,10 @@ impl Engine {
         ns_id: &str,
         queue: &str,
         kind: QueueKind,
+        poller: &Poller,
         until: Instant,
     ) -> Option<Task> {
-        match self.inner.matching.poll(ns_id, queue, kind) {
+        match self.inner.matching.poll(ns_id, queue, kind, poller) {
             Ok(t) => Some(t),
             Err(ticket) => {
                 let wait = until.saturating_duration_since(Instant::now());
@@ -92,9 +95,15 @@ impl Engine {
         let Some(until) = poll_budget(deadline) else {
             return Ok(Default::default());
         };
+        let poller = Poller {
+            identity: req.identity.clone(),
+            rate_per_second: DEFAULT_POLLER_RATE,
+            worker_version_capabilities: req.worker_version_capabilities.clone(),
+            deployment_options: req.deployment_options.clone(),
+        };
         loop {
             let Some(task) = self
-                .next_task(&ns.id, &queue, QueueKind::Workflow, until)
+                .next_task(&ns.id, &queue, QueueKind::Workflow, &poller, until)
                 .await
             else {
                 return Ok(Default::default());
@@ -376,9 +385,20 @@ impl Engine {
         let Some(until) = poll_budget(deadline) else {
             return Ok(Default::default());
         };
+        let poller = Poller {
+            identity: req.identity.clone(),
+            rate_per_second: req
+                .task_queue_metadata
+                .as_ref()
+                .and_then(|m| m.max_tasks_per_second)
+                .filter(|r| *r > 0.0)
+                .unwrap_or(DEFAULT_POLLER_RATE),
+            worker_version_capabilities: req.worker_version_capabilities.clone(),
+            deployment_options: req.deployment_options.clone(),
+        };
         loop {
             let Some(task) = self
-                .next_task(&ns.id, &queue, QueueKind::Activity, until)
+                .next_task(&ns.id, &queue, QueueKind::Activity, &poller, until)
                 .await
             else {
                 return Ok(Default::default());
