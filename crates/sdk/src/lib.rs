@@ -19,15 +19,25 @@
 //! Payloads use the same default encoding as the TypeScript and Python SDKs ([`payload`]), so a
 //! Rust client drives their workflows and theirs drive Rust ones.
 
+pub mod activity;
 pub mod client;
 pub mod error;
+pub mod failure;
 pub mod payload;
+pub mod worker;
+pub mod workflow;
 
+pub use activity::{ActContext, ActivityInfo};
 pub use client::{
     Client, ClientOptions, Count, IdConflictPolicy, IdReusePolicy, RetryPolicy, StartOptions,
     Status, TlsOptions, WorkflowHandle,
 };
 pub use error::ClientError;
+pub use failure::{ActivityError, ApplicationFailure};
 pub use payload::ToPayloads;
 /// The Temporal message types this SDK speaks.
 pub use temporalio_protos::temporal::api as proto;
+pub use worker::{ShutdownHandle, Worker, WorkerOptions};
+pub use workflow::{
+    ActivityCancellation, ActivityOptions, WfContext, WorkflowError, WorkflowInfo, WorkflowResult,
+};

@@ -1,0 +1,598 @@
+//! One workflow run in memory: the deterministic executor that polls the workflow future, and the
+//! history processing that feeds it events and matches the commands it issues against the command
+//! events already recorded (a mismatch is a nondeterminism error naming both).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use futures::future::LocalBoxFuture;
+use temporalio_protos::temporal::api::command::v1::command::Attributes as CA;
+use temporalio_protos::temporal::api::command::v1::*;
+use temporalio_protos::temporal::api::common::v1::{Payload, Payloads};
+use temporalio_protos::temporal::api::enums::v1::EventType;
+use temporalio_protos::temporal::api::failure::v1::failure::FailureInfo;
+use temporalio_protos::temporal::api::failure::v1::{ActivityFailureInfo, Failure};
+use temporalio_protos::temporal::api::history::v1::HistoryEvent;
+use temporalio_protos::temporal::api::history::v1::history_event::Attributes as A;
+
+use super::{CmdKind, PendingCommand, WfContext, WorkflowError, WorkflowInfo, WorkflowResult};
+use crate::failure::{ActivityError, ApplicationFailure, SOURCE, cancelled_failure};
+
+/// A registered workflow function, type-erased: input payloads in, result payload out.
+pub type WorkflowFn = Arc<
+    dyn Fn(WfContext, Option<Payloads>) -> LocalBoxFuture<'static, WorkflowResult<Option<Payload>>>
+        + Send
+        + Sync,
+>;
+
+/// Why a workflow task could not be completed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ReplayError {
+    /// The code issued different commands than the history recorded.
+    #[error("nondeterminism: {0}")]
+    Nondeterminism(String),
+    /// Anything else (malformed history, code that never settles).
+    #[error("{0}")]
+    Other(String),
+}
+
+fn event_name(e: &HistoryEvent) -> String {
+    EventType::try_from(e.event_type)
+        .map(|t| {
+            t.as_str_name()
+                .trim_start_matches("EVENT_TYPE_")
+                .to_string()
+        })
+        .unwrap_or_else(|_| format!("event type {}", e.event_type))
+}
+
+fn describe_event(e: &HistoryEvent) -> String {
+    let detail = match &e.attributes {
+        Some(A::ActivityTaskScheduledEventAttributes(a)) => format!(
+            " (activity id {}, type {})",
+            a.activity_id,
+            a.activity_type
+                .as_ref()
+                .map(|t| t.name.as_str())
+                .unwrap_or("")
+        ),
+        Some(A::TimerStartedEventAttributes(t)) => format!(" (timer id {})", t.timer_id),
+        Some(A::TimerCanceledEventAttributes(t)) => format!(" (timer id {})", t.timer_id),
+        Some(A::MarkerRecordedEventAttributes(m)) => format!(" (marker {})", m.marker_name),
+        _ => String::new(),
+    };
+    format!("event {} {}{}", e.event_id, event_name(e), detail)
+}
+
+fn describe_command(c: &PendingCommand) -> String {
+    match c.command.attributes.as_ref() {
+        Some(CA::ScheduleActivityTaskCommandAttributes(a)) => format!(
+            "ScheduleActivityTask (activity id {}, type {})",
+            a.activity_id,
+            a.activity_type
+                .as_ref()
+                .map(|t| t.name.as_str())
+                .unwrap_or("")
+        ),
+        Some(CA::StartTimerCommandAttributes(t)) => format!("StartTimer (timer id {})", t.timer_id),
+        Some(CA::CancelTimerCommandAttributes(t)) => {
+            format!("CancelTimer (timer id {})", t.timer_id)
+        }
+        Some(CA::RequestCancelActivityTaskCommandAttributes(_)) => {
+            "RequestCancelActivityTask".into()
+        }
+        Some(CA::CompleteWorkflowExecutionCommandAttributes(_)) => {
+            "CompleteWorkflowExecution".into()
+        }
+        Some(CA::FailWorkflowExecutionCommandAttributes(_)) => "FailWorkflowExecution".into(),
+        Some(CA::CancelWorkflowExecutionCommandAttributes(_)) => "CancelWorkflowExecution".into(),
+        Some(CA::ContinueAsNewWorkflowExecutionCommandAttributes(_)) => {
+            "ContinueAsNewWorkflowExecution".into()
+        }
+        _ => format!("{:?}", c.kind),
+    }
+}
+
+/// Whether an event is the record of a command (and so must match one).
+fn is_command_event(t: EventType) -> bool {
+    use EventType::*;
+    matches!(
+        t,
+        ActivityTaskScheduled
+            | ActivityTaskCancelRequested
+            | TimerStarted
+            | TimerCanceled
+            | WorkflowExecutionCompleted
+            | WorkflowExecutionFailed
+            | WorkflowExecutionCanceled
+            | WorkflowExecutionContinuedAsNew
+            | MarkerRecorded
+            | StartChildWorkflowExecutionInitiated
+            | SignalExternalWorkflowExecutionInitiated
+            | RequestCancelExternalWorkflowExecutionInitiated
+            | UpsertWorkflowSearchAttributes
+            | WorkflowPropertiesModified
+            | NexusOperationScheduled
+            | NexusOperationCancelRequested
+    )
+}
+
+fn time_of(e: &HistoryEvent) -> SystemTime {
+    e.event_time
+        .as_ref()
+        .map(|t| {
+            SystemTime::UNIX_EPOCH
+                + std::time::Duration::new(t.seconds.max(0) as u64, t.nanos.max(0) as u32)
+        })
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// One run's workflow instance.
+pub struct Instance {
+    ctx: WfContext,
+    main: Option<LocalBoxFuture<'static, WorkflowResult<Option<Payload>>>>,
+    /// The last history event applied.
+    last_event_id: i64,
+    /// Events waiting for the next workflow task to be applied.
+    jobs: Vec<HistoryEvent>,
+    /// Commands sent (or replayed) whose events have not been seen yet, in order.
+    unmatched: VecDeque<PendingCommand>,
+    activity_by_event: HashMap<i64, u32>,
+    closed: bool,
+}
+
+impl Instance {
+    /// Creates the instance from the run's first event (WorkflowExecutionStarted).
+    pub fn new(
+        namespace: &str,
+        workflow_id: &str,
+        run_id: &str,
+        first: &HistoryEvent,
+        f: &WorkflowFn,
+    ) -> Result<Instance, ReplayError> {
+        let Some(A::WorkflowExecutionStartedEventAttributes(a)) = &first.attributes else {
+            return Err(ReplayError::Other(
+                "history does not start with WorkflowExecutionStarted".into(),
+            ));
+        };
+        let info = WorkflowInfo {
+            namespace: namespace.to_string(),
+            workflow_id: workflow_id.to_string(),
+            run_id: run_id.to_string(),
+            workflow_type: a
+                .workflow_type
+                .as_ref()
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
+            task_queue: a
+                .task_queue
+                .as_ref()
+                .map(|q| q.name.clone())
+                .unwrap_or_default(),
+            attempt: a.attempt,
+            first_execution_run_id: if a.first_execution_run_id.is_empty() {
+                run_id.to_string()
+            } else {
+                a.first_execution_run_id.clone()
+            },
+            continued_run_id: a.continued_execution_run_id.clone(),
+            cron_schedule: a.cron_schedule.clone(),
+        };
+        let ctx = WfContext::new(info, time_of(first));
+        let main = f(ctx.clone(), a.input.clone());
+        Ok(Instance {
+            ctx,
+            main: Some(main),
+            last_event_id: first.event_id,
+            jobs: Vec::new(),
+            unmatched: VecDeque::new(),
+            activity_by_event: HashMap::new(),
+            closed: false,
+        })
+    }
+
+    /// The id of the last event applied.
+    pub fn last_event_id(&self) -> i64 {
+        self.last_event_id
+    }
+
+    /// Applies history events (a whole history, or the next part of it). Returns the commands of
+    /// the current workflow task when the events end with its WorkflowTaskStarted.
+    pub fn apply(&mut self, events: &[HistoryEvent]) -> Result<Option<Vec<Command>>, ReplayError> {
+        let events: Vec<&HistoryEvent> = events
+            .iter()
+            .filter(|e| e.event_id > self.last_event_id)
+            .collect();
+        if let Some(first) = events.first()
+            && first.event_id != self.last_event_id + 1
+        {
+            return Err(ReplayError::Other(format!(
+                "history gap: expected event {} but got {}",
+                self.last_event_id + 1,
+                first.event_id
+            )));
+        }
+        let mut out = None;
+        for (i, e) in events.iter().enumerate() {
+            self.last_event_id = e.event_id;
+            let t = EventType::try_from(e.event_type).unwrap_or(EventType::Unspecified);
+            match t {
+                EventType::WorkflowExecutionStarted | EventType::WorkflowTaskScheduled => {}
+                EventType::WorkflowTaskStarted => {
+                    if let Some(c) = self.unmatched.front() {
+                        return Err(ReplayError::Nondeterminism(format!(
+                            "the workflow code issued {} but the history has no event for it \
+                             before {}",
+                            describe_command(c),
+                            describe_event(e)
+                        )));
+                    }
+                    let next = events
+                        .get(i + 1)
+                        .and_then(|n| EventType::try_from(n.event_type).ok());
+                    match next {
+                        Some(EventType::WorkflowTaskCompleted) => {
+                            let cmds = self.activate(e, true)?;
+                            self.unmatched.extend(cmds);
+                        }
+                        None => {
+                            let cmds = self.activate(e, false)?;
+                            out = Some(cmds.iter().map(|c| c.command.clone()).collect());
+                            self.unmatched.extend(cmds);
+                        }
+                        // A failed or timed-out attempt: its events count for the next one.
+                        _ => {}
+                    }
+                }
+                EventType::WorkflowTaskCompleted
+                | EventType::WorkflowTaskFailed
+                | EventType::WorkflowTaskTimedOut => {}
+                t if is_command_event(t) => self.match_command(e)?,
+                _ => self.jobs.push((*e).clone()),
+            }
+        }
+        Ok(out)
+    }
+
+    fn match_command(&mut self, e: &HistoryEvent) -> Result<(), ReplayError> {
+        let Some(cmd) = self.unmatched.pop_front() else {
+            return Err(ReplayError::Nondeterminism(format!(
+                "the history has {} but the workflow code issued no command for it",
+                describe_event(e)
+            )));
+        };
+        let mismatch = || {
+            ReplayError::Nondeterminism(format!(
+                "the history has {} but the workflow code issued {}",
+                describe_event(e),
+                describe_command(&cmd)
+            ))
+        };
+        let mut s = self.ctx.state.borrow_mut();
+        match (&cmd.kind, &e.attributes, cmd.command.attributes.as_ref()) {
+            (
+                CmdKind::Activity(seq),
+                Some(A::ActivityTaskScheduledEventAttributes(a)),
+                Some(CA::ScheduleActivityTaskCommandAttributes(c)),
+            ) if a.activity_id == c.activity_id && a.activity_type == c.activity_type => {
+                if let Some(slot) = s.activities.get_mut(seq) {
+                    slot.scheduled_event_id = e.event_id;
+                }
+                self.activity_by_event.insert(e.event_id, *seq);
+            }
+            (CmdKind::Timer(seq), Some(A::TimerStartedEventAttributes(t)), _)
+                if t.timer_id == seq.to_string() => {}
+            (CmdKind::CancelTimer(seq), Some(A::TimerCanceledEventAttributes(t)), _)
+                if t.timer_id == seq.to_string() => {}
+            (
+                CmdKind::CancelActivity(seq),
+                Some(A::ActivityTaskCancelRequestedEventAttributes(a)),
+                _,
+            ) if self.activity_by_event.get(&a.scheduled_event_id) == Some(seq) => {}
+            (CmdKind::Complete, Some(A::WorkflowExecutionCompletedEventAttributes(_)), _)
+            | (CmdKind::Fail, Some(A::WorkflowExecutionFailedEventAttributes(_)), _)
+            | (CmdKind::CancelWorkflow, Some(A::WorkflowExecutionCanceledEventAttributes(_)), _)
+            | (
+                CmdKind::ContinueAsNew,
+                Some(A::WorkflowExecutionContinuedAsNewEventAttributes(_)),
+                _,
+            ) => {}
+            _ => return Err(mismatch()),
+        }
+        Ok(())
+    }
+
+    /// Runs one workflow task: applies the waiting events, then polls the code until it settles.
+    fn activate(
+        &mut self,
+        started: &HistoryEvent,
+        replaying: bool,
+    ) -> Result<Vec<PendingCommand>, ReplayError> {
+        {
+            let mut s = self.ctx.state.borrow_mut();
+            s.now = time_of(started);
+            s.replaying = replaying;
+        }
+        for job in std::mem::take(&mut self.jobs) {
+            self.apply_job(&job);
+        }
+        self.settle()?;
+        Ok(std::mem::take(&mut self.ctx.state.borrow_mut().commands))
+    }
+
+    fn activity_failure(
+        &self,
+        seq: u32,
+        scheduled: i64,
+        started: i64,
+        cause: Option<Failure>,
+        retry_state: i32,
+    ) -> Failure {
+        let s = self.ctx.state.borrow();
+        let activity_type = s
+            .activities
+            .get(&seq)
+            .map(|a| a.activity_type.clone())
+            .unwrap_or_default();
+        Failure {
+            message: "Activity task failed".into(),
+            source: SOURCE.into(),
+            cause: cause.map(Box::new),
+            failure_info: Some(FailureInfo::ActivityFailureInfo(ActivityFailureInfo {
+                scheduled_event_id: scheduled,
+                started_event_id: started,
+                activity_type: Some(temporalio_protos::temporal::api::common::v1::ActivityType {
+                    name: activity_type,
+                }),
+                activity_id: seq.to_string(),
+                retry_state,
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn apply_job(&mut self, e: &HistoryEvent) {
+        let ignore_late = |ctx: &WfContext, seq: u32| {
+            ctx.state
+                .borrow()
+                .activities
+                .get(&seq)
+                .is_none_or(|a| a.result.is_some())
+        };
+        match &e.attributes {
+            Some(A::ActivityTaskCompletedEventAttributes(a)) => {
+                if let Some(&seq) = self.activity_by_event.get(&a.scheduled_event_id)
+                    && !ignore_late(&self.ctx, seq)
+                {
+                    self.ctx.resolve_activity(seq, Ok(a.result.clone()));
+                }
+            }
+            Some(A::ActivityTaskFailedEventAttributes(a)) => {
+                if let Some(&seq) = self.activity_by_event.get(&a.scheduled_event_id)
+                    && !ignore_late(&self.ctx, seq)
+                {
+                    let f = self.activity_failure(
+                        seq,
+                        a.scheduled_event_id,
+                        a.started_event_id,
+                        a.failure.clone(),
+                        a.retry_state,
+                    );
+                    self.ctx.resolve_activity(
+                        seq,
+                        Err(ActivityError::Failed {
+                            failure: Box::new(f),
+                        }),
+                    );
+                }
+            }
+            Some(A::ActivityTaskTimedOutEventAttributes(a)) => {
+                if let Some(&seq) = self.activity_by_event.get(&a.scheduled_event_id)
+                    && !ignore_late(&self.ctx, seq)
+                {
+                    let f = self.activity_failure(
+                        seq,
+                        a.scheduled_event_id,
+                        a.started_event_id,
+                        a.failure.clone(),
+                        a.retry_state,
+                    );
+                    self.ctx.resolve_activity(
+                        seq,
+                        Err(ActivityError::TimedOut {
+                            failure: Box::new(f),
+                        }),
+                    );
+                }
+            }
+            Some(A::ActivityTaskCanceledEventAttributes(a)) => {
+                if let Some(&seq) = self.activity_by_event.get(&a.scheduled_event_id)
+                    && !ignore_late(&self.ctx, seq)
+                {
+                    let f = self.activity_failure(
+                        seq,
+                        a.scheduled_event_id,
+                        a.started_event_id,
+                        Some(cancelled_failure("activity cancelled")),
+                        0,
+                    );
+                    self.ctx.resolve_activity(
+                        seq,
+                        Err(ActivityError::Cancelled {
+                            failure: Box::new(f),
+                        }),
+                    );
+                }
+            }
+            Some(A::TimerFiredEventAttributes(t)) => {
+                if let Ok(seq) = t.timer_id.parse() {
+                    self.ctx.resolve_timer(seq, true);
+                }
+            }
+            Some(A::WorkflowExecutionSignaledEventAttributes(s)) => {
+                self.ctx.deliver_signal(&s.signal_name, s.input.clone());
+            }
+            Some(A::WorkflowExecutionCancelRequestedEventAttributes(_)) => {
+                self.ctx.cancel_everything();
+            }
+            _ => {}
+        }
+    }
+
+    /// Polls the workflow until a round changes nothing.
+    fn settle(&mut self) -> Result<(), ReplayError> {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        for _ in 0..100_000 {
+            let before = self.ctx.state.borrow().progress;
+            if let Some(main) = self.main.as_mut()
+                && let Poll::Ready(r) = main.as_mut().poll(&mut cx)
+            {
+                self.main = None;
+                self.finish(r);
+            }
+            if self.ctx.state.borrow().progress == before {
+                return Ok(());
+            }
+        }
+        Err(ReplayError::Other(
+            "the workflow code does not settle (it keeps making progress without waiting)".into(),
+        ))
+    }
+
+    fn finish(&mut self, r: WorkflowResult<Option<Payload>>) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        let cancel_requested = self.ctx.is_cancel_requested();
+        let (kind, attrs) = match r {
+            Ok(p) => (
+                CmdKind::Complete,
+                CA::CompleteWorkflowExecutionCommandAttributes(
+                    CompleteWorkflowExecutionCommandAttributes {
+                        result: p.map(|p| Payloads { payloads: vec![p] }),
+                    },
+                ),
+            ),
+            Err(WorkflowError::Cancelled) if cancel_requested => (
+                CmdKind::CancelWorkflow,
+                CA::CancelWorkflowExecutionCommandAttributes(
+                    CancelWorkflowExecutionCommandAttributes { details: None },
+                ),
+            ),
+            Err(WorkflowError::Cancelled) => fail(cancelled_failure("workflow cancelled")),
+            Err(WorkflowError::ContinueAsNew(a)) => (
+                CmdKind::ContinueAsNew,
+                CA::ContinueAsNewWorkflowExecutionCommandAttributes(*a),
+            ),
+            Err(WorkflowError::Failed(f)) => fail(f.to_failure()),
+            Err(WorkflowError::Activity(e)) => fail(e.failure()),
+        };
+        self.ctx.push_command(kind, attrs);
+    }
+
+    /// Answers a query from the current state.
+    pub fn query(&self, name: &str, args: Option<Payloads>) -> Result<Payload, String> {
+        let handler = self.ctx.state.borrow_mut().query_handlers.remove(name);
+        match handler {
+            Some(h) => {
+                let r = h(args);
+                self.ctx
+                    .state
+                    .borrow_mut()
+                    .query_handlers
+                    .insert(name.to_string(), h);
+                r
+            }
+            None if name == "__stack_trace" => {
+                crate::payload::to_payload(&self.pending_description()).map_err(|e| e.to_string())
+            }
+            None => {
+                let mut known: Vec<String> = self
+                    .ctx
+                    .state
+                    .borrow()
+                    .query_handlers
+                    .keys()
+                    .cloned()
+                    .collect();
+                known.sort();
+                Err(format!(
+                    "Workflow did not register a handler for {name}. Registered queries: [{}]",
+                    known.join(", ")
+                ))
+            }
+        }
+    }
+
+    /// What the workflow is waiting on (the `__stack_trace` query).
+    fn pending_description(&self) -> String {
+        let s = self.ctx.state.borrow();
+        let mut lines = Vec::new();
+        let mut acts: Vec<_> = s
+            .activities
+            .iter()
+            .filter(|(_, a)| a.result.is_none())
+            .collect();
+        acts.sort_by_key(|(k, _)| **k);
+        for (seq, a) in acts {
+            lines.push(format!("awaiting activity {seq} ({})", a.activity_type));
+        }
+        let mut timers: Vec<_> = s.timers.iter().filter(|(_, t)| t.fired.is_none()).collect();
+        timers.sort_by_key(|(k, _)| **k);
+        for (seq, _) in timers {
+            lines.push(format!("awaiting timer {seq}"));
+        }
+        if lines.is_empty() {
+            lines.push(if self.main.is_none() {
+                "workflow function returned".into()
+            } else {
+                "awaiting a condition or signal".into()
+            });
+        }
+        lines.join("\n")
+    }
+}
+
+fn fail(f: Failure) -> (CmdKind, CA) {
+    (
+        CmdKind::Fail,
+        CA::FailWorkflowExecutionCommandAttributes(FailWorkflowExecutionCommandAttributes {
+            failure: Some(f),
+        }),
+    )
+}
+
+/// Converts a typed workflow function into a [`WorkflowFn`].
+pub fn erase<I, O, F, Fut>(f: F) -> WorkflowFn
+where
+    I: serde::de::DeserializeOwned + 'static,
+    O: serde::Serialize + 'static,
+    F: Fn(WfContext, I) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = WorkflowResult<O>> + 'static,
+{
+    Arc::new(move |ctx, input| {
+        let arg = crate::payload::from_payloads::<I>(input.as_ref());
+        match arg {
+            Ok(arg) => {
+                let fut = f(ctx, arg);
+                Box::pin(async move {
+                    let out = fut.await?;
+                    Ok(Some(crate::payload::to_payload(&out)?))
+                })
+            }
+            Err(e) => {
+                let msg = format!("workflow input could not be decoded: {e}");
+                Box::pin(async move {
+                    Err(WorkflowError::Failed(
+                        ApplicationFailure::non_retryable(msg).with_type("PayloadError"),
+                    ))
+                })
+            }
+        }
+    })
+}

@@ -1,0 +1,746 @@
+//! The workflow API: what workflow code calls ([`WfContext`]) — activities, timers, conditions,
+//! signal and query handlers, deterministic time and randomness, continue-as-new — and the errors
+//! it returns. Workflow code runs on a single-threaded deterministic executor ([`instance`]).
+
+pub(crate) mod instance;
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use temporalio_protos::temporal::api::command::v1::command::Attributes as CA;
+use temporalio_protos::temporal::api::command::v1::*;
+use temporalio_protos::temporal::api::common::v1::{ActivityType, Payload, Payloads};
+use temporalio_protos::temporal::api::enums::v1::TaskQueueKind;
+use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
+
+use crate::client::{RetryPolicy, pdur};
+use crate::failure::{ActivityError, ApplicationFailure, cancelled_failure};
+use crate::payload::{self, PayloadError, ToPayloads};
+
+/// What a workflow function returns.
+pub type WorkflowResult<T> = Result<T, WorkflowError>;
+
+/// How a workflow ends other than with a result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkflowError {
+    /// The workflow fails with this application failure.
+    Failed(ApplicationFailure),
+    /// An activity failed and the workflow did not handle it: the workflow fails with it.
+    Activity(ActivityError),
+    /// The workflow was cancelled (return this after cleaning up to end as Canceled).
+    Cancelled,
+    /// Continue as a new run (see [`WfContext::continue_as_new`]).
+    ContinueAsNew(Box<ContinueAsNewWorkflowExecutionCommandAttributes>),
+}
+
+impl std::fmt::Display for WorkflowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorkflowError::Failed(a) => write!(f, "workflow failed: {a}"),
+            WorkflowError::Activity(a) => write!(f, "{a}"),
+            WorkflowError::Cancelled => f.write_str("workflow cancelled"),
+            WorkflowError::ContinueAsNew(_) => f.write_str("continue as new"),
+        }
+    }
+}
+
+impl From<ActivityError> for WorkflowError {
+    fn from(e: ActivityError) -> Self {
+        WorkflowError::Activity(e)
+    }
+}
+
+impl From<ApplicationFailure> for WorkflowError {
+    fn from(e: ApplicationFailure) -> Self {
+        WorkflowError::Failed(e)
+    }
+}
+
+impl From<PayloadError> for WorkflowError {
+    fn from(e: PayloadError) -> Self {
+        WorkflowError::Failed(
+            ApplicationFailure::non_retryable(e.to_string()).with_type("PayloadError"),
+        )
+    }
+}
+
+/// Facts about the running workflow.
+#[derive(Debug, Clone, Default)]
+pub struct WorkflowInfo {
+    pub namespace: String,
+    pub workflow_id: String,
+    pub run_id: String,
+    pub workflow_type: String,
+    pub task_queue: String,
+    pub attempt: i32,
+    /// The run that started the chain (seeds randomness).
+    pub first_execution_run_id: String,
+    /// The run this one continued, if any.
+    pub continued_run_id: String,
+    /// Cron schedule, if any.
+    pub cron_schedule: String,
+}
+
+/// Options of an activity call.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityOptions {
+    /// Limit on one attempt (this or `schedule_to_close_timeout` is required).
+    pub start_to_close_timeout: Option<Duration>,
+    /// Limit on all attempts together.
+    pub schedule_to_close_timeout: Option<Duration>,
+    /// Limit on waiting in the queue.
+    pub schedule_to_start_timeout: Option<Duration>,
+    /// The activity must heartbeat at least this often.
+    pub heartbeat_timeout: Option<Duration>,
+    /// Retries (server default: unlimited, 1 s doubling up to 100 s).
+    pub retry_policy: Option<RetryPolicy>,
+    /// Another task queue (default: the workflow's).
+    pub task_queue: Option<String>,
+    /// How cancelling waits (default: resolve at once, `TryCancel`).
+    pub cancellation: ActivityCancellation,
+}
+
+/// What cancelling an activity waits for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ActivityCancellation {
+    /// Resolve as cancelled at once; the server cancels the activity in the background.
+    #[default]
+    TryCancel,
+    /// Wait until the activity acknowledges the cancellation (or completes).
+    WaitCancellationCompleted,
+}
+
+impl ActivityOptions {
+    /// Options with a start-to-close timeout.
+    pub fn start_to_close(d: Duration) -> Self {
+        ActivityOptions {
+            start_to_close_timeout: Some(d),
+            ..Default::default()
+        }
+    }
+
+    /// Sets the retry policy.
+    pub fn retry(mut self, p: RetryPolicy) -> Self {
+        self.retry_policy = Some(p);
+        self
+    }
+
+    /// Sets the heartbeat timeout.
+    pub fn heartbeat(mut self, d: Duration) -> Self {
+        self.heartbeat_timeout = Some(d);
+        self
+    }
+}
+
+/// The kind of a command, with the sequence number tying it to its future.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum CmdKind {
+    Activity(u32),
+    CancelActivity(u32),
+    Timer(u32),
+    CancelTimer(u32),
+    Complete,
+    Fail,
+    CancelWorkflow,
+    ContinueAsNew,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PendingCommand {
+    pub kind: CmdKind,
+    pub command: Command,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ActivitySlot {
+    pub activity_type: String,
+    pub result: Option<Result<Option<Payloads>, ActivityError>>,
+    pub scheduled_event_id: i64,
+    pub cancellation: ActivityCancellation,
+    /// Cancelled from code; later events for it are ignored.
+    pub cancelled: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct TimerSlot {
+    pub fired: Option<bool>,
+}
+
+type SignalHandler = Box<dyn FnMut(Option<Payloads>)>;
+type QueryHandler = Box<dyn Fn(Option<Payloads>) -> Result<Payload, String>>;
+
+/// Everything the workflow code and the executor share (single-threaded).
+pub(crate) struct State {
+    pub info: WorkflowInfo,
+    pub now: SystemTime,
+    pub replaying: bool,
+    /// Bumped by anything that can let a blocked task move on.
+    pub progress: u64,
+    pub next_activity: u32,
+    pub next_timer: u32,
+    /// Commands issued during the current activation, in order.
+    pub commands: Vec<PendingCommand>,
+    pub activities: HashMap<u32, ActivitySlot>,
+    pub timers: HashMap<u32, TimerSlot>,
+    pub signal_handlers: HashMap<String, SignalHandler>,
+    pub buffered_signals: HashMap<String, VecDeque<Option<Payloads>>>,
+    pub query_handlers: HashMap<String, QueryHandler>,
+    pub cancel_requested: bool,
+    pub rng: u64,
+}
+
+/// The workflow's view of the world; cheap to clone, not `Send` (workflows are single-threaded).
+#[derive(Clone)]
+pub struct WfContext {
+    pub(crate) state: Rc<RefCell<State>>,
+}
+
+impl WfContext {
+    pub(crate) fn new(info: WorkflowInfo, now: SystemTime) -> Self {
+        let seed = info
+            .first_execution_run_id
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ b as u64).wrapping_mul(0x1000_0000_01b3)
+            });
+        WfContext {
+            state: Rc::new(RefCell::new(State {
+                info,
+                now,
+                replaying: false,
+                progress: 0,
+                next_activity: 1,
+                next_timer: 1,
+                commands: Vec::new(),
+                activities: HashMap::new(),
+                timers: HashMap::new(),
+                signal_handlers: HashMap::new(),
+                buffered_signals: HashMap::new(),
+                query_handlers: HashMap::new(),
+                cancel_requested: false,
+                rng: seed,
+            })),
+        }
+    }
+
+    /// Facts about this workflow run.
+    pub fn info(&self) -> WorkflowInfo {
+        self.state.borrow().info.clone()
+    }
+
+    /// The workflow's clock: the time of the current workflow task, the same on every replay.
+    pub fn now(&self) -> SystemTime {
+        self.state.borrow().now
+    }
+
+    /// Whether the code is being replayed from history (for logging only; never branch on it).
+    pub fn is_replaying(&self) -> bool {
+        self.state.borrow().replaying
+    }
+
+    /// Whether cancellation of the workflow was requested.
+    pub fn is_cancel_requested(&self) -> bool {
+        self.state.borrow().cancel_requested
+    }
+
+    /// A deterministic random number (the same on every replay of this run).
+    pub fn random_u64(&self) -> u64 {
+        let mut s = self.state.borrow_mut();
+        // splitmix64
+        s.rng = s.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = s.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A deterministic UUID v4.
+    pub fn uuid4(&self) -> uuid::Uuid {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.random_u64().to_le_bytes());
+        b[8..].copy_from_slice(&self.random_u64().to_le_bytes());
+        uuid::Builder::from_random_bytes(b).into_uuid()
+    }
+
+    pub(crate) fn push_command(&self, kind: CmdKind, attrs: CA) {
+        let mut s = self.state.borrow_mut();
+        s.commands.push(PendingCommand {
+            kind,
+            command: Command {
+                command_type: command_type(&attrs) as i32,
+                attributes: Some(attrs),
+                ..Default::default()
+            },
+        });
+        s.progress += 1;
+    }
+
+    /// Schedules an activity and returns a handle that resolves to its result.
+    pub fn activity<O: DeserializeOwned>(
+        &self,
+        activity_type: &str,
+        args: impl ToPayloads,
+        options: ActivityOptions,
+    ) -> ActivityHandle<O> {
+        let seq = {
+            let mut s = self.state.borrow_mut();
+            let seq = s.next_activity;
+            s.next_activity += 1;
+            s.activities.insert(
+                seq,
+                ActivitySlot {
+                    activity_type: activity_type.to_string(),
+                    cancellation: options.cancellation,
+                    ..Default::default()
+                },
+            );
+            seq
+        };
+        let input = match args.to_payloads() {
+            Ok(p) => Some(p).filter(|p| !p.payloads.is_empty()),
+            Err(e) => {
+                self.resolve_activity(seq, Err(e.into()));
+                return ActivityHandle::new(self.clone(), seq);
+            }
+        };
+        let task_queue = options
+            .task_queue
+            .clone()
+            .unwrap_or_else(|| self.state.borrow().info.task_queue.clone());
+        self.push_command(
+            CmdKind::Activity(seq),
+            CA::ScheduleActivityTaskCommandAttributes(ScheduleActivityTaskCommandAttributes {
+                activity_id: seq.to_string(),
+                activity_type: Some(ActivityType {
+                    name: activity_type.to_string(),
+                }),
+                task_queue: Some(TaskQueue {
+                    name: task_queue,
+                    kind: TaskQueueKind::Normal as i32,
+                    normal_name: String::new(),
+                }),
+                input,
+                schedule_to_close_timeout: options.schedule_to_close_timeout.map(pdur),
+                schedule_to_start_timeout: options.schedule_to_start_timeout.map(pdur),
+                start_to_close_timeout: options.start_to_close_timeout.map(pdur),
+                heartbeat_timeout: options.heartbeat_timeout.map(pdur),
+                retry_policy: options.retry_policy.as_ref().map(RetryPolicy::to_proto),
+                ..Default::default()
+            }),
+        );
+        ActivityHandle::new(self.clone(), seq)
+    }
+
+    pub(crate) fn resolve_activity(&self, seq: u32, r: Result<Option<Payloads>, ActivityError>) {
+        let mut s = self.state.borrow_mut();
+        if let Some(slot) = s.activities.get_mut(&seq)
+            && slot.result.is_none()
+        {
+            slot.result = Some(r);
+            s.progress += 1;
+        }
+    }
+
+    fn cancel_activity(&self, seq: u32) {
+        let (wait, scheduled) = {
+            let mut s = self.state.borrow_mut();
+            let Some(slot) = s.activities.get_mut(&seq) else {
+                return;
+            };
+            if slot.result.is_some() || slot.cancelled {
+                return;
+            }
+            slot.cancelled = true;
+            let wait = slot.cancellation == ActivityCancellation::WaitCancellationCompleted;
+            (wait, slot.scheduled_event_id)
+        };
+        // Not sent yet: drop the schedule command instead of cancelling it.
+        let unsent = {
+            let mut s = self.state.borrow_mut();
+            let before = s.commands.len();
+            s.commands.retain(|c| c.kind != CmdKind::Activity(seq));
+            s.commands.len() != before
+        };
+        if !unsent {
+            self.push_command(
+                CmdKind::CancelActivity(seq),
+                CA::RequestCancelActivityTaskCommandAttributes(
+                    RequestCancelActivityTaskCommandAttributes {
+                        scheduled_event_id: scheduled,
+                    },
+                ),
+            );
+        }
+        if unsent || !wait {
+            let failure = cancelled_failure("activity cancelled");
+            self.resolve_activity(
+                seq,
+                Err(ActivityError::Cancelled {
+                    failure: Box::new(failure),
+                }),
+            );
+        }
+    }
+
+    /// Starts a durable timer.
+    pub fn timer(&self, duration: Duration) -> TimerHandle {
+        let seq = {
+            let mut s = self.state.borrow_mut();
+            let seq = s.next_timer;
+            s.next_timer += 1;
+            s.timers.insert(seq, TimerSlot::default());
+            seq
+        };
+        self.push_command(
+            CmdKind::Timer(seq),
+            CA::StartTimerCommandAttributes(StartTimerCommandAttributes {
+                timer_id: seq.to_string(),
+                start_to_fire_timeout: Some(pdur(duration.max(Duration::from_millis(1)))),
+            }),
+        );
+        TimerHandle {
+            ctx: self.clone(),
+            seq,
+            counted: false,
+        }
+    }
+
+    pub(crate) fn resolve_timer(&self, seq: u32, fired: bool) {
+        let mut s = self.state.borrow_mut();
+        if let Some(t) = s.timers.get_mut(&seq)
+            && t.fired.is_none()
+        {
+            t.fired = Some(fired);
+            s.progress += 1;
+        }
+    }
+
+    fn cancel_timer(&self, seq: u32) {
+        if self
+            .state
+            .borrow()
+            .timers
+            .get(&seq)
+            .is_none_or(|t| t.fired.is_some())
+        {
+            return;
+        }
+        let unsent = {
+            let mut s = self.state.borrow_mut();
+            let before = s.commands.len();
+            s.commands.retain(|c| c.kind != CmdKind::Timer(seq));
+            s.commands.len() != before
+        };
+        if !unsent {
+            self.push_command(
+                CmdKind::CancelTimer(seq),
+                CA::CancelTimerCommandAttributes(CancelTimerCommandAttributes {
+                    timer_id: seq.to_string(),
+                }),
+            );
+        }
+        self.resolve_timer(seq, false);
+    }
+
+    /// Sleeps (a durable timer). Fails with [`WorkflowError::Cancelled`] if the workflow is
+    /// cancelled meanwhile.
+    pub async fn sleep(&self, duration: Duration) -> WorkflowResult<()> {
+        if self.timer(duration).await {
+            Ok(())
+        } else {
+            Err(WorkflowError::Cancelled)
+        }
+    }
+
+    /// Waits until `pred` holds (checked whenever workflow state may have changed).
+    pub async fn condition(&self, pred: impl Fn() -> bool + Unpin) -> WorkflowResult<()> {
+        Condition {
+            ctx: self.clone(),
+            pred,
+            counted: false,
+        }
+        .await
+    }
+
+    /// Waits until `pred` holds or `timeout` passes; true if `pred` held. Like the TypeScript
+    /// SDK's `condition(fn, timeout)`, it starts a timer and cancels it when `pred` wins.
+    pub async fn condition_timeout(
+        &self,
+        pred: impl Fn() -> bool + Unpin,
+        timeout: Duration,
+    ) -> WorkflowResult<bool> {
+        let timer = self.timer(timeout);
+        let mut cond = std::pin::pin!(Condition {
+            ctx: self.clone(),
+            pred,
+            counted: false,
+        });
+        let mut timer = std::pin::pin!(timer);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = cond.as_mut().poll(cx) {
+                timer.as_ref().get_ref().cancel();
+                return Poll::Ready(r.map(|_| true));
+            }
+            if let Poll::Ready(fired) = timer.as_mut().poll(cx) {
+                return Poll::Ready(if fired {
+                    Ok(false)
+                } else {
+                    Err(WorkflowError::Cancelled)
+                });
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Handles the signal `name`: `handler` gets its first argument. Signals that arrived before
+    /// the handler was set are delivered now, in order.
+    pub fn on_signal<I: DeserializeOwned + 'static>(
+        &self,
+        name: &str,
+        mut handler: impl FnMut(I) + 'static,
+    ) {
+        let boxed: SignalHandler = Box::new(
+            move |p: Option<Payloads>| match payload::from_payloads::<I>(p.as_ref()) {
+                Ok(v) => handler(v),
+                Err(e) => tracing::warn!("signal argument could not be decoded: {e}"),
+            },
+        );
+        let buffered = {
+            let mut s = self.state.borrow_mut();
+            s.signal_handlers.insert(name.to_string(), boxed);
+            s.buffered_signals.remove(name).unwrap_or_default()
+        };
+        for p in buffered {
+            self.deliver_signal(name, p);
+        }
+    }
+
+    pub(crate) fn deliver_signal(&self, name: &str, input: Option<Payloads>) {
+        // Take the handler out while it runs so that it may use the context.
+        let handler = self.state.borrow_mut().signal_handlers.remove(name);
+        match handler {
+            Some(mut h) => {
+                h(input);
+                let mut s = self.state.borrow_mut();
+                s.signal_handlers.entry(name.to_string()).or_insert(h);
+                s.progress += 1;
+            }
+            None => {
+                let mut s = self.state.borrow_mut();
+                s.buffered_signals
+                    .entry(name.to_string())
+                    .or_default()
+                    .push_back(input);
+            }
+        }
+    }
+
+    /// Answers the query `name` with `handler` (which must not change workflow state).
+    pub fn on_query<I: DeserializeOwned + 'static, O: Serialize + 'static>(
+        &self,
+        name: &str,
+        handler: impl Fn(I) -> O + 'static,
+    ) {
+        let boxed: QueryHandler = Box::new(move |p: Option<Payloads>| {
+            let arg = payload::from_payloads::<I>(p.as_ref()).map_err(|e| e.to_string())?;
+            payload::to_payload(&handler(arg)).map_err(|e| e.to_string())
+        });
+        self.state
+            .borrow_mut()
+            .query_handlers
+            .insert(name.to_string(), boxed);
+    }
+
+    /// The error to return to continue as a new run of this workflow type with `args`.
+    pub fn continue_as_new(&self, args: impl ToPayloads) -> WorkflowError {
+        let info = self.info();
+        match args.to_payloads() {
+            Ok(input) => WorkflowError::ContinueAsNew(Box::new(
+                ContinueAsNewWorkflowExecutionCommandAttributes {
+                    workflow_type: Some(
+                        temporalio_protos::temporal::api::common::v1::WorkflowType {
+                            name: info.workflow_type,
+                        },
+                    ),
+                    task_queue: Some(TaskQueue {
+                        name: info.task_queue,
+                        kind: TaskQueueKind::Normal as i32,
+                        normal_name: String::new(),
+                    }),
+                    input: Some(input),
+                    ..Default::default()
+                },
+            )),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Marks every pending activity and timer cancelled (workflow cancellation).
+    pub(crate) fn cancel_everything(&self) {
+        let (acts, timers): (Vec<u32>, Vec<u32>) = {
+            let mut s = self.state.borrow_mut();
+            s.cancel_requested = true;
+            s.progress += 1;
+            (
+                s.activities
+                    .iter()
+                    .filter(|(_, a)| a.result.is_none())
+                    .map(|(k, _)| *k)
+                    .collect(),
+                s.timers
+                    .iter()
+                    .filter(|(_, t)| t.fired.is_none())
+                    .map(|(k, _)| *k)
+                    .collect(),
+            )
+        };
+        let mut acts = acts;
+        acts.sort();
+        let mut timers = timers;
+        timers.sort();
+        for a in acts {
+            self.cancel_activity(a);
+        }
+        for t in timers {
+            self.cancel_timer(t);
+        }
+    }
+}
+
+fn command_type(a: &CA) -> temporalio_protos::temporal::api::enums::v1::CommandType {
+    use temporalio_protos::temporal::api::enums::v1::CommandType as T;
+    match a {
+        CA::ScheduleActivityTaskCommandAttributes(_) => T::ScheduleActivityTask,
+        CA::StartTimerCommandAttributes(_) => T::StartTimer,
+        CA::CompleteWorkflowExecutionCommandAttributes(_) => T::CompleteWorkflowExecution,
+        CA::FailWorkflowExecutionCommandAttributes(_) => T::FailWorkflowExecution,
+        CA::RequestCancelActivityTaskCommandAttributes(_) => T::RequestCancelActivityTask,
+        CA::CancelTimerCommandAttributes(_) => T::CancelTimer,
+        CA::CancelWorkflowExecutionCommandAttributes(_) => T::CancelWorkflowExecution,
+        CA::ContinueAsNewWorkflowExecutionCommandAttributes(_) => T::ContinueAsNewWorkflowExecution,
+        CA::RecordMarkerCommandAttributes(_) => T::RecordMarker,
+        CA::StartChildWorkflowExecutionCommandAttributes(_) => T::StartChildWorkflowExecution,
+        CA::SignalExternalWorkflowExecutionCommandAttributes(_) => {
+            T::SignalExternalWorkflowExecution
+        }
+        CA::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => {
+            T::RequestCancelExternalWorkflowExecution
+        }
+        CA::UpsertWorkflowSearchAttributesCommandAttributes(_) => T::UpsertWorkflowSearchAttributes,
+        CA::ModifyWorkflowPropertiesCommandAttributes(_) => T::ModifyWorkflowProperties,
+        CA::ProtocolMessageCommandAttributes(_) => T::ProtocolMessage,
+        CA::ScheduleNexusOperationCommandAttributes(_) => T::ScheduleNexusOperation,
+        CA::RequestCancelNexusOperationCommandAttributes(_) => T::RequestCancelNexusOperation,
+    }
+}
+
+/// A scheduled activity: await it for the result, or [`cancel`](Self::cancel) it.
+pub struct ActivityHandle<O> {
+    ctx: WfContext,
+    seq: u32,
+    counted: bool,
+    _out: PhantomData<fn() -> O>,
+}
+
+impl<O> ActivityHandle<O> {
+    fn new(ctx: WfContext, seq: u32) -> Self {
+        ActivityHandle {
+            ctx,
+            seq,
+            counted: false,
+            _out: PhantomData,
+        }
+    }
+
+    /// Requests cancellation.
+    pub fn cancel(&self) {
+        self.ctx.cancel_activity(self.seq);
+    }
+}
+
+impl<O: DeserializeOwned> Future for ActivityHandle<O> {
+    type Output = Result<O, ActivityError>;
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if !self.counted {
+            self.counted = true;
+            self.ctx.state.borrow_mut().progress += 1;
+        }
+        let r = {
+            let s = self.ctx.state.borrow();
+            s.activities.get(&self.seq).and_then(|a| a.result.clone())
+        };
+        match r {
+            Some(Ok(p)) => Poll::Ready(payload::from_payloads(p.as_ref()).map_err(Into::into)),
+            Some(Err(e)) => Poll::Ready(Err(e)),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// A durable timer: resolves to `true` when it fires, `false` if cancelled.
+pub struct TimerHandle {
+    ctx: WfContext,
+    seq: u32,
+    counted: bool,
+}
+
+impl TimerHandle {
+    /// Cancels the timer.
+    pub fn cancel(&self) {
+        self.ctx.cancel_timer(self.seq);
+    }
+}
+
+impl Future for TimerHandle {
+    type Output = bool;
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<bool> {
+        if !self.counted {
+            self.counted = true;
+            self.ctx.state.borrow_mut().progress += 1;
+        }
+        match self
+            .ctx
+            .state
+            .borrow()
+            .timers
+            .get(&self.seq)
+            .and_then(|t| t.fired)
+        {
+            Some(f) => Poll::Ready(f),
+            None => Poll::Pending,
+        }
+    }
+}
+
+struct Condition<F> {
+    ctx: WfContext,
+    pred: F,
+    counted: bool,
+}
+
+impl<F: Fn() -> bool + Unpin> Future for Condition<F> {
+    type Output = WorkflowResult<()>;
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if !this.counted {
+            this.counted = true;
+            this.ctx.state.borrow_mut().progress += 1;
+        }
+        if (this.pred)() {
+            return Poll::Ready(Ok(()));
+        }
+        if this.ctx.is_cancel_requested() {
+            return Poll::Ready(Err(WorkflowError::Cancelled));
+        }
+        Poll::Pending
+    }
+}
