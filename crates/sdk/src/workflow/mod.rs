@@ -3,6 +3,8 @@
 //! it returns. Workflow code runs on a single-threaded deterministic executor ([`instance`]).
 
 pub(crate) mod instance;
+#[cfg(test)]
+mod tests;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};

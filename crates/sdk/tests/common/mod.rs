@@ -108,16 +108,21 @@ impl Drop for PyWorker {
     }
 }
 
-/// Starts a Python worker for `task_queue` and waits until it polls.
-pub fn python_worker(address: &str, task_queue: &str) -> PyWorker {
+/// The Python with the official SDK: `PERDURE_PYTHON`, else the repo's `.venv`, else `python3`.
+pub fn python() -> String {
     let venv = repo().join(".venv/bin/python");
-    let python = std::env::var("PERDURE_PYTHON").unwrap_or_else(|_| {
+    std::env::var("PERDURE_PYTHON").unwrap_or_else(|_| {
         if venv.exists() {
             venv.to_string_lossy().into_owned()
         } else {
             "python3".into()
         }
-    });
+    })
+}
+
+/// Starts a Python worker for `task_queue` and waits until it polls.
+pub fn python_worker(address: &str, task_queue: &str) -> PyWorker {
+    let python = python();
     let mut child = Command::new(&python)
         .arg(repo().join("tests/python/run_worker.py"))
         .args([address, task_queue])
