@@ -13,7 +13,9 @@ use temporalio_protos::temporal::api::command::v1::*;
 use temporalio_protos::temporal::api::common::v1::{Payload, Payloads};
 use temporalio_protos::temporal::api::enums::v1::EventType;
 use temporalio_protos::temporal::api::failure::v1::failure::FailureInfo;
-use temporalio_protos::temporal::api::failure::v1::{ActivityFailureInfo, Failure};
+use temporalio_protos::temporal::api::failure::v1::{
+    ActivityFailureInfo, ChildWorkflowExecutionFailureInfo, Failure,
+};
 use temporalio_protos::temporal::api::history::v1::HistoryEvent;
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes as A;
 
@@ -140,6 +142,7 @@ pub struct Instance {
     /// Commands sent (or replayed) whose events have not been seen yet, in order.
     unmatched: VecDeque<PendingCommand>,
     activity_by_event: HashMap<i64, u32>,
+    child_by_event: HashMap<i64, u32>,
     closed: bool,
 }
 
@@ -189,6 +192,7 @@ impl Instance {
             jobs: Vec::new(),
             unmatched: VecDeque::new(),
             activity_by_event: HashMap::new(),
+            child_by_event: HashMap::new(),
             closed: false,
         })
     }
@@ -234,7 +238,23 @@ impl Instance {
                         .and_then(|n| EventType::try_from(n.event_type).ok());
                     match next {
                         Some(EventType::WorkflowTaskCompleted) => {
+                            // Markers this task recorded are needed while it runs (side effects
+                            // and patches read them): look ahead at its command events.
+                            let markers = events[i + 2..]
+                                .iter()
+                                .take_while(|n| {
+                                    EventType::try_from(n.event_type).is_ok_and(is_command_event)
+                                })
+                                .filter_map(|n| match &n.attributes {
+                                    Some(A::MarkerRecordedEventAttributes(m)) => {
+                                        Some((m.marker_name.clone(), m.details.clone()))
+                                    }
+                                    _ => None,
+                                })
+                                .collect();
+                            self.ctx.state.borrow_mut().markers = markers;
                             let cmds = self.activate(e, true)?;
+                            self.ctx.state.borrow_mut().markers.clear();
                             self.unmatched.extend(cmds);
                         }
                         None => {
@@ -281,6 +301,18 @@ impl Instance {
                     slot.scheduled_event_id = e.event_id;
                 }
                 self.activity_by_event.insert(e.event_id, *seq);
+            }
+            (CmdKind::Marker(name), Some(A::MarkerRecordedEventAttributes(m)), _)
+                if &m.marker_name == name => {}
+            (
+                CmdKind::Child(seq),
+                Some(A::StartChildWorkflowExecutionInitiatedEventAttributes(a)),
+                Some(CA::StartChildWorkflowExecutionCommandAttributes(c)),
+            ) if a.workflow_id == c.workflow_id && a.workflow_type == c.workflow_type => {
+                if let Some(slot) = s.children.get_mut(seq) {
+                    slot.initiated_event_id = e.event_id;
+                }
+                self.child_by_event.insert(e.event_id, *seq);
             }
             (CmdKind::Timer(seq), Some(A::TimerStartedEventAttributes(t)), _)
                 if t.timer_id == seq.to_string() => {}
@@ -354,6 +386,42 @@ impl Instance {
         }
     }
 
+    fn child_failure(
+        &self,
+        seq: u32,
+        initiated: i64,
+        cause: Option<Failure>,
+        retry_state: i32,
+    ) -> Failure {
+        let s = self.ctx.state.borrow();
+        let slot = s.children.get(&seq);
+        Failure {
+            message: "Child Workflow execution failed".into(),
+            source: SOURCE.into(),
+            cause: cause.map(Box::new),
+            failure_info: Some(FailureInfo::ChildWorkflowExecutionFailureInfo(
+                ChildWorkflowExecutionFailureInfo {
+                    namespace: s.info.namespace.clone(),
+                    workflow_execution: slot.map(|c| {
+                        temporalio_protos::temporal::api::common::v1::WorkflowExecution {
+                            workflow_id: c.workflow_id.clone(),
+                            run_id: c.run_id.clone(),
+                        }
+                    }),
+                    workflow_type: slot.map(|c| {
+                        temporalio_protos::temporal::api::common::v1::WorkflowType {
+                            name: c.workflow_type.clone(),
+                        }
+                    }),
+                    initiated_event_id: initiated,
+                    retry_state,
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        }
+    }
+
     fn apply_job(&mut self, e: &HistoryEvent) {
         let ignore_late = |ctx: &WfContext, seq: u32| {
             ctx.state
@@ -422,6 +490,103 @@ impl Instance {
                     self.ctx.resolve_activity(
                         seq,
                         Err(ActivityError::Cancelled {
+                            failure: Box::new(f),
+                        }),
+                    );
+                }
+            }
+            Some(A::ChildWorkflowExecutionStartedEventAttributes(c)) => {
+                if let Some(&seq) = self.child_by_event.get(&c.initiated_event_id)
+                    && let Some(slot) = self.ctx.state.borrow_mut().children.get_mut(&seq)
+                {
+                    slot.run_id = c
+                        .workflow_execution
+                        .as_ref()
+                        .map(|x| x.run_id.clone())
+                        .unwrap_or_default();
+                }
+            }
+            Some(A::ChildWorkflowExecutionCompletedEventAttributes(c)) => {
+                if let Some(&seq) = self.child_by_event.get(&c.initiated_event_id) {
+                    self.ctx.resolve_child(seq, Ok(c.result.clone()));
+                }
+            }
+            Some(A::StartChildWorkflowExecutionFailedEventAttributes(c)) => {
+                if let Some(&seq) = self.child_by_event.get(&c.initiated_event_id) {
+                    let f = self.child_failure(
+                        seq,
+                        c.initiated_event_id,
+                        Some(ApplicationFailure::non_retryable(format!(
+                            "the child workflow could not be started: workflow id {} is already in use",
+                            c.workflow_id
+                        ))
+                        .with_type("ChildWorkflowAlreadyStarted")
+                        .to_failure()),
+                        0,
+                    );
+                    self.ctx.resolve_child(
+                        seq,
+                        Err(ActivityError::Failed {
+                            failure: Box::new(f),
+                        }),
+                    );
+                }
+            }
+            Some(A::ChildWorkflowExecutionFailedEventAttributes(c)) => {
+                if let Some(&seq) = self.child_by_event.get(&c.initiated_event_id) {
+                    let f = self.child_failure(
+                        seq,
+                        c.initiated_event_id,
+                        c.failure.clone(),
+                        c.retry_state,
+                    );
+                    self.ctx.resolve_child(
+                        seq,
+                        Err(ActivityError::Failed {
+                            failure: Box::new(f),
+                        }),
+                    );
+                }
+            }
+            Some(A::ChildWorkflowExecutionTimedOutEventAttributes(c)) => {
+                if let Some(&seq) = self.child_by_event.get(&c.initiated_event_id) {
+                    let f = self.child_failure(seq, c.initiated_event_id, None, c.retry_state);
+                    self.ctx.resolve_child(
+                        seq,
+                        Err(ActivityError::TimedOut {
+                            failure: Box::new(f),
+                        }),
+                    );
+                }
+            }
+            Some(A::ChildWorkflowExecutionCanceledEventAttributes(c)) => {
+                if let Some(&seq) = self.child_by_event.get(&c.initiated_event_id) {
+                    let f = self.child_failure(
+                        seq,
+                        c.initiated_event_id,
+                        Some(cancelled_failure("child workflow cancelled")),
+                        0,
+                    );
+                    self.ctx.resolve_child(
+                        seq,
+                        Err(ActivityError::Cancelled {
+                            failure: Box::new(f),
+                        }),
+                    );
+                }
+            }
+            Some(A::ChildWorkflowExecutionTerminatedEventAttributes(c)) => {
+                if let Some(&seq) = self.child_by_event.get(&c.initiated_event_id) {
+                    let cause = Failure {
+                        message: "child workflow terminated".into(),
+                        source: SOURCE.into(),
+                        failure_info: Some(FailureInfo::TerminatedFailureInfo(Default::default())),
+                        ..Default::default()
+                    };
+                    let f = self.child_failure(seq, c.initiated_event_id, Some(cause), 0);
+                    self.ctx.resolve_child(
+                        seq,
+                        Err(ActivityError::Failed {
                             failure: Box::new(f),
                         }),
                     );

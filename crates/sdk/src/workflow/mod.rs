@@ -149,6 +149,8 @@ pub(crate) enum CmdKind {
     CancelActivity(u32),
     Timer(u32),
     CancelTimer(u32),
+    Marker(String),
+    Child(u32),
     Complete,
     Fail,
     CancelWorkflow,
@@ -197,6 +199,40 @@ pub(crate) struct State {
     pub query_handlers: HashMap<String, QueryHandler>,
     pub cancel_requested: bool,
     pub rng: u64,
+    pub next_child: u32,
+    pub children: HashMap<u32, ChildSlot>,
+    /// Markers the history recorded for the task being replayed (side effects, patches).
+    pub markers: VecDeque<(String, HashMap<String, Payloads>)>,
+    /// Patch decisions, fixed for the rest of the run once made.
+    pub patches: HashMap<String, bool>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ChildSlot {
+    pub workflow_type: String,
+    pub workflow_id: String,
+    pub run_id: String,
+    pub initiated_event_id: i64,
+    pub result: Option<Result<Option<Payloads>, ActivityError>>,
+}
+
+/// Marker name of [`WfContext::side_effect`].
+pub const SIDE_EFFECT_MARKER: &str = "SideEffect";
+/// Marker name of [`WfContext::patched`].
+pub const PATCH_MARKER: &str = "Patch";
+
+/// Options of a child workflow.
+#[derive(Debug, Clone, Default)]
+pub struct ChildOptions {
+    /// Its workflow id (default: `<parent id>-child-<n>`).
+    pub workflow_id: Option<String>,
+    /// Its task queue (default: the parent's).
+    pub task_queue: Option<String>,
+    pub execution_timeout: Option<Duration>,
+    pub run_timeout: Option<Duration>,
+    pub retry_policy: Option<RetryPolicy>,
+    /// What happens to it when the parent closes (default: terminate).
+    pub parent_close_policy: Option<temporalio_protos::temporal::api::enums::v1::ParentClosePolicy>,
 }
 
 /// The workflow's view of the world; cheap to clone, not `Send` (workflows are single-threaded).
@@ -229,6 +265,10 @@ impl WfContext {
                 query_handlers: HashMap::new(),
                 cancel_requested: false,
                 rng: seed,
+                next_child: 1,
+                children: HashMap::new(),
+                markers: VecDeque::new(),
+                patches: HashMap::new(),
             })),
         }
     }
@@ -586,6 +626,170 @@ impl WfContext {
         }
     }
 
+    /// Runs `f` once and records its value in history; replays return the recorded value
+    /// without running `f` again. For non-deterministic reads (a random id, the wall clock).
+    pub fn side_effect<T: Serialize + DeserializeOwned>(
+        &self,
+        f: impl FnOnce() -> T,
+    ) -> WorkflowResult<T> {
+        let recorded = {
+            let mut s = self.state.borrow_mut();
+            if s.replaying {
+                let i = s.markers.iter().position(|(n, _)| n == SIDE_EFFECT_MARKER);
+                i.and_then(|i| s.markers.remove(i))
+            } else {
+                None
+            }
+        };
+        let (value, data) = match recorded.and_then(|(_, mut d)| d.remove("data")) {
+            Some(data) => (payload::from_payloads::<T>(Some(&data))?, data),
+            None => {
+                let v = f();
+                let data = Payloads {
+                    payloads: vec![payload::to_payload(&v)?],
+                };
+                (v, data)
+            }
+        };
+        self.push_marker(
+            SIDE_EFFECT_MARKER,
+            HashMap::from([("data".to_string(), data)]),
+        );
+        Ok(value)
+    }
+
+    fn push_marker(&self, name: &str, details: HashMap<String, Payloads>) {
+        self.push_command(
+            CmdKind::Marker(name.to_string()),
+            CA::RecordMarkerCommandAttributes(RecordMarkerCommandAttributes {
+                marker_name: name.to_string(),
+                details,
+                ..Default::default()
+            }),
+        );
+    }
+
+    fn patch_marker(
+        &self,
+        id: &str,
+        deprecated: bool,
+    ) -> WorkflowResult<HashMap<String, Payloads>> {
+        Ok(HashMap::from([
+            ("patch_id".to_string(), (id,).to_payloads()?),
+            ("deprecated".to_string(), (deprecated,).to_payloads()?),
+        ]))
+    }
+
+    fn take_patch_marker(&self, id: &str) -> bool {
+        let mut s = self.state.borrow_mut();
+        let i = s.markers.iter().position(|(n, d)| {
+            n == PATCH_MARKER
+                && d.get("patch_id")
+                    .and_then(|p| payload::from_payloads::<String>(Some(p)).ok())
+                    .as_deref()
+                    == Some(id)
+        });
+        i.and_then(|i| s.markers.remove(i)).is_some()
+    }
+
+    /// Versioning: true when this run executes (or executed) the code after change `id`, false
+    /// when it is being replayed from a history made before the change. Stable for the run.
+    pub fn patched(&self, id: &str) -> bool {
+        if let Some(&v) = self.state.borrow().patches.get(id) {
+            return v;
+        }
+        let replaying = self.is_replaying();
+        let v = !replaying || self.take_patch_marker(id);
+        if v && let Ok(details) = self.patch_marker(id, false) {
+            self.push_marker(PATCH_MARKER, details);
+        }
+        self.state.borrow_mut().patches.insert(id.to_string(), v);
+        v
+    }
+
+    /// Marks change `id` as the only code path left (every run that could take the old path has
+    /// finished); keeps histories made with [`patched`](Self::patched) replayable.
+    pub fn deprecate_patch(&self, id: &str) {
+        if self.state.borrow().patches.contains_key(id) {
+            return;
+        }
+        let record = !self.is_replaying() || self.take_patch_marker(id);
+        if record && let Ok(details) = self.patch_marker(id, true) {
+            self.push_marker(PATCH_MARKER, details);
+        }
+        self.state.borrow_mut().patches.insert(id.to_string(), true);
+    }
+
+    /// Starts a child workflow; the handle resolves to its result.
+    pub fn child_workflow<O: DeserializeOwned>(
+        &self,
+        workflow_type: &str,
+        args: impl ToPayloads,
+        options: ChildOptions,
+    ) -> ChildHandle<O> {
+        let info = self.info();
+        let seq = {
+            let mut s = self.state.borrow_mut();
+            let seq = s.next_child;
+            s.next_child += 1;
+            seq
+        };
+        let workflow_id = options
+            .workflow_id
+            .clone()
+            .unwrap_or_else(|| format!("{}-child-{seq}", info.workflow_id));
+        self.state.borrow_mut().children.insert(
+            seq,
+            ChildSlot {
+                workflow_type: workflow_type.to_string(),
+                workflow_id: workflow_id.clone(),
+                ..Default::default()
+            },
+        );
+        let input = match args.to_payloads() {
+            Ok(p) => Some(p).filter(|p| !p.payloads.is_empty()),
+            Err(e) => {
+                self.resolve_child(seq, Err(e.into()));
+                return ChildHandle::new(self.clone(), seq);
+            }
+        };
+        self.push_command(
+            CmdKind::Child(seq),
+            CA::StartChildWorkflowExecutionCommandAttributes(
+                StartChildWorkflowExecutionCommandAttributes {
+                    workflow_id,
+                    workflow_type: Some(
+                        temporalio_protos::temporal::api::common::v1::WorkflowType {
+                            name: workflow_type.to_string(),
+                        },
+                    ),
+                    task_queue: Some(TaskQueue {
+                        name: options.task_queue.clone().unwrap_or(info.task_queue),
+                        kind: TaskQueueKind::Normal as i32,
+                        normal_name: String::new(),
+                    }),
+                    input,
+                    workflow_execution_timeout: options.execution_timeout.map(pdur),
+                    workflow_run_timeout: options.run_timeout.map(pdur),
+                    parent_close_policy: options.parent_close_policy.map(|p| p as i32).unwrap_or(0),
+                    retry_policy: options.retry_policy.as_ref().map(RetryPolicy::to_proto),
+                    ..Default::default()
+                },
+            ),
+        );
+        ChildHandle::new(self.clone(), seq)
+    }
+
+    pub(crate) fn resolve_child(&self, seq: u32, r: Result<Option<Payloads>, ActivityError>) {
+        let mut s = self.state.borrow_mut();
+        if let Some(c) = s.children.get_mut(&seq)
+            && c.result.is_none()
+        {
+            c.result = Some(r);
+            s.progress += 1;
+        }
+    }
+
     /// Marks every pending activity and timer cancelled (workflow cancellation).
     pub(crate) fn cancel_everything(&self) {
         let (acts, timers): (Vec<u32>, Vec<u32>) = {
@@ -744,5 +948,54 @@ impl<F: Fn() -> bool + Unpin> Future for Condition<F> {
             return Poll::Ready(Err(WorkflowError::Cancelled));
         }
         Poll::Pending
+    }
+}
+
+/// A started child workflow: await it for its result.
+pub struct ChildHandle<O> {
+    ctx: WfContext,
+    seq: u32,
+    counted: bool,
+    _out: PhantomData<fn() -> O>,
+}
+
+impl<O> ChildHandle<O> {
+    fn new(ctx: WfContext, seq: u32) -> Self {
+        ChildHandle {
+            ctx,
+            seq,
+            counted: false,
+            _out: PhantomData,
+        }
+    }
+
+    /// The child's workflow id.
+    pub fn workflow_id(&self) -> String {
+        self.ctx
+            .state
+            .borrow()
+            .children
+            .get(&self.seq)
+            .map(|c| c.workflow_id.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl<O: DeserializeOwned> Future for ChildHandle<O> {
+    type Output = Result<O, ActivityError>;
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if !self.counted {
+            self.counted = true;
+            self.ctx.state.borrow_mut().progress += 1;
+        }
+        let r = {
+            let s = self.ctx.state.borrow();
+            s.children.get(&self.seq).and_then(|c| c.result.clone())
+        };
+        match r {
+            Some(Ok(p)) => Poll::Ready(payload::from_payloads(p.as_ref()).map_err(Into::into)),
+            Some(Err(e)) => Poll::Ready(Err(e)),
+            None => Poll::Pending,
+        }
     }
 }
