@@ -18,12 +18,23 @@
 //!
 //! Payloads use the same default encoding as the TypeScript and Python SDKs ([`payload`]), so a
 //! Rust client drives their workflows and theirs drive Rust ones.
+//!
+//! # Replaying histories
+//!
+//! A [`Replayer`] runs workflow code against recorded histories without a server, so a test can
+//! check that changed code still matches the executions already running: register the workflow
+//! functions as on a [`Worker`] and call [`Replayer::replay_json`] on a history exported with
+//! `temporal workflow show --output json` (or [`Replayer::replay_many`] over several). A mismatch
+//! is a [`ReplayError::Nondeterminism`] naming the event and the command. [`history_from_json`]
+//! and [`history_to_json`] convert histories from and to that proto3 JSON form.
 
 pub mod activity;
 pub mod client;
 pub mod error;
 pub mod failure;
+pub mod history_json;
 pub mod payload;
+pub mod replayer;
 pub mod worker;
 pub mod workflow;
 
@@ -34,7 +45,9 @@ pub use client::{
 };
 pub use error::ClientError;
 pub use failure::{ActivityError, ApplicationFailure};
+pub use history_json::{HistoryJsonError, history_from_json, history_to_json};
 pub use payload::ToPayloads;
+pub use replayer::{ReplayError, ReplayFailure, ReplayResults, Replayer};
 /// The Temporal message types this SDK speaks.
 pub use temporalio_protos::temporal::api as proto;
 pub use worker::{ShutdownHandle, Worker, WorkerOptions};
