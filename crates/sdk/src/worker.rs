@@ -352,6 +352,7 @@ async fn handle_workflow_task(
         events,
         query: resp.query.clone(),
         queries: resp.queries.clone(),
+        messages: resp.messages.clone(),
     };
     let mut outcome = shared.thread.run(job(events)).await;
     if matches!(outcome, Outcome::NeedFullHistory) {
@@ -391,6 +392,7 @@ async fn handle_workflow_task(
         }
         Outcome::Commands {
             commands,
+            messages,
             query_results,
         } => {
             let sticky_attributes = shared.sticky.as_ref().map(|s| StickyExecutionAttributes {
@@ -410,6 +412,7 @@ async fn handle_workflow_task(
                     identity,
                     sticky_attributes,
                     query_results,
+                    messages,
                     namespace: ns,
                     sdk_metadata: Some(WorkflowTaskCompletedMetadata {
                         sdk_name: "perdure-sdk".into(),
@@ -651,11 +654,14 @@ struct JobSpec {
     query: Option<WorkflowQuery>,
     /// Queries attached to a workflow task.
     queries: HashMap<String, WorkflowQuery>,
+    /// Protocol messages (update requests) for the task.
+    messages: Vec<temporalio_protos::temporal::api::protocol::v1::Message>,
 }
 
 enum Outcome {
     Commands {
         commands: Vec<temporalio_protos::temporal::api::command::v1::Command>,
+        messages: Vec<temporalio_protos::temporal::api::protocol::v1::Message>,
         query_results: HashMap<String, WorkflowQueryResult>,
     },
     QueryAnswer(Result<temporalio_protos::temporal::api::common::v1::Payload, String>),
@@ -789,7 +795,7 @@ fn run_job(workflows: &HashMap<String, WorkflowFn>, cache: &mut Cache, spec: Job
             }
         }
     };
-    let applied = inst.apply(&spec.events);
+    let applied = inst.apply_with_messages(&spec.events, &spec.messages);
     if let Some(q) = spec.query {
         // A query task: answer from the state the history leads to; it issues nothing.
         let answer = match applied {
@@ -832,9 +838,11 @@ fn run_job(workflows: &HashMap<String, WorkflowFn>, cache: &mut Cache, spec: Job
             (id, r)
         })
         .collect();
+    let messages = inst.take_messages();
     cache.put(run_id, inst);
     Outcome::Commands {
         commands,
+        messages,
         query_results,
     }
 }

@@ -302,3 +302,92 @@ async fn heartbeats_and_cancellation() {
     ));
     w.stop().await;
 }
+
+async fn updatable(ctx: WfContext, _: ()) -> WorkflowResult<i64> {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let total = Rc::new(Cell::new(0i64));
+    let done = Rc::new(Cell::new(false));
+    let t = total.clone();
+    ctx.on_update_validated(
+        "add",
+        |n: &i64| {
+            if *n < 0 {
+                Err(format!("cannot add {n}"))
+            } else {
+                Ok(())
+            }
+        },
+        move |n: i64| {
+            let t = t.clone();
+            async move {
+                t.set(t.get() + n);
+                Ok(t.get())
+            }
+        },
+    );
+    let c = ctx.clone();
+    ctx.on_update("slow", move |ms: u64| {
+        let c = c.clone();
+        async move {
+            c.sleep(Duration::from_millis(ms))
+                .await
+                .map_err(|e| ApplicationFailure::new(e.to_string()))?;
+            Ok("slept".to_string())
+        }
+    });
+    let d = done.clone();
+    ctx.on_update("finish", move |_: ()| {
+        d.set(true);
+        async { Ok("bye".to_string()) }
+    });
+    ctx.condition(move || done.get()).await?;
+    Ok(total.get())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_with_validation_and_async_handlers() {
+    let server = server().await;
+    let client = Client::connect(ClientOptions::new(&server.address))
+        .await
+        .unwrap();
+    let tq = uid("rust-updates");
+    // No cache: every task replays accepted updates from their events.
+    // No cache: every task replays the accepted updates from their events.
+    let w = run_worker(
+        &client,
+        WorkerOptions {
+            max_cached_workflows: 0,
+            ..WorkerOptions::new(&tq)
+        },
+        |w| {
+            w.register_workflow("updatable", updatable);
+        },
+    );
+    let h = client
+        .start_workflow("updatable", (), StartOptions::new(uid("upd"), &tq))
+        .await
+        .unwrap();
+    assert_eq!(h.update::<i64>("add", (5,)).await.unwrap(), 5);
+    assert_eq!(h.update::<i64>("add", (2,)).await.unwrap(), 7);
+    match h.update::<i64>("add", (-1,)).await {
+        Err(e @ ClientError::UpdateFailed { .. }) => {
+            assert!(e.to_string().contains("cannot add -1"), "{e}")
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(h.update::<String>("slow", (100,)).await.unwrap(), "slept");
+    match h.update::<i64>("nope", ()).await {
+        Err(ClientError::UpdateFailed { .. }) => {}
+        other => panic!("expected a rejection of an unknown update, got {other:?}"),
+    }
+    assert_eq!(h.update::<String>("finish", ()).await.unwrap(), "bye");
+    assert_eq!(h.result::<i64>().await.unwrap(), 7);
+    let history = h.fetch_history().await.unwrap();
+    let accepted = history
+        .iter()
+        .filter(|e| e.event_type == EventType::WorkflowExecutionUpdateAccepted as i32)
+        .count();
+    assert_eq!(accepted, 4, "rejected updates leave no events");
+    w.stop().await;
+}

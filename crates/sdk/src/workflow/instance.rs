@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use futures::future::LocalBoxFuture;
+use prost::Message as _;
 use temporalio_protos::temporal::api::command::v1::command::Attributes as CA;
 use temporalio_protos::temporal::api::command::v1::*;
 use temporalio_protos::temporal::api::common::v1::{Payload, Payloads};
@@ -18,6 +19,8 @@ use temporalio_protos::temporal::api::failure::v1::{
 };
 use temporalio_protos::temporal::api::history::v1::HistoryEvent;
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes as A;
+use temporalio_protos::temporal::api::protocol::v1::Message as ProtocolMessage;
+use temporalio_protos::temporal::api::update::v1 as update;
 
 use super::{CmdKind, PendingCommand, WfContext, WorkflowError, WorkflowInfo, WorkflowResult};
 use crate::failure::{ActivityError, ApplicationFailure, SOURCE, cancelled_failure};
@@ -116,6 +119,8 @@ fn is_command_event(t: EventType) -> bool {
             | RequestCancelExternalWorkflowExecutionInitiated
             | UpsertWorkflowSearchAttributes
             | WorkflowPropertiesModified
+            | WorkflowExecutionUpdateAccepted
+            | WorkflowExecutionUpdateCompleted
             | NexusOperationScheduled
             | NexusOperationCancelRequested
     )
@@ -143,7 +148,18 @@ pub struct Instance {
     unmatched: VecDeque<PendingCommand>,
     activity_by_event: HashMap<i64, u32>,
     child_by_event: HashMap<i64, u32>,
+    /// Update requests for the next activation.
+    incoming: Vec<IncomingUpdate>,
+    /// Tasks started by handlers (updates).
+    tasks: Vec<LocalBoxFuture<'static, ()>>,
     closed: bool,
+}
+
+struct IncomingUpdate {
+    message_id: String,
+    sequencing_event_id: i64,
+    instance: String,
+    request: update::Request,
 }
 
 impl Instance {
@@ -193,6 +209,8 @@ impl Instance {
             unmatched: VecDeque::new(),
             activity_by_event: HashMap::new(),
             child_by_event: HashMap::new(),
+            incoming: Vec::new(),
+            tasks: Vec::new(),
             closed: false,
         })
     }
@@ -205,6 +223,36 @@ impl Instance {
     /// Applies history events (a whole history, or the next part of it). Returns the commands of
     /// the current workflow task when the events end with its WorkflowTaskStarted.
     pub fn apply(&mut self, events: &[HistoryEvent]) -> Result<Option<Vec<Command>>, ReplayError> {
+        self.apply_with_messages(events, &[])
+    }
+
+    /// Like [`apply`](Self::apply), delivering the poll response's protocol messages (update
+    /// requests) to the current task.
+    pub fn apply_with_messages(
+        &mut self,
+        events: &[HistoryEvent],
+        messages: &[ProtocolMessage],
+    ) -> Result<Option<Vec<Command>>, ReplayError> {
+        let mut live_updates: Vec<IncomingUpdate> = messages
+            .iter()
+            .filter_map(|m| {
+                let body = m.body.as_ref()?;
+                if !body.type_url.ends_with("temporal.api.update.v1.Request") {
+                    return None;
+                }
+                let request = update::Request::decode(body.value.as_slice()).ok()?;
+                use temporalio_protos::temporal::api::protocol::v1::message::SequencingId;
+                Some(IncomingUpdate {
+                    message_id: m.id.clone(),
+                    sequencing_event_id: match m.sequencing_id {
+                        Some(SequencingId::EventId(id)) => id,
+                        _ => 0,
+                    },
+                    instance: m.protocol_instance_id.clone(),
+                    request,
+                })
+            })
+            .collect();
         let events: Vec<&HistoryEvent> = events
             .iter()
             .filter(|e| e.event_id > self.last_event_id)
@@ -253,11 +301,36 @@ impl Instance {
                                 })
                                 .collect();
                             self.ctx.state.borrow_mut().markers = markers;
+                            // Updates this task accepted are redelivered from their events.
+                            let updates: Vec<_> = events[i + 2..]
+                                .iter()
+                                .take_while(|n| {
+                                    EventType::try_from(n.event_type).is_ok_and(is_command_event)
+                                })
+                                .filter_map(|n| match &n.attributes {
+                                    Some(A::WorkflowExecutionUpdateAcceptedEventAttributes(u)) => {
+                                        Some(IncomingUpdate {
+                                            message_id: u.accepted_request_message_id.clone(),
+                                            sequencing_event_id: u
+                                                .accepted_request_sequencing_event_id,
+                                            instance: u.protocol_instance_id.clone(),
+                                            request: u.accepted_request.clone().unwrap_or_default(),
+                                        })
+                                    }
+                                    _ => None,
+                                })
+                                .collect();
+                            self.incoming = updates;
                             let cmds = self.activate(e, true)?;
-                            self.ctx.state.borrow_mut().markers.clear();
+                            // Messages of a replayed task were delivered back then.
+                            let mut st = self.ctx.state.borrow_mut();
+                            st.markers.clear();
+                            st.messages.clear();
+                            drop(st);
                             self.unmatched.extend(cmds);
                         }
                         None => {
+                            self.incoming = std::mem::take(&mut live_updates);
                             let cmds = self.activate(e, false)?;
                             out = Some(cmds.iter().map(|c| c.command.clone()).collect());
                             self.unmatched.extend(cmds);
@@ -302,6 +375,16 @@ impl Instance {
                 }
                 self.activity_by_event.insert(e.event_id, *seq);
             }
+            (
+                CmdKind::UpdateAccept(id),
+                Some(A::WorkflowExecutionUpdateAcceptedEventAttributes(u)),
+                _,
+            ) if &u.protocol_instance_id == id => {}
+            (
+                CmdKind::UpdateComplete(id),
+                Some(A::WorkflowExecutionUpdateCompletedEventAttributes(u)),
+                _,
+            ) if u.meta.as_ref().is_some_and(|m| &m.update_id == id) => {}
             (CmdKind::Marker(name), Some(A::MarkerRecordedEventAttributes(m)), _)
                 if &m.marker_name == name => {}
             (
@@ -350,8 +433,27 @@ impl Instance {
         for job in std::mem::take(&mut self.jobs) {
             self.apply_job(&job);
         }
+        let incoming = std::mem::take(&mut self.incoming);
+        if !incoming.is_empty() {
+            // Let the code register its handlers first (an update can come with the first task).
+            self.settle()?;
+            for u in incoming {
+                self.ctx.deliver_update(
+                    &u.message_id,
+                    u.sequencing_event_id,
+                    &u.instance,
+                    u.request,
+                    replaying,
+                );
+            }
+        }
         self.settle()?;
         Ok(std::mem::take(&mut self.ctx.state.borrow_mut().commands))
+    }
+
+    /// Protocol messages (update acceptances, rejections, responses) of the current task.
+    pub fn take_messages(&mut self) -> Vec<ProtocolMessage> {
+        std::mem::take(&mut self.ctx.state.borrow_mut().messages)
     }
 
     fn activity_failure(
@@ -613,6 +715,17 @@ impl Instance {
         let mut cx = Context::from_waker(waker);
         for _ in 0..100_000 {
             let before = self.ctx.state.borrow().progress;
+            let spawned = std::mem::take(&mut self.ctx.state.borrow_mut().spawned);
+            self.tasks.extend(spawned);
+            let mut i = 0;
+            while i < self.tasks.len() {
+                if self.tasks[i].as_mut().poll(&mut cx).is_ready() {
+                    drop(self.tasks.remove(i));
+                    self.ctx.state.borrow_mut().progress += 1;
+                } else {
+                    i += 1;
+                }
+            }
             if let Some(main) = self.main.as_mut()
                 && let Poll::Ready(r) = main.as_mut().poll(&mut cx)
             {
