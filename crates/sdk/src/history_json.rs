@@ -129,6 +129,14 @@ pub fn history_to_json(history: &History) -> Result<String, HistoryJsonError> {
     String::from_utf8(out).map_err(|e| HistoryJsonError::Encode(e.to_string()))
 }
 
+/// Any Temporal message (`type_name` is its full proto name) as compact proto3 JSON, e.g. for
+/// `json/protobuf` payloads.
+pub fn message_to_json<M: Message>(type_name: &str, m: &M) -> Result<String, HistoryJsonError> {
+    let dynamic = DynamicMessage::decode(message(type_name)?, m.encode_to_vec().as_slice())
+        .map_err(|e| HistoryJsonError::Encode(e.to_string()))?;
+    serde_json::to_string(&dynamic).map_err(|e| HistoryJsonError::Encode(e.to_string()))
+}
+
 /// Pretty-printed JSON whose whole-number doubles are written `2`, not `2.0`, as Go's protojson
 /// (and so Temporal's CLI) writes them.
 struct Pretty<'a>(PrettyFormatter<'a>);

@@ -15,6 +15,8 @@ pub const BINARY_NULL: &[u8] = b"binary/null";
 pub const BINARY_PLAIN: &[u8] = b"binary/plain";
 /// JSON text.
 pub const JSON_PLAIN: &[u8] = b"json/plain";
+/// A protobuf message in proto3 JSON (its type in the `messageType` metadata).
+pub const JSON_PROTOBUF: &[u8] = b"json/protobuf";
 
 /// A value could not be turned into a payload, or a payload into the requested type.
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +76,7 @@ pub fn from_payload<T: DeserializeOwned>(p: &Payload) -> Result<T, PayloadError>
     };
     match enc.as_bytes() {
         BINARY_NULL => serde_json::from_value(serde_json::Value::Null).map_err(err),
-        JSON_PLAIN => serde_json::from_slice(&p.data).map_err(err),
+        JSON_PLAIN | JSON_PROTOBUF => serde_json::from_slice(&p.data).map_err(err),
         BINARY_PLAIN => {
             serde_json::from_value(serde_json::Value::from(p.data.clone())).map_err(err)
         }

@@ -786,6 +786,7 @@ impl Instance {
                     .insert(name.to_string(), h);
                 r
             }
+            None if name == "__temporal_workflow_metadata" => self.metadata(),
             None if name == "__stack_trace" => {
                 crate::payload::to_payload(&self.pending_description()).map_err(|e| e.to_string())
             }
@@ -805,6 +806,51 @@ impl Instance {
                 ))
             }
         }
+    }
+
+    /// The `__temporal_workflow_metadata` query the UI uses to list a workflow's handlers: a
+    /// `temporal.api.sdk.v1.WorkflowMetadata` as a `json/protobuf` payload.
+    fn metadata(&self) -> Result<Payload, String> {
+        use temporalio_protos::temporal::api::sdk::v1::{
+            WorkflowDefinition, WorkflowInteractionDefinition, WorkflowMetadata,
+        };
+        let s = self.ctx.state.borrow();
+        let defs = |names: Vec<&String>| {
+            let mut names: Vec<String> = names.into_iter().cloned().collect();
+            names.sort();
+            names
+                .into_iter()
+                .map(|name| WorkflowInteractionDefinition {
+                    name,
+                    ..Default::default()
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut queries: Vec<&String> = s.query_handlers.keys().collect();
+        let builtin = [
+            "__stack_trace".to_string(),
+            "__temporal_workflow_metadata".to_string(),
+        ];
+        queries.extend(builtin.iter());
+        let meta = WorkflowMetadata {
+            definition: Some(WorkflowDefinition {
+                r#type: s.info.workflow_type.clone(),
+                query_definitions: defs(queries),
+                signal_definitions: defs(s.signal_handlers.keys().collect()),
+                update_definitions: defs(s.update_handlers.keys().collect()),
+            }),
+            ..Default::default()
+        };
+        const TYPE: &str = "temporal.api.sdk.v1.WorkflowMetadata";
+        let json = crate::history_json::message_to_json(TYPE, &meta).map_err(|e| e.to_string())?;
+        Ok(Payload {
+            metadata: HashMap::from([
+                ("encoding".to_string(), b"json/protobuf".to_vec()),
+                ("messageType".to_string(), TYPE.as_bytes().to_vec()),
+            ]),
+            data: json.into_bytes(),
+            ..Default::default()
+        })
     }
 
     /// What the workflow is waiting on (the `__stack_trace` query).
