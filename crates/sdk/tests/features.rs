@@ -391,3 +391,73 @@ async fn updates_with_validation_and_async_handlers() {
     assert_eq!(accepted, 4, "rejected updates leave no events");
     w.stop().await;
 }
+
+async fn waits_for_go(ctx: WfContext, _: ()) -> WorkflowResult<String> {
+    let got = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
+    let g = got.clone();
+    ctx.on_signal("go", move |who: String| *g.borrow_mut() = Some(who));
+    let g = got.clone();
+    ctx.condition(move || g.borrow().is_some()).await?;
+    let who = got.borrow().clone().unwrap_or_default();
+    Ok(format!("go from {who}"))
+}
+
+async fn sleeps(ctx: WfContext, _: ()) -> WorkflowResult<()> {
+    ctx.sleep(Duration::from_secs(60)).await
+}
+
+async fn messenger(ctx: WfContext, (target, victim): (String, String)) -> WorkflowResult<String> {
+    let missing = ctx
+        .signal_external("no-such-workflow", None, "go", ("x",))
+        .await;
+    ctx.signal_external(&target, None, "go", ("messenger",))
+        .await
+        .map_err(ApplicationFailure::new)?;
+    ctx.cancel_external(&victim, None, "not needed")
+        .await
+        .map_err(ApplicationFailure::new)?;
+    Ok(format!("{missing:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signal_and_cancel_other_workflows() {
+    let server = server().await;
+    let client = Client::connect(ClientOptions::new(&server.address))
+        .await
+        .unwrap();
+    let tq = uid("rust-external");
+    let w = run_worker(&client, WorkerOptions::new(&tq), |w| {
+        w.register_workflow("waitsForGo", waits_for_go)
+            .register_workflow("sleeps", sleeps)
+            .register_workflow("messenger", messenger);
+    });
+    let target = client
+        .start_workflow("waitsForGo", (), StartOptions::new(uid("target"), &tq))
+        .await
+        .unwrap();
+    let victim = client
+        .start_workflow("sleeps", (), StartOptions::new(uid("victim"), &tq))
+        .await
+        .unwrap();
+    let r: String = client
+        .execute_workflow(
+            "messenger",
+            ((
+                target.workflow_id().to_string(),
+                victim.workflow_id().to_string(),
+            ),),
+            StartOptions::new(uid("messenger"), &tq),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, "Err(\"the external workflow was not found\")");
+    assert_eq!(
+        target.result::<String>().await.unwrap(),
+        "go from messenger"
+    );
+    assert!(matches!(
+        victim.result::<()>().await,
+        Err(ClientError::WorkflowCanceled)
+    ));
+    w.stop().await;
+}

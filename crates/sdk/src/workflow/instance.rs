@@ -148,6 +148,7 @@ pub struct Instance {
     unmatched: VecDeque<PendingCommand>,
     activity_by_event: HashMap<i64, u32>,
     child_by_event: HashMap<i64, u32>,
+    external_by_event: HashMap<i64, u32>,
     /// Update requests for the next activation.
     incoming: Vec<IncomingUpdate>,
     /// Tasks started by handlers (updates).
@@ -209,6 +210,7 @@ impl Instance {
             unmatched: VecDeque::new(),
             activity_by_event: HashMap::new(),
             child_by_event: HashMap::new(),
+            external_by_event: HashMap::new(),
             incoming: Vec::new(),
             tasks: Vec::new(),
             closed: false,
@@ -385,6 +387,24 @@ impl Instance {
                 Some(A::WorkflowExecutionUpdateCompletedEventAttributes(u)),
                 _,
             ) if u.meta.as_ref().is_some_and(|m| &m.update_id == id) => {}
+            (
+                CmdKind::SignalExternal(seq),
+                Some(A::SignalExternalWorkflowExecutionInitiatedEventAttributes(a)),
+                Some(CA::SignalExternalWorkflowExecutionCommandAttributes(c)),
+            ) if a.signal_name == c.signal_name => {
+                self.external_by_event.insert(e.event_id, *seq);
+            }
+            (
+                CmdKind::CancelExternal(seq),
+                Some(A::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(a)),
+                Some(CA::RequestCancelExternalWorkflowExecutionCommandAttributes(c)),
+            ) if a
+                .workflow_execution
+                .as_ref()
+                .is_some_and(|x| x.workflow_id == c.workflow_id) =>
+            {
+                self.external_by_event.insert(e.event_id, *seq);
+            }
             (CmdKind::Marker(name), Some(A::MarkerRecordedEventAttributes(m)), _)
                 if &m.marker_name == name => {}
             (
@@ -694,6 +714,26 @@ impl Instance {
                     );
                 }
             }
+            Some(A::ExternalWorkflowExecutionSignaledEventAttributes(x)) => {
+                if let Some(&seq) = self.external_by_event.get(&x.initiated_event_id) {
+                    self.ctx.resolve_external(seq, Ok(()));
+                }
+            }
+            Some(A::SignalExternalWorkflowExecutionFailedEventAttributes(x)) => {
+                if let Some(&seq) = self.external_by_event.get(&x.initiated_event_id) {
+                    self.ctx.resolve_external(seq, Err(external_cause(x.cause)));
+                }
+            }
+            Some(A::ExternalWorkflowExecutionCancelRequestedEventAttributes(x)) => {
+                if let Some(&seq) = self.external_by_event.get(&x.initiated_event_id) {
+                    self.ctx.resolve_external(seq, Ok(()));
+                }
+            }
+            Some(A::RequestCancelExternalWorkflowExecutionFailedEventAttributes(x)) => {
+                if let Some(&seq) = self.external_by_event.get(&x.initiated_event_id) {
+                    self.ctx.resolve_external(seq, Err(external_cause(x.cause)));
+                }
+            }
             Some(A::TimerFiredEventAttributes(t)) => {
                 if let Ok(seq) = t.timer_id.parse() {
                     self.ctx.resolve_timer(seq, true);
@@ -879,6 +919,16 @@ impl Instance {
             });
         }
         lines.join("\n")
+    }
+}
+
+fn external_cause(cause: i32) -> String {
+    use temporalio_protos::temporal::api::enums::v1::SignalExternalWorkflowExecutionFailedCause as C;
+    match C::try_from(cause) {
+        Ok(C::ExternalWorkflowExecutionNotFound) => "the external workflow was not found".into(),
+        Ok(C::NamespaceNotFound) => "the namespace was not found".into(),
+        Ok(c) => c.as_str_name().to_string(),
+        Err(_) => format!("failed (cause {cause})"),
     }
 }
 

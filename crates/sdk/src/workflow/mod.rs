@@ -156,6 +156,8 @@ pub(crate) enum CmdKind {
     Child(u32),
     UpdateAccept(String),
     UpdateComplete(String),
+    SignalExternal(u32),
+    CancelExternal(u32),
     Complete,
     Fail,
     CancelWorkflow,
@@ -217,6 +219,9 @@ pub(crate) struct State {
     pub messages: Vec<ProtocolMessage>,
     /// Tasks started by handlers, picked up by the executor.
     pub spawned: Vec<futures::future::LocalBoxFuture<'static, ()>>,
+    pub next_external: u32,
+    /// Signals and cancellation requests to other workflows: `None` until delivered or failed.
+    pub externals: HashMap<u32, Option<Result<(), String>>>,
 }
 
 type UpdateValidator = Box<dyn Fn(Option<&Payloads>) -> Result<(), String>>;
@@ -295,6 +300,8 @@ impl WfContext {
                 updates_seen: Default::default(),
                 messages: Vec::new(),
                 spawned: Vec::new(),
+                next_external: 1,
+                externals: HashMap::new(),
             })),
         }
     }
@@ -987,6 +994,85 @@ impl WfContext {
         s.progress += 1;
     }
 
+    fn external_seq(&self) -> u32 {
+        let mut s = self.state.borrow_mut();
+        let seq = s.next_external;
+        s.next_external += 1;
+        s.externals.insert(seq, None);
+        seq
+    }
+
+    pub(crate) fn resolve_external(&self, seq: u32, r: Result<(), String>) {
+        let mut s = self.state.borrow_mut();
+        if let Some(slot) = s.externals.get_mut(&seq)
+            && slot.is_none()
+        {
+            *slot = Some(r);
+            s.progress += 1;
+        }
+    }
+
+    /// Signals another workflow (its latest run, or `run_id`); resolves once delivered.
+    pub fn signal_external(
+        &self,
+        workflow_id: &str,
+        run_id: Option<&str>,
+        signal: &str,
+        args: impl ToPayloads,
+    ) -> ExternalHandle {
+        let seq = self.external_seq();
+        match args.to_payloads() {
+            Ok(input) => self.push_command(
+                CmdKind::SignalExternal(seq),
+                CA::SignalExternalWorkflowExecutionCommandAttributes(
+                    SignalExternalWorkflowExecutionCommandAttributes {
+                        execution: Some(
+                            temporalio_protos::temporal::api::common::v1::WorkflowExecution {
+                                workflow_id: workflow_id.to_string(),
+                                run_id: run_id.unwrap_or_default().to_string(),
+                            },
+                        ),
+                        signal_name: signal.to_string(),
+                        input: Some(input),
+                        ..Default::default()
+                    },
+                ),
+            ),
+            Err(e) => self.resolve_external(seq, Err(e.to_string())),
+        }
+        ExternalHandle {
+            ctx: self.clone(),
+            seq,
+            counted: false,
+        }
+    }
+
+    /// Requests cancellation of another workflow; resolves once the request is delivered.
+    pub fn cancel_external(
+        &self,
+        workflow_id: &str,
+        run_id: Option<&str>,
+        reason: &str,
+    ) -> ExternalHandle {
+        let seq = self.external_seq();
+        self.push_command(
+            CmdKind::CancelExternal(seq),
+            CA::RequestCancelExternalWorkflowExecutionCommandAttributes(
+                RequestCancelExternalWorkflowExecutionCommandAttributes {
+                    workflow_id: workflow_id.to_string(),
+                    run_id: run_id.unwrap_or_default().to_string(),
+                    reason: reason.to_string(),
+                    ..Default::default()
+                },
+            ),
+        );
+        ExternalHandle {
+            ctx: self.clone(),
+            seq,
+            counted: false,
+        }
+    }
+
     /// Marks every pending activity and timer cancelled (workflow cancellation).
     pub(crate) fn cancel_everything(&self) {
         let (acts, timers): (Vec<u32>, Vec<u32>) = {
@@ -1193,6 +1279,28 @@ impl<O: DeserializeOwned> Future for ChildHandle<O> {
             Some(Ok(p)) => Poll::Ready(payload::from_payloads(p.as_ref()).map_err(Into::into)),
             Some(Err(e)) => Poll::Ready(Err(e)),
             None => Poll::Pending,
+        }
+    }
+}
+
+/// A signal or cancellation request sent to another workflow: resolves to `Err(reason)` if it
+/// could not be delivered (for example, no such workflow).
+pub struct ExternalHandle {
+    ctx: WfContext,
+    seq: u32,
+    counted: bool,
+}
+
+impl Future for ExternalHandle {
+    type Output = Result<(), String>;
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if !self.counted {
+            self.counted = true;
+            self.ctx.state.borrow_mut().progress += 1;
+        }
+        match self.ctx.state.borrow().externals.get(&self.seq) {
+            Some(Some(r)) => Poll::Ready(r.clone()),
+            _ => Poll::Pending,
         }
     }
 }
