@@ -1,6 +1,6 @@
 //! The workflow API: what workflow code calls ([`WfContext`]) — activities, timers, conditions,
 //! signal and query handlers, deterministic time and randomness, continue-as-new — and the errors
-//! it returns. Workflow code runs on a single-threaded deterministic executor ([`instance`]).
+//! it returns. Workflow code runs on a single-threaded deterministic executor (`instance`).
 
 pub(crate) mod instance;
 #[cfg(test)]
