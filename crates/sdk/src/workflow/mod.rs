@@ -266,6 +266,34 @@ pub struct ChildOptions {
 #[derive(Clone)]
 pub struct WfContext {
     pub(crate) state: Rc<RefCell<State>>,
+    /// The cancellation scope that activities, timers and children started here belong to.
+    scope: Option<CancellationScope>,
+}
+
+/// A cancellation scope: cancelling it cancels every activity, timer and child workflow started
+/// through its context (and its nested scopes), like the TypeScript SDK's `CancellationScope`.
+#[derive(Clone, Default)]
+pub struct CancellationScope(Rc<ScopeInner>);
+
+#[derive(Default)]
+struct ScopeInner {
+    cancelled: std::cell::Cell<bool>,
+    members: RefCell<Vec<Member>>,
+    parent: Option<CancellationScope>,
+}
+
+#[derive(Clone)]
+enum Member {
+    Activity(u32),
+    Timer(u32),
+    Scope(CancellationScope),
+}
+
+impl CancellationScope {
+    /// Whether the scope (or an enclosing one) was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.cancelled.get() || self.0.parent.as_ref().is_some_and(|p| p.is_cancelled())
+    }
 }
 
 impl WfContext {
@@ -277,6 +305,7 @@ impl WfContext {
                 (h ^ b as u64).wrapping_mul(0x1000_0000_01b3)
             });
         WfContext {
+            scope: None,
             state: Rc::new(RefCell::new(State {
                 info,
                 now,
@@ -411,7 +440,58 @@ impl WfContext {
                 ..Default::default()
             }),
         );
+        self.enlist(Member::Activity(seq));
         ActivityHandle::new(self.clone(), seq)
+    }
+
+    /// A context whose activities, timers and nested scopes are cancelled together by
+    /// [`cancel_scope`](Self::cancel_scope): run a part of the workflow with it.
+    pub fn cancellation_scope(&self) -> (WfContext, CancellationScope) {
+        let scope = CancellationScope(Rc::new(ScopeInner {
+            parent: self.scope.clone(),
+            ..Default::default()
+        }));
+        self.enlist(Member::Scope(scope.clone()));
+        let ctx = WfContext {
+            state: self.state.clone(),
+            scope: Some(scope.clone()),
+        };
+        (ctx, scope)
+    }
+
+    /// Cancels a scope: its pending activities and timers are cancelled (as with their handles),
+    /// conditions awaited through its context fail with [`WorkflowError::Cancelled`], and work
+    /// started in it later is cancelled at once.
+    pub fn cancel_scope(&self, scope: &CancellationScope) {
+        if scope.0.cancelled.replace(true) {
+            return;
+        }
+        self.state.borrow_mut().progress += 1;
+        let members = scope.0.members.borrow().clone();
+        for m in members {
+            match m {
+                Member::Activity(seq) => self.cancel_activity(seq),
+                Member::Timer(seq) => self.cancel_timer(seq),
+                Member::Scope(s) => self.cancel_scope(&s),
+            }
+        }
+    }
+
+    /// Records work in the current scope; in a cancelled scope it is cancelled at once.
+    fn enlist(&self, m: Member) {
+        let Some(scope) = &self.scope else { return };
+        if scope.is_cancelled() {
+            match &m {
+                Member::Activity(seq) => self.cancel_activity(*seq),
+                Member::Timer(seq) => self.cancel_timer(*seq),
+                Member::Scope(s) => self.cancel_scope(s),
+            }
+        }
+        scope.0.members.borrow_mut().push(m);
+    }
+
+    fn scope_cancelled(&self) -> bool {
+        self.scope.as_ref().is_some_and(|s| s.is_cancelled())
     }
 
     pub(crate) fn resolve_activity(&self, seq: u32, r: Result<Option<Payloads>, ActivityError>) {
@@ -481,6 +561,7 @@ impl WfContext {
                 start_to_fire_timeout: Some(pdur(duration.max(Duration::from_millis(1)))),
             }),
         );
+        self.enlist(Member::Timer(seq));
         TimerHandle {
             ctx: self.clone(),
             seq,
@@ -1227,7 +1308,7 @@ impl<F: Fn() -> bool + Unpin> Future for Condition<F> {
         if (this.pred)() {
             return Poll::Ready(Ok(()));
         }
-        if this.ctx.is_cancel_requested() {
+        if this.ctx.is_cancel_requested() || this.ctx.scope_cancelled() {
             return Poll::Ready(Err(WorkflowError::Cancelled));
         }
         Poll::Pending

@@ -346,3 +346,66 @@ fn a_gap_in_the_history_is_an_error_not_a_panic() {
     let r = inst.apply(&h.events[4..]);
     assert!(matches!(r, Err(ReplayError::Other(m)) if m.contains("gap")));
 }
+
+async fn scoped(ctx: WfContext, _: ()) -> WorkflowResult<String> {
+    let stop = Rc::new(Cell::new(false));
+    let s = stop.clone();
+    ctx.on_signal("stop", move |_: String| s.set(true));
+    let (sctx, scope) = ctx.cancellation_scope();
+    let act = sctx.activity::<String>(
+        "a",
+        (),
+        ActivityOptions::start_to_close(Duration::from_secs(5)),
+    );
+    let timer = sctx.timer(Duration::from_secs(60));
+    ctx.condition(move || stop.get()).await?;
+    ctx.cancel_scope(&scope);
+    let a = act.await;
+    let fired = timer.await;
+    let later = sctx.sleep(Duration::from_secs(1)).await;
+    Ok(format!(
+        "{} {fired} {}",
+        matches!(a, Err(crate::failure::ActivityError::Cancelled { .. })),
+        matches!(later, Err(super::WorkflowError::Cancelled))
+    ))
+}
+
+#[test]
+fn cancelling_a_scope_cancels_its_activities_and_timers() {
+    let f = erase(scoped);
+    let mut h = Hb::new("scoped");
+    h.wft_started();
+    let mut inst = instance(&h.events, &f);
+    let cmds = inst.apply(&h.events).unwrap().unwrap();
+    assert_eq!(cmds.len(), 2, "activity and timer: {cmds:?}");
+    let c1 = h.add(A::WorkflowTaskCompletedEventAttributes(Default::default()));
+    let a = h.activity("1", "a", c1);
+    h.timer("1", c1);
+    h.signal("stop", "now");
+    let from = inst.last_event_id() as usize;
+    h.wft_started();
+    let cmds = inst.apply(&h.events[from..]).unwrap().unwrap();
+    let kinds: Vec<_> = cmds
+        .iter()
+        .map(|c| match &c.attributes {
+            Some(CA::RequestCancelActivityTaskCommandAttributes(r)) => {
+                assert_eq!(r.scheduled_event_id, a);
+                "cancel activity".to_string()
+            }
+            Some(CA::CancelTimerCommandAttributes(t)) => format!("cancel timer {}", t.timer_id),
+            Some(CA::CompleteWorkflowExecutionCommandAttributes(c)) => format!(
+                "complete {}",
+                String::from_utf8_lossy(&c.result.as_ref().unwrap().payloads[0].data)
+            ),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "cancel activity".to_string(),
+            "cancel timer 1".to_string(),
+            "complete \"true false true\"".to_string()
+        ]
+    );
+}
