@@ -697,7 +697,24 @@ impl WorkflowThread {
                     match job {
                         Job::Evict(run_id) => cache.remove(&run_id),
                         Job::Run(spec, reply) => {
-                            let out = run_job(&workflows, &mut cache, *spec);
+                            let run_id = spec.execution.run_id.clone();
+                            // A panic in workflow code fails the task, not the worker.
+                            let out =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    run_job(&workflows, &mut cache, *spec)
+                                }))
+                                .unwrap_or_else(|panic| {
+                                    cache.remove(&run_id);
+                                    let msg = panic
+                                        .downcast_ref::<&str>()
+                                        .map(|s| s.to_string())
+                                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                                        .unwrap_or_else(|| "unknown panic".into());
+                                    Outcome::Failed {
+                                        nondeterminism: false,
+                                        message: format!("workflow code panicked: {msg}"),
+                                    }
+                                });
                             let _ = reply.send(out);
                         }
                     }

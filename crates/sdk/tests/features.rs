@@ -461,3 +461,50 @@ async fn signal_and_cancel_other_workflows() {
     ));
     w.stop().await;
 }
+
+async fn panics_once(ctx: WfContext, _: ()) -> WorkflowResult<String> {
+    static PANICKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    ctx.sleep(Duration::from_millis(10)).await?;
+    if !PANICKED.swap(true, Ordering::SeqCst) {
+        panic!("bug in workflow code");
+    }
+    Ok("recovered".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_workflow_fails_its_task_and_the_worker_survives() {
+    let server = server().await;
+    let client = Client::connect(ClientOptions::new(&server.address))
+        .await
+        .unwrap();
+    let tq = uid("rust-panic");
+    let w = run_worker(&client, WorkerOptions::new(&tq), |w| {
+        w.register_workflow("panicsOnce", panics_once);
+    });
+    let h = client
+        .start_workflow("panicsOnce", (), StartOptions::new(uid("panic"), &tq))
+        .await
+        .unwrap();
+    // The failed task is retried by the server (after its task timeout) and then succeeds.
+    let r = tokio::time::timeout(Duration::from_secs(30), h.result::<String>())
+        .await
+        .expect("the workflow recovers")
+        .unwrap();
+    assert_eq!(r, "recovered");
+    let failed = h
+        .fetch_history()
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|e| match e.attributes {
+            Some(perdure_sdk::proto::history::v1::history_event::Attributes::WorkflowTaskFailedEventAttributes(f)) => f.failure,
+            _ => None,
+        })
+        .expect("a failed workflow task");
+    assert!(
+        failed.message.contains("bug in workflow code"),
+        "{}",
+        failed.message
+    );
+    w.stop().await;
+}
