@@ -508,3 +508,61 @@ async fn a_panicking_workflow_fails_its_task_and_the_worker_survives() {
     );
     w.stop().await;
 }
+
+static SLOW_STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+async fn slow(_ctx: ActContext, ms: u64) -> Result<String, ApplicationFailure> {
+    SLOW_STARTED.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    Ok("finished".into())
+}
+
+async fn one_slow_activity(ctx: WfContext, _: ()) -> WorkflowResult<String> {
+    Ok(ctx
+        .activity::<String>(
+            "slow",
+            (1500,),
+            ActivityOptions::start_to_close(Duration::from_secs(30)),
+        )
+        .await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_finishes_running_activities() {
+    let server = server().await;
+    let client = Client::connect(ClientOptions::new(&server.address))
+        .await
+        .unwrap();
+    let tq = uid("rust-shutdown");
+    let setup = |w: &mut Worker| {
+        w.register_workflow("oneSlowActivity", one_slow_activity)
+            .register_activity("slow", slow);
+    };
+    let first = run_worker(&client, WorkerOptions::new(&tq), setup);
+    let h = client
+        .start_workflow(
+            "oneSlowActivity",
+            (),
+            StartOptions::new(uid("shutdown"), &tq),
+        )
+        .await
+        .unwrap();
+    eventually(30, "the activity to run", || async {
+        SLOW_STARTED.load(Ordering::SeqCst)
+    })
+    .await;
+    first.stop().await; // returns only after the running activity reported its result
+    let completed = h
+        .fetch_history()
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.event_type == EventType::ActivityTaskCompleted as i32);
+    assert!(
+        completed,
+        "the in-flight activity completed before shutdown returned"
+    );
+    let second = run_worker(&client, WorkerOptions::new(&tq), setup);
+    assert_eq!(h.result::<String>().await.unwrap(), "finished");
+    second.stop().await;
+}
