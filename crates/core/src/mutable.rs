@@ -366,6 +366,44 @@ pub fn cause_name(c: Cause) -> String {
         .collect()
 }
 
+/// The ids of the messages placed by ProtocolMessage commands.
+fn placed_message_ids(commands: &[Command]) -> Vec<String> {
+    commands
+        .iter()
+        .filter_map(|c| match &c.attributes {
+            Some(CA::ProtocolMessageCommandAttributes(p)) => Some(p.message_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The state of an update while a completion is validated, named as in Temporal's update
+/// state machine (its messages name the state).
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum UpdateSim {
+    /// Admitted but not delivered with the completed task.
+    Admitted,
+    /// Delivered with the completed task.
+    Sent,
+    ProvisionallyAccepted,
+    Accepted,
+    ProvisionallyCompleted,
+    Completed,
+}
+
+impl UpdateSim {
+    fn name(self) -> &'static str {
+        match self {
+            UpdateSim::Admitted => "Admitted",
+            UpdateSim::Sent => "Sent",
+            UpdateSim::ProvisionallyAccepted => "ProvisionallyAccepted",
+            UpdateSim::Accepted => "Accepted",
+            UpdateSim::ProvisionallyCompleted => "ProvisionallyCompleted",
+            UpdateSim::Completed => "Completed",
+        }
+    }
+}
+
 /// Applies the §5.2 normalisation to an activity command in place.
 pub fn normalize_activity(
     a: &mut ScheduleActivityTaskCommandAttributes,
@@ -814,17 +852,24 @@ impl<'a> Tx<'a> {
             return Err(Rejected("UnhandledCommand".into()));
         }
         let mut commands = req.commands.clone();
-        if let Err((cause, msg)) = self.validate_commands(&mut commands, sa_type, &req.messages) {
-            self.fail_wft(
-                cause,
-                Some(Failure {
-                    message: msg.clone(),
-                    source: "Server".into(),
-                    ..Default::default()
-                }),
-                &req.identity,
-            );
-            return Err(Rejected(format!("{}: {}", cause_name(cause), msg)));
+        if let Err((cause, msg)) =
+            self.validate_commands(&mut commands, sa_type, &req.messages, &w.delivered_updates)
+        {
+            let full = format!("{}: {}", cause_name(cause), msg);
+            if cause == Cause::BadUpdateWorkflowExecutionMessage {
+                self.fail_wft_bad_update_message(&w, &full, &req.identity);
+            } else {
+                self.fail_wft(
+                    cause,
+                    Some(Failure {
+                        message: msg.clone(),
+                        source: "Server".into(),
+                        ..Default::default()
+                    }),
+                    &req.identity,
+                );
+            }
+            return Err(Rejected(full));
         }
         self.persist_transient();
         let completed = self.append(A::WorkflowTaskCompletedEventAttributes(
@@ -842,20 +887,18 @@ impl<'a> Tx<'a> {
         self.ms.wft = None;
         self.ms.last_completed_wft_started_id = w.started_event_id;
         let mut need_wft = req.force_create_new_workflow_task;
-        let mut used_messages = Vec::new();
+        let used_messages = placed_message_ids(&commands);
         for c in commands {
             if !self.is_running() {
                 break;
             }
-            if let Some(CA::ProtocolMessageCommandAttributes(p)) = &c.attributes {
-                used_messages.push(p.message_id.clone());
-            }
             need_wft |= self.apply_command(c, completed, &req.messages);
         }
-        // Messages not placed by a command: rejections (no event).
+        // Messages not placed by a command (rejections, which have no event, and acceptances or
+        // responses of older SDKs) are applied after the commands, as Temporal does.
         for m in &req.messages {
             if !used_messages.contains(&m.id) {
-                self.apply_unplaced_message(m);
+                self.apply_message(m);
             }
         }
         let flushed = self.flush_buffer();
@@ -884,12 +927,135 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    /// Fails the started task for an invalid update protocol message, as Temporal does: the
+    /// failure carries `message` (already prefixed with the cause name) and a server failure
+    /// info, and the updates delivered with this task but not yet accepted are aborted (their
+    /// callers get a "not ready" error; a retried request is admitted anew).
+    fn fail_wft_bad_update_message(
+        &mut self,
+        w: &WorkflowTaskState,
+        message: &str,
+        identity: &str,
+    ) {
+        let before = self.ms.updates.len();
+        self.ms.updates.retain(|u| {
+            !(u.stage == Stage::Admitted as i32 && w.delivered_updates.contains(&u.update_id))
+        });
+        if self.ms.updates.len() != before {
+            self.effects.push(Effect::UpdatesChanged);
+        }
+        self.fail_wft(
+            Cause::BadUpdateWorkflowExecutionMessage,
+            Some(Failure {
+                message: message.to_string(),
+                failure_info: Some(FailureInfo::ServerFailureInfo(Default::default())),
+                ..Default::default()
+            }),
+            identity,
+        );
+    }
+
+    /// Validates one update protocol message against the stages the updates of this run reach
+    /// while the completion is processed (`sim`), in Temporal's words.
+    fn validate_message(
+        &self,
+        m: &Message,
+        sim: &mut Vec<(String, UpdateSim)>,
+        delivered: &[String],
+    ) -> Result<(), String> {
+        let id = m.protocol_instance_id.as_str();
+        if id.is_empty() {
+            return Err("invalid *protocol.Message: protocol_instance_id is not set".into());
+        }
+        let Some(body) = &m.body else {
+            return Err("nil message body".into());
+        };
+        let i = match sim.iter().position(|(u, _)| u == id) {
+            Some(i) => i,
+            None => {
+                let st = match self.ms.updates.iter().find(|u| u.update_id == id) {
+                    Some(u) if u.stage == Stage::Admitted as i32 => {
+                        if delivered.iter().any(|d| d == id) {
+                            UpdateSim::Sent
+                        } else {
+                            UpdateSim::Admitted
+                        }
+                    }
+                    Some(u) if u.stage == Stage::Accepted as i32 => UpdateSim::Accepted,
+                    Some(_) => UpdateSim::Completed,
+                    None => return Err(format!("update {id:?} not found")),
+                };
+                sim.push((id.to_string(), st));
+                sim.len() - 1
+            }
+        };
+        let state = sim[i].1;
+        let transition = |kind: &str, allowed: &[UpdateSim]| {
+            if allowed.contains(&state) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "invalid state transition attempted for Update {id}: received *update.{kind} message while in state {}",
+                    state.name()
+                ))
+            }
+        };
+        let unmarshal = |e: prost::DecodeError| format!("unable to unmarshal request: {e}");
+        let not_set =
+            |kind: &str, field: &str| format!("invalid *update.{kind}: {field} is not set");
+        let t = body.type_url.as_str();
+        if t.ends_with("/temporal.api.update.v1.Acceptance") {
+            let acc = upd::Acceptance::decode(body.value.as_slice()).map_err(unmarshal)?;
+            transition("Acceptance", &[UpdateSim::Sent, UpdateSim::Admitted])?;
+            if acc.accepted_request_sequencing_event_id == 0 {
+                return Err(not_set(
+                    "Acceptance",
+                    "accepted_request_sequencing_event_id",
+                ));
+            }
+            if acc.accepted_request_message_id.is_empty() {
+                return Err(not_set("Acceptance", "accepted_request_message_id"));
+            }
+            sim[i].1 = UpdateSim::ProvisionallyAccepted;
+        } else if t.ends_with("/temporal.api.update.v1.Rejection") {
+            upd::Rejection::decode(body.value.as_slice()).map_err(unmarshal)?;
+            transition("Rejection", &[UpdateSim::Sent, UpdateSim::Admitted])?;
+            sim[i].1 = UpdateSim::ProvisionallyCompleted;
+        } else if t.ends_with("/temporal.api.update.v1.Response") {
+            let resp = upd::Response::decode(body.value.as_slice()).map_err(unmarshal)?;
+            transition(
+                "Response",
+                &[UpdateSim::ProvisionallyAccepted, UpdateSim::Accepted],
+            )?;
+            let Some(meta) = &resp.meta else {
+                return Err(not_set("Response", "meta"));
+            };
+            if meta.update_id.is_empty() {
+                return Err(not_set("Response", "meta.update_id"));
+            }
+            if meta.update_id != id {
+                return Err(format!("invalid *update.Response: meta.update_id != {id}"));
+            }
+            if resp.outcome.is_none() {
+                return Err(not_set("Response", "outcome"));
+            }
+            sim[i].1 = UpdateSim::ProvisionallyCompleted;
+        } else {
+            return Err(format!("Message type {t} not supported"));
+        }
+        Ok(())
+    }
+
     fn validate_commands(
         &self,
         commands: &mut [Command],
         sa_type: &dyn Fn(&str) -> Option<IndexedValueType>,
         messages: &[Message],
+        delivered: &[String],
     ) -> Result<(), (Cause, String)> {
+        let bad_message = |e: String| (Cause::BadUpdateWorkflowExecutionMessage, e);
+        let mut sim = Vec::new();
+        let placed = placed_message_ids(commands);
         let run_timeout = dur(&self.ms.run_timeout);
         let mut timers: Vec<String> = self.ms.timers.iter().map(|t| t.timer_id.clone()).collect();
         let mut activities: Vec<String> = self
@@ -1019,15 +1185,14 @@ impl<'a> Tx<'a> {
                 }
                 Some(CA::ContinueAsNewWorkflowExecutionCommandAttributes(_)) => {}
                 Some(CA::ProtocolMessageCommandAttributes(p)) => {
-                    if !messages.iter().any(|m| m.id == p.message_id) {
-                        return Err((
-                            Cause::Unspecified,
-                            format!(
-                                "ProtocolMessageCommand refers to unknown message {}",
-                                p.message_id
-                            ),
-                        ));
-                    }
+                    let Some(m) = messages.iter().find(|m| m.id == p.message_id) else {
+                        return Err(bad_message(format!(
+                            "ProtocolMessageCommand referenced absent message ID {}",
+                            p.message_id
+                        )));
+                    };
+                    self.validate_message(m, &mut sim, delivered)
+                        .map_err(bad_message)?;
                 }
                 Some(CA::ScheduleNexusOperationCommandAttributes(_))
                 | Some(CA::RequestCancelNexusOperationCommandAttributes(_)) => {
@@ -1038,6 +1203,10 @@ impl<'a> Tx<'a> {
                 }
                 Some(_) => {}
             }
+        }
+        for m in messages.iter().filter(|m| !placed.contains(&m.id)) {
+            self.validate_message(m, &mut sim, delivered)
+                .map_err(bad_message)?;
         }
         Ok(())
     }
@@ -1410,7 +1579,7 @@ impl<'a> Tx<'a> {
             }
             CA::ProtocolMessageCommandAttributes(p) => {
                 if let Some(m) = messages.iter().find(|m| m.id == p.message_id) {
-                    self.apply_placed_message(m);
+                    self.apply_message(m);
                 }
                 false
             }
@@ -1422,25 +1591,32 @@ impl<'a> Tx<'a> {
         self.ms.updates.iter_mut().find(|u| u.update_id == id)
     }
 
-    /// Acceptance and Response messages placed in command order.
-    fn apply_placed_message(&mut self, m: &Message) {
+    /// Applies one validated update message: an Acceptance or a Response writes its event (in
+    /// command order when placed by a ProtocolMessage command), a Rejection writes nothing.
+    fn apply_message(&mut self, m: &Message) {
         let Some(body) = &m.body else { return };
         let id = m.protocol_instance_id.clone();
-        if body.type_url.ends_with("temporal.api.update.v1.Acceptance") {
+        let t = body.type_url.as_str();
+        // After a close command only rejections (no event) still apply.
+        if !self.is_running() && !t.ends_with("/temporal.api.update.v1.Rejection") {
+            return;
+        }
+        if t.ends_with("/temporal.api.update.v1.Acceptance") {
             let Ok(acc) = upd::Acceptance::decode(body.value.as_slice()) else {
                 return;
             };
-            let request = acc.accepted_request.clone().or_else(|| {
-                self.ms
-                    .updates
-                    .iter()
-                    .find(|u| u.update_id == id)
-                    .and_then(|u| upd::Request::decode(u.request.as_slice()).ok())
-            });
+            // Like Temporal, the event carries the request as the server sent it.
+            let request = self
+                .ms
+                .updates
+                .iter()
+                .find(|u| u.update_id == id)
+                .and_then(|u| upd::Request::decode(u.request.as_slice()).ok())
+                .or(acc.accepted_request);
             let ev = self.append(A::WorkflowExecutionUpdateAcceptedEventAttributes(
                 WorkflowExecutionUpdateAcceptedEventAttributes {
                     protocol_instance_id: id.clone(),
-                    accepted_request_message_id: acc.accepted_request_message_id,
+                    accepted_request_message_id: format!("{id}/request"),
                     accepted_request_sequencing_event_id: acc.accepted_request_sequencing_event_id,
                     accepted_request: request,
                 },
@@ -1449,8 +1625,7 @@ impl<'a> Tx<'a> {
                 u.stage = Stage::Accepted as i32;
                 u.accepted_event_id = ev;
             }
-            self.effects.push(Effect::UpdatesChanged);
-        } else if body.type_url.ends_with("temporal.api.update.v1.Response") {
+        } else if t.ends_with("/temporal.api.update.v1.Response") {
             let Ok(resp) = upd::Response::decode(body.value.as_slice()) else {
                 return;
             };
@@ -1473,13 +1648,7 @@ impl<'a> Tx<'a> {
                 u.stage = Stage::Completed as i32;
                 u.outcome = outcome;
             }
-            self.effects.push(Effect::UpdatesChanged);
-        }
-    }
-
-    fn apply_unplaced_message(&mut self, m: &Message) {
-        let Some(body) = &m.body else { return };
-        if body.type_url.ends_with("temporal.api.update.v1.Rejection") {
+        } else if t.ends_with("/temporal.api.update.v1.Rejection") {
             let Ok(rej) = upd::Rejection::decode(body.value.as_slice()) else {
                 return;
             };
@@ -1489,16 +1658,14 @@ impl<'a> Tx<'a> {
                 )),
             }
             .encode_to_vec();
-            let id = m.protocol_instance_id.clone();
             if let Some(u) = self.update_mut(&id) {
                 u.stage = Stage::Completed as i32;
                 u.outcome = outcome;
             }
-            self.effects.push(Effect::UpdatesChanged);
         } else {
-            // Accept/complete without a command (older SDKs): place them at the end.
-            self.apply_placed_message(m);
+            return;
         }
+        self.effects.push(Effect::UpdatesChanged);
     }
 
     /// The retry decision for a failed or timed-out run.

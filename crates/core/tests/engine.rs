@@ -502,3 +502,432 @@ fn failed_cron_run_without_retry_policy_still_schedules_the_next_run() {
         Some(pdur(Duration::from_secs(10)))
     );
 }
+
+// ---- Update protocol messages (Acceptance / Rejection / Response) ----
+
+mod updates {
+    use super::*;
+    use perdure_proto::api::enums::v1::{
+        UpdateWorkflowExecutionLifecycleStage as Stage, WorkflowTaskFailedCause,
+    };
+    use perdure_proto::api::failure::v1::failure::FailureInfo;
+    use perdure_proto::api::protocol::v1::Message;
+    use perdure_proto::api::update::v1 as upd;
+    use perdure_proto::prost_types::Any;
+
+    const BAD: &str = "BadUpdateWorkflowExecutionMessage: ";
+
+    fn request(id: &str) -> upd::Request {
+        upd::Request {
+            meta: Some(upd::Meta {
+                update_id: id.into(),
+                identity: "client".into(),
+            }),
+            input: Some(upd::Input {
+                name: "set".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn any(name: &str, m: &impl prost::Message) -> Option<Any> {
+        Some(Any {
+            type_url: format!("type.googleapis.com/temporal.api.update.v1.{name}"),
+            value: m.encode_to_vec(),
+        })
+    }
+
+    /// An Acceptance as the SDKs send it, for the request sequenced at `seq`.
+    fn accept(id: &str, seq: i64) -> Message {
+        Message {
+            id: format!("{id}/accept"),
+            protocol_instance_id: id.into(),
+            body: any(
+                "Acceptance",
+                &upd::Acceptance {
+                    accepted_request_message_id: format!("{id}/request"),
+                    accepted_request_sequencing_event_id: seq,
+                    accepted_request: Some(request(id)),
+                },
+            ),
+            sequencing_id: None,
+        }
+    }
+
+    fn respond(id: &str) -> Message {
+        Message {
+            id: format!("{id}/complete"),
+            protocol_instance_id: id.into(),
+            body: any(
+                "Response",
+                &upd::Response {
+                    meta: Some(upd::Meta {
+                        update_id: id.into(),
+                        identity: String::new(),
+                    }),
+                    outcome: Some(upd::Outcome {
+                        value: Some(upd::outcome::Value::Success(Payloads::default())),
+                    }),
+                },
+            ),
+            sequencing_id: None,
+        }
+    }
+
+    fn reject(id: &str, seq: i64) -> Message {
+        Message {
+            id: format!("{id}/reject"),
+            protocol_instance_id: id.into(),
+            body: any(
+                "Rejection",
+                &upd::Rejection {
+                    rejected_request_message_id: format!("{id}/request"),
+                    rejected_request_sequencing_event_id: seq,
+                    rejected_request: Some(request(id)),
+                    failure: Some(app_failure("invalid")),
+                },
+            ),
+            sequencing_id: None,
+        }
+    }
+
+    fn place(m: &Message) -> CA {
+        CA::ProtocolMessageCommandAttributes(ProtocolMessageCommandAttributes {
+            message_id: m.id.clone(),
+        })
+    }
+
+    impl Run {
+        fn complete_with(
+            &mut self,
+            commands: Vec<CA>,
+            messages: Vec<Message>,
+        ) -> Result<(), String> {
+            let req = RespondWorkflowTaskCompletedRequest {
+                commands: commands
+                    .into_iter()
+                    .map(|a| Command {
+                        attributes: Some(a),
+                        ..Default::default()
+                    })
+                    .collect(),
+                messages,
+                identity: "worker".into(),
+                ..Default::default()
+            };
+            self.step(|tx| tx.complete_wft(&req, &|_| None))
+                .map_err(|r| r.0)
+        }
+
+        /// Polls the next task and returns the sequencing event id of the delivered request of
+        /// `id`.
+        fn poll_update(&mut self, id: &str) -> i64 {
+            let t = self.step(|tx| tx.start_wft("req", "worker"));
+            let m = t
+                .messages
+                .iter()
+                .find(|m| m.protocol_instance_id == id)
+                .expect("update request delivered");
+            match m.sequencing_id {
+                Some(perdure_proto::api::protocol::v1::message::SequencingId::EventId(e)) => e,
+                _ => panic!("no sequencing id"),
+            }
+        }
+
+        fn stage(&self, id: &str) -> Option<i32> {
+            self.ms
+                .updates
+                .iter()
+                .find(|u| u.update_id == id)
+                .map(|u| u.stage)
+        }
+
+        /// A run past its first task with update `id` admitted and delivered with the next task.
+        fn with_update(id: &str) -> (Run, i64) {
+            let mut r = Run::start();
+            r.poll();
+            r.complete(vec![]).unwrap();
+            assert!(r.step(|tx| tx.admit_update(&request(id))));
+            let seq = r.poll_update(id);
+            (r, seq)
+        }
+
+        /// Fires a signal so that a new workflow task is scheduled, and polls it.
+        fn signal_and_poll(&mut self) {
+            self.step(|tx| tx.signal(signal("poke")));
+            self.poll();
+        }
+
+        fn last_failed(&self) -> (i32, Failure) {
+            match &self.history.last().unwrap().attributes {
+                Some(A::WorkflowTaskFailedEventAttributes(f)) => {
+                    (f.cause, f.failure.clone().unwrap_or_default())
+                }
+                a => panic!("last event is not WorkflowTaskFailed: {a:?}"),
+            }
+        }
+
+        fn count(&self, t: EventType) -> usize {
+            self.types().iter().filter(|x| **x == t).count()
+        }
+    }
+
+    /// Checks a bad-message failure as Temporal writes it, and that the retry is scheduled.
+    fn assert_bad_message(r: &Run, err: &str, detail: &str) {
+        assert_eq!(err, format!("{BAD}{detail}"));
+        let (cause, failure) = r.last_failed();
+        assert_eq!(
+            cause,
+            WorkflowTaskFailedCause::BadUpdateWorkflowExecutionMessage as i32
+        );
+        assert_eq!(failure.message, err);
+        assert_eq!(failure.source, "");
+        assert!(matches!(
+            failure.failure_info,
+            Some(FailureInfo::ServerFailureInfo(_))
+        ));
+        assert!(r.ms.wft.as_ref().is_some_and(|w| w.attempt == 2));
+        assert!(r.ids_are_contiguous());
+    }
+
+    #[test]
+    fn accept_and_complete_in_one_task() {
+        let (mut r, seq) = Run::with_update("u1");
+        let (a, c) = (accept("u1", seq), respond("u1"));
+        r.complete_with(vec![place(&a), place(&c)], vec![a, c])
+            .unwrap();
+        let n = r.history.len();
+        assert_eq!(
+            r.types()[n - 3..],
+            [
+                WorkflowTaskCompleted,
+                WorkflowExecutionUpdateAccepted,
+                WorkflowExecutionUpdateCompleted
+            ]
+        );
+        let Some(A::WorkflowExecutionUpdateAcceptedEventAttributes(acc)) =
+            &r.history[n - 2].attributes
+        else {
+            panic!()
+        };
+        assert_eq!(acc.accepted_request_message_id, "u1/request");
+        assert_eq!(acc.accepted_request_sequencing_event_id, seq);
+        assert_eq!(r.stage("u1"), Some(Stage::Completed as i32));
+    }
+
+    #[test]
+    fn acceptance_without_sequencing_event_id_fails_the_task_and_aborts_the_update() {
+        let (mut r, _) = Run::with_update("u1");
+        let a = accept("u1", 0);
+        let err = r.complete_with(vec![place(&a)], vec![a]).unwrap_err();
+        assert_bad_message(
+            &r,
+            &err,
+            "invalid *update.Acceptance: accepted_request_sequencing_event_id is not set",
+        );
+        assert_eq!(r.count(WorkflowExecutionUpdateAccepted), 0);
+        // The update the worker had seen is aborted: its callers get an error and a retried
+        // request is admitted anew.
+        assert_eq!(r.stage("u1"), None);
+        assert!(r.effects.contains(&Effect::UpdatesChanged));
+        assert!(r.step(|tx| tx.admit_update(&request("u1"))));
+    }
+
+    #[test]
+    fn unplaced_acceptance_is_validated_too() {
+        let (mut r, seq) = Run::with_update("u1");
+        let mut a = accept("u1", seq);
+        a.body = any(
+            "Acceptance",
+            &upd::Acceptance {
+                accepted_request_sequencing_event_id: seq,
+                ..Default::default()
+            },
+        );
+        let err = r.complete_with(vec![], vec![a]).unwrap_err();
+        assert_bad_message(
+            &r,
+            &err,
+            "invalid *update.Acceptance: accepted_request_message_id is not set",
+        );
+    }
+
+    #[test]
+    fn duplicate_acceptance_in_one_task_fails_without_partial_state() {
+        let (mut r, seq) = Run::with_update("u1");
+        let a = accept("u1", seq);
+        let mut again = accept("u1", seq);
+        again.id = "again".into();
+        let before = r.history.len();
+        let err = r
+            .complete_with(
+                vec![timer("t", 5), place(&a), place(&again)],
+                vec![a, again],
+            )
+            .unwrap_err();
+        assert_bad_message(
+            &r,
+            &err,
+            "invalid state transition attempted for Update u1: received *update.Acceptance message while in state ProvisionallyAccepted",
+        );
+        // Only the failure: no timer, no acceptance.
+        assert_eq!(r.types()[before..], [WorkflowTaskFailed]);
+        assert!(r.ms.timers.is_empty());
+    }
+
+    #[test]
+    fn acceptance_of_an_accepted_update_fails_the_task() {
+        let (mut r, seq) = Run::with_update("u1");
+        let a = accept("u1", seq);
+        r.complete_with(vec![place(&a)], vec![a.clone()]).unwrap();
+        assert_eq!(r.stage("u1"), Some(Stage::Accepted as i32));
+        r.signal_and_poll();
+        let err = r.complete_with(vec![place(&a)], vec![a]).unwrap_err();
+        assert_bad_message(
+            &r,
+            &err,
+            "invalid state transition attempted for Update u1: received *update.Acceptance message while in state Accepted",
+        );
+        assert_eq!(r.count(WorkflowExecutionUpdateAccepted), 1);
+        // Accepted updates are not aborted.
+        assert_eq!(r.stage("u1"), Some(Stage::Accepted as i32));
+    }
+
+    #[test]
+    fn response_for_a_completed_update_fails_the_task() {
+        let (mut r, seq) = Run::with_update("u1");
+        let (a, c) = (accept("u1", seq), respond("u1"));
+        r.complete_with(vec![place(&a), place(&c)], vec![a, c.clone()])
+            .unwrap();
+        r.signal_and_poll();
+        let err = r.complete_with(vec![place(&c)], vec![c]).unwrap_err();
+        assert_bad_message(
+            &r,
+            &err,
+            "invalid state transition attempted for Update u1: received *update.Response message while in state Completed",
+        );
+        assert_eq!(r.count(WorkflowExecutionUpdateCompleted), 1);
+    }
+
+    #[test]
+    fn response_before_acceptance_fails_the_task() {
+        let (mut r, _) = Run::with_update("u1");
+        let c = respond("u1");
+        let err = r.complete_with(vec![place(&c)], vec![c]).unwrap_err();
+        assert_bad_message(
+            &r,
+            &err,
+            "invalid state transition attempted for Update u1: received *update.Response message while in state Sent",
+        );
+        assert_eq!(r.count(WorkflowExecutionUpdateCompleted), 0);
+        assert_eq!(r.stage("u1"), None);
+    }
+
+    #[test]
+    fn response_fields_are_required() {
+        let (mut r, seq) = Run::with_update("u1");
+        let a = accept("u1", seq);
+        let mut c = respond("u1");
+        c.body = any(
+            "Response",
+            &upd::Response {
+                meta: Some(upd::Meta {
+                    update_id: "u1".into(),
+                    identity: String::new(),
+                }),
+                outcome: None,
+            },
+        );
+        let err = r
+            .complete_with(vec![place(&a), place(&c)], vec![a, c])
+            .unwrap_err();
+        assert_bad_message(&r, &err, "invalid *update.Response: outcome is not set");
+        assert_eq!(r.count(WorkflowExecutionUpdateAccepted), 0);
+    }
+
+    #[test]
+    fn rejection_of_an_accepted_update_fails_the_task() {
+        let (mut r, seq) = Run::with_update("u1");
+        let a = accept("u1", seq);
+        r.complete_with(vec![place(&a)], vec![a]).unwrap();
+        r.signal_and_poll();
+        let err = r
+            .complete_with(vec![], vec![reject("u1", seq)])
+            .unwrap_err();
+        assert_bad_message(
+            &r,
+            &err,
+            "invalid state transition attempted for Update u1: received *update.Rejection message while in state Accepted",
+        );
+        assert_eq!(r.stage("u1"), Some(Stage::Accepted as i32));
+    }
+
+    #[test]
+    fn protocol_message_command_for_an_absent_message_fails_the_task() {
+        let (mut r, seq) = Run::with_update("u1");
+        let a = accept("u1", seq);
+        let err = r
+            .complete_with(
+                vec![CA::ProtocolMessageCommandAttributes(
+                    ProtocolMessageCommandAttributes {
+                        message_id: "nope/accept".into(),
+                    },
+                )],
+                vec![a],
+            )
+            .unwrap_err();
+        assert_bad_message(
+            &r,
+            &err,
+            "ProtocolMessageCommand referenced absent message ID nope/accept",
+        );
+    }
+
+    #[test]
+    fn message_for_an_unknown_or_unnamed_update_fails_the_task() {
+        let (mut r, seq) = Run::with_update("u1");
+        let mut a = accept("u1", seq);
+        a.protocol_instance_id = "other".into();
+        let err = r.complete_with(vec![place(&a)], vec![a]).unwrap_err();
+        assert_bad_message(&r, &err, "update \"other\" not found");
+
+        let (mut r, seq) = Run::with_update("u1");
+        let mut a = accept("u1", seq);
+        a.protocol_instance_id.clear();
+        let err = r.complete_with(vec![place(&a)], vec![a]).unwrap_err();
+        assert_bad_message(
+            &r,
+            &err,
+            "invalid *protocol.Message: protocol_instance_id is not set",
+        );
+    }
+
+    #[test]
+    fn update_admitted_during_the_failed_task_is_kept_and_delivered_with_the_retry() {
+        let (mut r, _) = Run::with_update("u1");
+        assert!(r.step(|tx| tx.admit_update(&request("u2"))));
+        let a = accept("u1", 0);
+        r.complete_with(vec![place(&a)], vec![a]).unwrap_err();
+        assert_eq!(r.stage("u1"), None);
+        assert_eq!(r.stage("u2"), Some(Stage::Admitted as i32));
+        let seq = r.poll_update("u2");
+        let a = accept("u2", seq);
+        r.complete_with(vec![place(&a)], vec![a]).unwrap();
+        assert_eq!(r.stage("u2"), Some(Stage::Accepted as i32));
+    }
+
+    #[test]
+    fn rejection_completes_the_update_without_an_event_placed_or_not() {
+        for placed in [false, true] {
+            let (mut r, _) = Run::with_update("u1");
+            // Temporal needs no sequencing id on a rejection.
+            let j = reject("u1", 0);
+            let commands = if placed { vec![place(&j)] } else { vec![] };
+            let before = r.history.len();
+            r.complete_with(commands, vec![j]).unwrap();
+            assert_eq!(r.types()[before..], [WorkflowTaskCompleted]);
+            assert_eq!(r.stage("u1"), Some(Stage::Completed as i32));
+        }
+    }
+}

@@ -278,6 +278,10 @@ impl Engine {
         for c in &req.commands {
             self.check_command_blobs(c)?;
         }
+        // Temporal's frontend rejects these before the task is touched.
+        if req.messages.iter().any(|m| m.body.is_none()) {
+            return Err(Error::InvalidArgument("nil message body".into()));
+        }
         let key = self.wft_key(&token);
         let rejected = self
             .mutate(key, move |tx, extra| {

@@ -919,7 +919,9 @@ impl Engine {
             .map(|w| w.lifecycle_stage)
             .unwrap_or(Stage::Accepted as i32);
         let exec = req.workflow_execution.unwrap_or_default();
-        let (stage, outcome) = self.wait_update(&key, &update_id, wait, deadline).await?;
+        let (stage, outcome) = self
+            .wait_update(&key, &update_id, wait, deadline, true)
+            .await?;
         Ok(UpdateWorkflowExecutionResponse {
             update_ref: Some(upd::UpdateRef {
                 workflow_execution: Some(WorkflowExecution {
@@ -950,7 +952,9 @@ impl Engine {
             .as_ref()
             .map(|w| w.lifecycle_stage)
             .unwrap_or(Stage::Completed as i32);
-        let (stage, outcome) = self.wait_update(&key, &r.update_id, wait, deadline).await?;
+        let (stage, outcome) = self
+            .wait_update(&key, &r.update_id, wait, deadline, false)
+            .await?;
         Ok(PollWorkflowExecutionUpdateResponse {
             outcome,
             stage,
@@ -958,13 +962,18 @@ impl Engine {
         })
     }
 
+    /// Waits for an update to reach `wait`. `admitted` says the caller has just admitted it. An
+    /// update that disappears while waited for was aborted by a failed workflow task (an invalid
+    /// update message), which Temporal reports as not ready.
     async fn wait_update(
         &self,
         key: &RunKey,
         update_id: &str,
         wait: i32,
         deadline: Instant,
+        admitted: bool,
     ) -> Result<(i32, Option<upd::Outcome>)> {
+        let mut known = admitted;
         let margin = Duration::from_millis(500);
         let until = deadline
             .checked_sub(margin)
@@ -976,8 +985,14 @@ impl Engine {
             {
                 let d = entry.data.lock().await;
                 let Some(u) = d.ms.updates.iter().find(|u| u.update_id == update_id) else {
-                    return Err(Error::NotFound(format!("update {update_id} not found")));
+                    if known && d.ms.status == Status::Running as i32 {
+                        return Err(Error::WorkflowNotReady(
+                            "Unable to perform workflow execution update due to unexpected workflow task failure.".into(),
+                        ));
+                    }
+                    return Err(Error::NotFound(format!("update {update_id:?} not found")));
                 };
+                known = true;
                 if u.stage == Stage::Completed as i32 {
                     let outcome = upd::Outcome::decode(u.outcome.as_slice()).ok();
                     return Ok((Stage::Completed as i32, outcome));
