@@ -261,6 +261,39 @@ const LONG_POLL: Duration = Duration::from_secs(70);
 /// Ordinary calls.
 const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long transient failures (server restarting or overloaded) are retried.
+const RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// Failures worth retrying: the request did not take effect, or repeating it is harmless.
+fn retryable(s: &tonic::Status) -> bool {
+    use std::error::Error as _;
+    match s.code() {
+        tonic::Code::Unavailable | tonic::Code::ResourceExhausted | tonic::Code::Aborted => true,
+        // The connection broke under the call (not a cancellation by us).
+        tonic::Code::Cancelled | tonic::Code::Unknown => s.source().is_some(),
+        _ => false,
+    }
+}
+
+/// Calls an RPC, retrying transient failures for up to [`RETRY_FOR`] with backoff, as the
+/// official SDKs do. Every retried request is idempotent (request ids, update ids, reads).
+macro_rules! call {
+    ($svc:expr, $method:ident, $msg:expr, $timeout:expr) => {{
+        let msg = $msg;
+        let mut delay = Duration::from_millis(50);
+        let started = tokio::time::Instant::now();
+        loop {
+            match $svc.$method(req(msg.clone(), $timeout)).await {
+                Err(s) if retryable(&s) && started.elapsed() < RETRY_FOR => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
 fn req<T>(msg: T, timeout: Duration) -> tonic::Request<T> {
     let mut r = tonic::Request::new(msg);
     r.set_timeout(timeout);
@@ -450,12 +483,14 @@ impl Client {
         options: StartOptions,
     ) -> Result<WorkflowHandle> {
         let r = self.start_request(workflow_type, &args, &options)?;
-        let resp = self
-            .workflow_service()
-            .start_workflow_execution(req(r, RPC_TIMEOUT))
-            .await
-            .map_err(|s| with_workflow_id(s.into(), &options.id))?
-            .into_inner();
+        let resp = call!(
+            self.workflow_service(),
+            start_workflow_execution,
+            r,
+            RPC_TIMEOUT
+        )
+        .map_err(|s| with_workflow_id(s.into(), &options.id))?
+        .into_inner();
         Ok(WorkflowHandle {
             client: self.clone(),
             workflow_id: options.id,
@@ -509,12 +544,14 @@ impl Client {
             workflow_start_delay: s.workflow_start_delay,
             ..Default::default()
         };
-        let resp = self
-            .workflow_service()
-            .signal_with_start_workflow_execution(req(r, RPC_TIMEOUT))
-            .await
-            .map_err(|s| with_workflow_id(s.into(), &options.id))?
-            .into_inner();
+        let resp = call!(
+            self.workflow_service(),
+            signal_with_start_workflow_execution,
+            r,
+            RPC_TIMEOUT
+        )
+        .map_err(|s| with_workflow_id(s.into(), &options.id))?
+        .into_inner();
         Ok(WorkflowHandle {
             client: self.clone(),
             workflow_id: options.id,
@@ -550,11 +587,13 @@ impl Client {
             next_page_token,
             query: query.to_string(),
         };
-        let resp = self
-            .workflow_service()
-            .list_workflow_executions(req(r, RPC_TIMEOUT))
-            .await?
-            .into_inner();
+        let resp = call!(
+            self.workflow_service(),
+            list_workflow_executions,
+            r,
+            RPC_TIMEOUT
+        )?
+        .into_inner();
         Ok((resp.executions, resp.next_page_token))
     }
 
@@ -564,11 +603,13 @@ impl Client {
             namespace: self.inner.namespace.clone(),
             query: query.to_string(),
         };
-        let resp = self
-            .workflow_service()
-            .count_workflow_executions(req(r, RPC_TIMEOUT))
-            .await?
-            .into_inner();
+        let resp = call!(
+            self.workflow_service(),
+            count_workflow_executions,
+            r,
+            RPC_TIMEOUT
+        )?
+        .into_inner();
         let groups = resp
             .groups
             .iter()
@@ -682,9 +723,7 @@ impl WorkflowHandle {
             request_id: uuid::Uuid::new_v4().to_string(),
             ..Default::default()
         };
-        self.svc()
-            .signal_workflow_execution(req(r, RPC_TIMEOUT))
-            .await?;
+        call!(self.svc(), signal_workflow_execution, r, RPC_TIMEOUT)?;
         Ok(())
     }
 
@@ -700,11 +739,7 @@ impl WorkflowHandle {
             }),
             query_reject_condition: QueryRejectCondition::None as i32,
         };
-        let resp = self
-            .svc()
-            .query_workflow(req(r, RPC_TIMEOUT))
-            .await?
-            .into_inner();
+        let resp = call!(self.svc(), query_workflow, r, RPC_TIMEOUT)?.into_inner();
         if let Some(rej) = resp.query_rejected {
             let status = WorkflowExecutionStatus::try_from(rej.status)
                 .map(|s| s.as_str_name().to_string())
@@ -741,11 +776,7 @@ impl WorkflowHandle {
                 ..Default::default()
             }),
         };
-        let mut resp = self
-            .svc()
-            .update_workflow_execution(req(r, LONG_POLL))
-            .await?
-            .into_inner();
+        let mut resp = call!(self.svc(), update_workflow_execution, r, LONG_POLL)?.into_inner();
         // The server may answer before completion (its own deadline): poll for the outcome.
         while resp.outcome.is_none() {
             let p = ws::PollWorkflowExecutionUpdateRequest {
@@ -759,11 +790,8 @@ impl WorkflowHandle {
                     lifecycle_stage: UpdateWorkflowExecutionLifecycleStage::Completed as i32,
                 }),
             };
-            let polled = self
-                .svc()
-                .poll_workflow_execution_update(req(p, LONG_POLL))
-                .await?
-                .into_inner();
+            let polled =
+                call!(self.svc(), poll_workflow_execution_update, p, LONG_POLL)?.into_inner();
             resp.outcome = polled.outcome;
         }
         match resp.outcome.and_then(|o| o.value) {
@@ -788,9 +816,12 @@ impl WorkflowHandle {
             reason: reason.to_string(),
             ..Default::default()
         };
-        self.svc()
-            .request_cancel_workflow_execution(req(r, RPC_TIMEOUT))
-            .await?;
+        call!(
+            self.svc(),
+            request_cancel_workflow_execution,
+            r,
+            RPC_TIMEOUT
+        )?;
         Ok(())
     }
 
@@ -804,9 +835,7 @@ impl WorkflowHandle {
             first_execution_run_id: self.first_execution_run_id.clone().unwrap_or_default(),
             ..Default::default()
         };
-        self.svc()
-            .terminate_workflow_execution(req(r, RPC_TIMEOUT))
-            .await?;
+        call!(self.svc(), terminate_workflow_execution, r, RPC_TIMEOUT)?;
         Ok(())
     }
 
@@ -816,11 +845,7 @@ impl WorkflowHandle {
             namespace: self.ns(),
             execution: self.execution(),
         };
-        Ok(self
-            .svc()
-            .describe_workflow_execution(req(r, RPC_TIMEOUT))
-            .await?
-            .into_inner())
+        Ok(call!(self.svc(), describe_workflow_execution, r, RPC_TIMEOUT)?.into_inner())
     }
 
     /// The whole event history of the run.
@@ -835,11 +860,8 @@ impl WorkflowHandle {
                 next_page_token: token,
                 ..Default::default()
             };
-            let resp = self
-                .svc()
-                .get_workflow_execution_history(req(r, RPC_TIMEOUT))
-                .await?
-                .into_inner();
+            let resp =
+                call!(self.svc(), get_workflow_execution_history, r, RPC_TIMEOUT)?.into_inner();
             events.extend(resp.history.map(|h| h.events).unwrap_or_default());
             if resp.next_page_token.is_empty() {
                 return Ok(events);
@@ -924,11 +946,7 @@ impl WorkflowHandle {
                 skip_archival: true,
                 ..Default::default()
             };
-            match self
-                .svc()
-                .get_workflow_execution_history(req(r, LONG_POLL))
-                .await
-            {
+            match call!(self.svc(), get_workflow_execution_history, r, LONG_POLL) {
                 Ok(resp) => {
                     let resp = resp.into_inner();
                     if let Some(e) = resp.history.and_then(|h| h.events.into_iter().last()) {
