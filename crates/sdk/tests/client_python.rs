@@ -11,48 +11,6 @@ use perdure_sdk::proto::enums::v1::EventType;
 use perdure_sdk::{Client, ClientError, ClientOptions, StartOptions, Status};
 use serde_json::{Value, json};
 
-/// The order workflow's history on Temporal's dev server (temporal-protocol.md §3.5).
-const EXPECTED: &[EventType] = {
-    use EventType::*;
-    &[
-        WorkflowExecutionStarted,
-        WorkflowTaskScheduled,
-        WorkflowTaskStarted,
-        WorkflowTaskCompleted,
-        ActivityTaskScheduled,
-        ActivityTaskStarted,
-        ActivityTaskCompleted,
-        WorkflowTaskScheduled,
-        WorkflowTaskStarted,
-        WorkflowTaskCompleted,
-        TimerStarted,
-        WorkflowExecutionSignaled,
-        WorkflowTaskScheduled,
-        WorkflowTaskStarted,
-        WorkflowTaskCompleted,
-        TimerCanceled,
-        ActivityTaskScheduled,
-        ActivityTaskStarted,
-        ActivityTaskCompleted,
-        WorkflowTaskScheduled,
-        WorkflowTaskStarted,
-        WorkflowTaskCompleted,
-        TimerStarted,
-        WorkflowExecutionSignaled,
-        WorkflowTaskScheduled,
-        WorkflowTaskStarted,
-        WorkflowTaskCompleted,
-        TimerCanceled,
-        ActivityTaskScheduled,
-        ActivityTaskStarted,
-        ActivityTaskCompleted,
-        WorkflowTaskScheduled,
-        WorkflowTaskStarted,
-        WorkflowTaskCompleted,
-        WorkflowExecutionCompleted,
-    ]
-};
-
 async fn count_events(h: &perdure_sdk::WorkflowHandle, t: EventType) -> usize {
     h.fetch_history()
         .await

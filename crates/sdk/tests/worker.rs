@@ -19,47 +19,6 @@ use perdure_sdk::{
     WorkerOptions, WorkflowHandle, WorkflowResult,
 };
 
-const EXPECTED: &[EventType] = {
-    use EventType::*;
-    &[
-        WorkflowExecutionStarted,
-        WorkflowTaskScheduled,
-        WorkflowTaskStarted,
-        WorkflowTaskCompleted,
-        ActivityTaskScheduled,
-        ActivityTaskStarted,
-        ActivityTaskCompleted,
-        WorkflowTaskScheduled,
-        WorkflowTaskStarted,
-        WorkflowTaskCompleted,
-        TimerStarted,
-        WorkflowExecutionSignaled,
-        WorkflowTaskScheduled,
-        WorkflowTaskStarted,
-        WorkflowTaskCompleted,
-        TimerCanceled,
-        ActivityTaskScheduled,
-        ActivityTaskStarted,
-        ActivityTaskCompleted,
-        WorkflowTaskScheduled,
-        WorkflowTaskStarted,
-        WorkflowTaskCompleted,
-        TimerStarted,
-        WorkflowExecutionSignaled,
-        WorkflowTaskScheduled,
-        WorkflowTaskStarted,
-        WorkflowTaskCompleted,
-        TimerCanceled,
-        ActivityTaskScheduled,
-        ActivityTaskStarted,
-        ActivityTaskCompleted,
-        WorkflowTaskScheduled,
-        WorkflowTaskStarted,
-        WorkflowTaskCompleted,
-        WorkflowExecutionCompleted,
-    ]
-};
-
 struct Running {
     shutdown: perdure_sdk::ShutdownHandle,
     task: tokio::task::JoinHandle<Result<(), ClientError>>,

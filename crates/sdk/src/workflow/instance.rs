@@ -156,6 +156,13 @@ pub struct Instance {
     closed: bool,
 }
 
+/// How a child workflow ended without a result.
+enum End {
+    Failed,
+    TimedOut,
+    Cancelled,
+}
+
 struct IncomingUpdate {
     message_id: String,
     sequencing_event_id: i64,
@@ -508,6 +515,20 @@ impl Instance {
         }
     }
 
+    /// A child ended without a result: resolve its handle with a ChildWorkflowFailure.
+    fn child_ended(&mut self, initiated: i64, end: End, cause: Option<Failure>, retry_state: i32) {
+        let Some(&seq) = self.child_by_event.get(&initiated) else {
+            return;
+        };
+        let failure = Box::new(self.child_failure(seq, initiated, cause, retry_state));
+        let e = match end {
+            End::Failed => ActivityError::Failed { failure },
+            End::TimedOut => ActivityError::TimedOut { failure },
+            End::Cancelled => ActivityError::Cancelled { failure },
+        };
+        self.ctx.resolve_child(seq, Err(e));
+    }
+
     fn child_failure(
         &self,
         seq: u32,
@@ -634,85 +655,33 @@ impl Instance {
                 }
             }
             Some(A::StartChildWorkflowExecutionFailedEventAttributes(c)) => {
-                if let Some(&seq) = self.child_by_event.get(&c.initiated_event_id) {
-                    let f = self.child_failure(
-                        seq,
-                        c.initiated_event_id,
-                        Some(ApplicationFailure::non_retryable(format!(
-                            "the child workflow could not be started: workflow id {} is already in use",
-                            c.workflow_id
-                        ))
-                        .with_type("ChildWorkflowAlreadyStarted")
-                        .to_failure()),
-                        0,
-                    );
-                    self.ctx.resolve_child(
-                        seq,
-                        Err(ActivityError::Failed {
-                            failure: Box::new(f),
-                        }),
-                    );
-                }
+                let cause = ApplicationFailure::non_retryable(format!(
+                    "the child workflow could not be started: workflow id {} is already in use",
+                    c.workflow_id
+                ))
+                .with_type("ChildWorkflowAlreadyStarted")
+                .to_failure();
+                self.child_ended(c.initiated_event_id, End::Failed, Some(cause), 0);
             }
             Some(A::ChildWorkflowExecutionFailedEventAttributes(c)) => {
-                if let Some(&seq) = self.child_by_event.get(&c.initiated_event_id) {
-                    let f = self.child_failure(
-                        seq,
-                        c.initiated_event_id,
-                        c.failure.clone(),
-                        c.retry_state,
-                    );
-                    self.ctx.resolve_child(
-                        seq,
-                        Err(ActivityError::Failed {
-                            failure: Box::new(f),
-                        }),
-                    );
-                }
+                let cause = c.failure.clone();
+                self.child_ended(c.initiated_event_id, End::Failed, cause, c.retry_state);
             }
             Some(A::ChildWorkflowExecutionTimedOutEventAttributes(c)) => {
-                if let Some(&seq) = self.child_by_event.get(&c.initiated_event_id) {
-                    let f = self.child_failure(seq, c.initiated_event_id, None, c.retry_state);
-                    self.ctx.resolve_child(
-                        seq,
-                        Err(ActivityError::TimedOut {
-                            failure: Box::new(f),
-                        }),
-                    );
-                }
+                self.child_ended(c.initiated_event_id, End::TimedOut, None, c.retry_state);
             }
             Some(A::ChildWorkflowExecutionCanceledEventAttributes(c)) => {
-                if let Some(&seq) = self.child_by_event.get(&c.initiated_event_id) {
-                    let f = self.child_failure(
-                        seq,
-                        c.initiated_event_id,
-                        Some(cancelled_failure("child workflow cancelled")),
-                        0,
-                    );
-                    self.ctx.resolve_child(
-                        seq,
-                        Err(ActivityError::Cancelled {
-                            failure: Box::new(f),
-                        }),
-                    );
-                }
+                let cause = cancelled_failure("child workflow cancelled");
+                self.child_ended(c.initiated_event_id, End::Cancelled, Some(cause), 0);
             }
             Some(A::ChildWorkflowExecutionTerminatedEventAttributes(c)) => {
-                if let Some(&seq) = self.child_by_event.get(&c.initiated_event_id) {
-                    let cause = Failure {
-                        message: "child workflow terminated".into(),
-                        source: SOURCE.into(),
-                        failure_info: Some(FailureInfo::TerminatedFailureInfo(Default::default())),
-                        ..Default::default()
-                    };
-                    let f = self.child_failure(seq, c.initiated_event_id, Some(cause), 0);
-                    self.ctx.resolve_child(
-                        seq,
-                        Err(ActivityError::Failed {
-                            failure: Box::new(f),
-                        }),
-                    );
-                }
+                let cause = Failure {
+                    message: "child workflow terminated".into(),
+                    source: SOURCE.into(),
+                    failure_info: Some(FailureInfo::TerminatedFailureInfo(Default::default())),
+                    ..Default::default()
+                };
+                self.child_ended(c.initiated_event_id, End::Failed, Some(cause), 0);
             }
             Some(A::ExternalWorkflowExecutionSignaledEventAttributes(x)) => {
                 if let Some(&seq) = self.external_by_event.get(&x.initiated_event_id) {

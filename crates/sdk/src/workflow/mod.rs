@@ -1240,19 +1240,30 @@ impl<O> ActivityHandle<O> {
 impl<O: DeserializeOwned> Future for ActivityHandle<O> {
     type Output = Result<O, ActivityError>;
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if !self.counted {
-            self.counted = true;
-            self.ctx.state.borrow_mut().progress += 1;
-        }
-        let r = {
-            let s = self.ctx.state.borrow();
-            s.activities.get(&self.seq).and_then(|a| a.result.clone())
-        };
-        match r {
-            Some(Ok(p)) => Poll::Ready(payload::from_payloads(p.as_ref()).map_err(Into::into)),
-            Some(Err(e)) => Poll::Ready(Err(e)),
-            None => Poll::Pending,
-        }
+        let seq = self.seq;
+        let this = &mut *self;
+        poll_result(&this.ctx, &mut this.counted, |s| {
+            s.activities.get(&seq).and_then(|a| a.result.clone())
+        })
+    }
+}
+
+/// Polls a recorded result: counts the first poll as progress (a task reached a new await
+/// point), then decodes the result once it is there.
+fn poll_result<O: DeserializeOwned>(
+    ctx: &WfContext,
+    counted: &mut bool,
+    get: impl Fn(&State) -> Option<Result<Option<Payloads>, ActivityError>>,
+) -> Poll<Result<O, ActivityError>> {
+    if !*counted {
+        *counted = true;
+        ctx.state.borrow_mut().progress += 1;
+    }
+    let r = get(&ctx.state.borrow());
+    match r {
+        Some(Ok(p)) => Poll::Ready(payload::from_payloads(p.as_ref()).map_err(Into::into)),
+        Some(Err(e)) => Poll::Ready(Err(e)),
+        None => Poll::Pending,
     }
 }
 
@@ -1348,19 +1359,11 @@ impl<O> ChildHandle<O> {
 impl<O: DeserializeOwned> Future for ChildHandle<O> {
     type Output = Result<O, ActivityError>;
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if !self.counted {
-            self.counted = true;
-            self.ctx.state.borrow_mut().progress += 1;
-        }
-        let r = {
-            let s = self.ctx.state.borrow();
-            s.children.get(&self.seq).and_then(|c| c.result.clone())
-        };
-        match r {
-            Some(Ok(p)) => Poll::Ready(payload::from_payloads(p.as_ref()).map_err(Into::into)),
-            Some(Err(e)) => Poll::Ready(Err(e)),
-            None => Poll::Pending,
-        }
+        let seq = self.seq;
+        let this = &mut *self;
+        poll_result(&this.ctx, &mut this.counted, |s| {
+            s.children.get(&seq).and_then(|c| c.result.clone())
+        })
     }
 }
 

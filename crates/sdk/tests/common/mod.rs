@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use perdure_sdk::proto::enums::v1::EventType;
 use perdure_sdk::{Client, ClientOptions};
 
 /// The repository root.
@@ -160,3 +161,45 @@ where
     }
     panic!("timed out waiting for {what}");
 }
+
+/// The order workflow's history on Temporal's dev server (temporal-protocol.md §3.5).
+pub const EXPECTED: &[EventType] = {
+    use EventType::*;
+    &[
+        WorkflowExecutionStarted,
+        WorkflowTaskScheduled,
+        WorkflowTaskStarted,
+        WorkflowTaskCompleted,
+        ActivityTaskScheduled,
+        ActivityTaskStarted,
+        ActivityTaskCompleted,
+        WorkflowTaskScheduled,
+        WorkflowTaskStarted,
+        WorkflowTaskCompleted,
+        TimerStarted,
+        WorkflowExecutionSignaled,
+        WorkflowTaskScheduled,
+        WorkflowTaskStarted,
+        WorkflowTaskCompleted,
+        TimerCanceled,
+        ActivityTaskScheduled,
+        ActivityTaskStarted,
+        ActivityTaskCompleted,
+        WorkflowTaskScheduled,
+        WorkflowTaskStarted,
+        WorkflowTaskCompleted,
+        TimerStarted,
+        WorkflowExecutionSignaled,
+        WorkflowTaskScheduled,
+        WorkflowTaskStarted,
+        WorkflowTaskCompleted,
+        TimerCanceled,
+        ActivityTaskScheduled,
+        ActivityTaskStarted,
+        ActivityTaskCompleted,
+        WorkflowTaskScheduled,
+        WorkflowTaskStarted,
+        WorkflowTaskCompleted,
+        WorkflowExecutionCompleted,
+    ]
+};
