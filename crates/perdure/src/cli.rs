@@ -180,6 +180,11 @@ impl Ctx {
 
     /// A raw gRPC status as one sentence.
     pub fn status(&self, s: tonic::Status, target: Option<&Target<'_>>) -> anyhow::Error {
+        // The SDK reads a bare ALREADY_EXISTS as a workflow start conflict; raw calls here are
+        // namespace and search-attribute registrations: their message says what exists.
+        if s.code() == tonic::Code::AlreadyExists {
+            return anyhow!("{}", s.message());
+        }
         self.err(ClientError::from(s), target)
     }
 }

@@ -68,7 +68,9 @@ fn main() -> ExitCode {
         Command::Operator { conn, command } => cli::run(conn, |ctx| operator::run(ctx, command)),
         Command::Completion { shell } => {
             let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "perdure", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "perdure", &mut script);
+            output::emit(&String::from_utf8_lossy(&script));
             Ok(())
         }
     };

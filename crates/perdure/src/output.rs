@@ -223,8 +223,50 @@ pub fn payloads_values(p: Option<&Payloads>) -> Vec<serde_json::Value> {
 }
 
 /// A protobuf message in compact proto3 JSON, fields in declaration order.
+/// Whole-number doubles are written `2`, not `2.0`, as Go's protojson (and so `temporal`, and
+/// the SDK's `history_to_json`) writes them.
 pub fn message_json<M: prost::Message>(type_name: &str, m: &M) -> anyhow::Result<String> {
-    Ok(message_to_json(type_name, m)?)
+    Ok(go_numbers(&message_to_json(type_name, m)?))
+}
+
+/// Drops the `.0` of whole-number floats outside strings in compact JSON.
+fn go_numbers(compact: &str) -> String {
+    let b = compact.as_bytes();
+    let mut out = String::with_capacity(compact.len());
+    let (mut in_string, mut escaped) = (false, false);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_string = false;
+            }
+        } else if c == b'"' {
+            in_string = true;
+        } else if c == b'.'
+            && i > 0
+            && b[i - 1].is_ascii_digit()
+            && b.get(i + 1) == Some(&b'0')
+            && !b
+                .get(i + 2)
+                .is_some_and(|n| n.is_ascii_digit() || *n == b'e' || *n == b'E')
+        {
+            i += 2;
+            continue;
+        }
+        // Bytes are copied whole: multi-byte UTF-8 only occurs inside strings.
+        let start = i;
+        i += 1;
+        while i < b.len() && (b[i] & 0xC0) == 0x80 {
+            i += 1;
+        }
+        out.push_str(&compact[start..i]);
+    }
+    out
 }
 
 /// A compact JSON object from `(key, compact JSON value)` pairs, in order.
@@ -362,6 +404,14 @@ mod tests {
         assert_eq!(pretty(text), want);
         let v: serde_json::Value = serde_json::from_str(&pretty(text)).unwrap();
         assert_eq!(v, serde_json::from_str::<serde_json::Value>(text).unwrap());
+    }
+
+    #[test]
+    fn whole_floats_lose_their_point_zero() {
+        assert_eq!(
+            go_numbers(r#"{"a":2.0,"b":"x 2.0","c":[1.05,3.0],"d":1.0e5,"é":"2.0"}"#),
+            r#"{"a":2,"b":"x 2.0","c":[1.05,3],"d":1.0e5,"é":"2.0"}"#
+        );
     }
 
     #[test]

@@ -729,13 +729,22 @@ fn pascal_state(state: i32) -> String {
 async fn show(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {
     match ctx.output {
         Output::Table => {
-            outln!("Progress:");
-            outln!("{}", progress_header());
+            // The header waits for the first answer, so an unknown workflow prints only the error.
+            let mut header = false;
+            let print_header = |header: &mut bool| {
+                if !std::mem::replace(header, true) {
+                    outln!("Progress:");
+                    outln!("{}", progress_header());
+                }
+            };
             stream_history(ctx, &a.exec, a.follow, |e| {
+                print_header(&mut header);
                 outln!("{}", progress_row(e));
                 Ok(())
             })
-            .await
+            .await?;
+            print_header(&mut header);
+            Ok(())
         }
         Output::Jsonl => {
             stream_history(ctx, &a.exec, a.follow, |e| {
