@@ -156,11 +156,21 @@ pub struct Instance {
     closed: bool,
 }
 
-/// How a child workflow ended without a result.
+/// How an activity or child workflow ended without a result.
 enum End {
     Failed,
     TimedOut,
     Cancelled,
+}
+
+impl End {
+    fn error(self, failure: Box<Failure>) -> ActivityError {
+        match self {
+            End::Failed => ActivityError::Failed { failure },
+            End::TimedOut => ActivityError::TimedOut { failure },
+            End::Cancelled => ActivityError::Cancelled { failure },
+        }
+    }
 }
 
 struct IncomingUpdate {
@@ -515,18 +525,39 @@ impl Instance {
         }
     }
 
+    /// An activity ended without a result: resolve its handle with an ActivityFailure (unless the
+    /// code already gave up on it).
+    fn activity_ended(
+        &mut self,
+        (scheduled, started): (i64, i64),
+        end: End,
+        cause: Option<Failure>,
+        retry_state: i32,
+    ) {
+        let Some(&seq) = self.activity_by_event.get(&scheduled) else {
+            return;
+        };
+        let done = self
+            .ctx
+            .state
+            .borrow()
+            .activities
+            .get(&seq)
+            .is_none_or(|a| a.result.is_some());
+        if done {
+            return;
+        }
+        let failure = Box::new(self.activity_failure(seq, scheduled, started, cause, retry_state));
+        self.ctx.resolve_activity(seq, Err(end.error(failure)));
+    }
+
     /// A child ended without a result: resolve its handle with a ChildWorkflowFailure.
     fn child_ended(&mut self, initiated: i64, end: End, cause: Option<Failure>, retry_state: i32) {
         let Some(&seq) = self.child_by_event.get(&initiated) else {
             return;
         };
         let failure = Box::new(self.child_failure(seq, initiated, cause, retry_state));
-        let e = match end {
-            End::Failed => ActivityError::Failed { failure },
-            End::TimedOut => ActivityError::TimedOut { failure },
-            End::Cancelled => ActivityError::Cancelled { failure },
-        };
-        self.ctx.resolve_child(seq, Err(e));
+        self.ctx.resolve_child(seq, Err(end.error(failure)));
     }
 
     fn child_failure(
@@ -582,61 +613,23 @@ impl Instance {
                 }
             }
             Some(A::ActivityTaskFailedEventAttributes(a)) => {
-                if let Some(&seq) = self.activity_by_event.get(&a.scheduled_event_id)
-                    && !ignore_late(&self.ctx, seq)
-                {
-                    let f = self.activity_failure(
-                        seq,
-                        a.scheduled_event_id,
-                        a.started_event_id,
-                        a.failure.clone(),
-                        a.retry_state,
-                    );
-                    self.ctx.resolve_activity(
-                        seq,
-                        Err(ActivityError::Failed {
-                            failure: Box::new(f),
-                        }),
-                    );
-                }
+                let (ids, cause) = (
+                    (a.scheduled_event_id, a.started_event_id),
+                    a.failure.clone(),
+                );
+                self.activity_ended(ids, End::Failed, cause, a.retry_state);
             }
             Some(A::ActivityTaskTimedOutEventAttributes(a)) => {
-                if let Some(&seq) = self.activity_by_event.get(&a.scheduled_event_id)
-                    && !ignore_late(&self.ctx, seq)
-                {
-                    let f = self.activity_failure(
-                        seq,
-                        a.scheduled_event_id,
-                        a.started_event_id,
-                        a.failure.clone(),
-                        a.retry_state,
-                    );
-                    self.ctx.resolve_activity(
-                        seq,
-                        Err(ActivityError::TimedOut {
-                            failure: Box::new(f),
-                        }),
-                    );
-                }
+                let (ids, cause) = (
+                    (a.scheduled_event_id, a.started_event_id),
+                    a.failure.clone(),
+                );
+                self.activity_ended(ids, End::TimedOut, cause, a.retry_state);
             }
             Some(A::ActivityTaskCanceledEventAttributes(a)) => {
-                if let Some(&seq) = self.activity_by_event.get(&a.scheduled_event_id)
-                    && !ignore_late(&self.ctx, seq)
-                {
-                    let f = self.activity_failure(
-                        seq,
-                        a.scheduled_event_id,
-                        a.started_event_id,
-                        Some(cancelled_failure("activity cancelled")),
-                        0,
-                    );
-                    self.ctx.resolve_activity(
-                        seq,
-                        Err(ActivityError::Cancelled {
-                            failure: Box::new(f),
-                        }),
-                    );
-                }
+                let ids = (a.scheduled_event_id, a.started_event_id);
+                let cause = Some(cancelled_failure("activity cancelled"));
+                self.activity_ended(ids, End::Cancelled, cause, 0);
             }
             Some(A::ChildWorkflowExecutionStartedEventAttributes(c)) => {
                 if let Some(&seq) = self.child_by_event.get(&c.initiated_event_id)
