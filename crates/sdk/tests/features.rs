@@ -566,3 +566,51 @@ async fn graceful_shutdown_finishes_running_activities() {
     assert_eq!(h.result::<String>().await.unwrap(), "finished");
     second.stop().await;
 }
+
+async fn counts_up(ctx: WfContext, n: u32) -> WorkflowResult<String> {
+    if n < 3 {
+        ctx.sleep(Duration::from_millis(10)).await?;
+        return Err(ctx.continue_as_new((n + 1,)));
+    }
+    let info = ctx.info();
+    Ok(format!(
+        "{n} continued from {}",
+        !info.continued_run_id.is_empty()
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continue_as_new_chains_runs() {
+    let server = server().await;
+    let client = Client::connect(ClientOptions::new(&server.address))
+        .await
+        .unwrap();
+    let tq = uid("rust-can");
+    let w = run_worker(&client, WorkerOptions::new(&tq), |w| {
+        w.register_workflow("countsUp", counts_up);
+    });
+    let h = client
+        .start_workflow("countsUp", (0,), StartOptions::new(uid("can"), &tq))
+        .await
+        .unwrap();
+    assert_eq!(h.result::<String>().await.unwrap(), "3 continued from true");
+    let first = client.workflow_handle(
+        h.workflow_id(),
+        h.first_execution_run_id().map(String::from),
+    );
+    let last = first.fetch_history().await.unwrap().pop().unwrap();
+    assert_eq!(
+        last.event_type,
+        EventType::WorkflowExecutionContinuedAsNew as i32
+    );
+    eventually(20, "four runs in list()", || async {
+        client
+            .count_workflows(&format!("WorkflowId = '{}'", h.workflow_id()))
+            .await
+            .unwrap()
+            .count
+            == 4
+    })
+    .await;
+    w.stop().await;
+}
