@@ -18,6 +18,9 @@ pub enum ClientError {
     /// A start found a run with the same workflow id that the id policies do not let it replace.
     #[error("workflow execution already started (workflow id {workflow_id}, run id {run_id})")]
     WorkflowAlreadyStarted { workflow_id: String, run_id: String },
+    /// Something else with that name already exists (a namespace, a search attribute).
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
     /// No such namespace.
     #[error("namespace not found: {0}")]
     NamespaceNotFound(String),
@@ -140,10 +143,7 @@ impl From<tonic::Status> for ClientError {
                     failure: d.failure.map(Box::new),
                 }
             }
-            (Code::AlreadyExists, _) => ClientError::WorkflowAlreadyStarted {
-                workflow_id: String::new(),
-                run_id: String::new(),
-            },
+            (Code::AlreadyExists, _) => ClientError::AlreadyExists(status.message().to_string()),
             (Code::NotFound, _) => ClientError::NotFound(status.message().to_string()),
             (Code::InvalidArgument, _) => {
                 ClientError::InvalidArgument(status.message().to_string())
@@ -187,6 +187,8 @@ mod tests {
         assert!(
             matches!(e, ClientError::WorkflowAlreadyStarted { ref run_id, .. } if run_id == "run-1")
         );
+        let e: ClientError = tonic::Status::already_exists("namespace exists").into();
+        assert!(matches!(e, ClientError::AlreadyExists(ref m) if m == "namespace exists"));
         let e: ClientError = tonic::Status::not_found("workflow not found").into();
         assert!(matches!(e, ClientError::NotFound(_)));
         let e: ClientError = tonic::Status::unavailable("down").into();
