@@ -49,8 +49,8 @@ impl WorkerOptions {
         WorkerOptions {
             task_queue: task_queue.into(),
             max_cached_workflows: 1000,
-            workflow_pollers: 2,
-            activity_pollers: 2,
+            workflow_pollers: 5,
+            activity_pollers: 5,
             max_concurrent_activities: 100,
             sticky_schedule_to_start_timeout: Duration::from_secs(10),
         }
@@ -856,7 +856,20 @@ fn run_job(workflows: &HashMap<String, WorkflowFn>, cache: &mut Cache, spec: Job
         })
         .collect();
     let messages = inst.take_messages();
-    cache.put(run_id, inst);
+    // A run this task closes is not worth keeping: later queries come with its full history.
+    let closes = commands.iter().any(|c| {
+        use temporalio_protos::temporal::api::enums::v1::CommandType as T;
+        matches!(
+            T::try_from(c.command_type),
+            Ok(T::CompleteWorkflowExecution
+                | T::FailWorkflowExecution
+                | T::CancelWorkflowExecution
+                | T::ContinueAsNewWorkflowExecution)
+        )
+    });
+    if !closes {
+        cache.put(run_id, inst);
+    }
     Outcome::Commands {
         commands,
         messages,
