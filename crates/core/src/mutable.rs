@@ -2295,6 +2295,19 @@ impl<'a> Tx<'a> {
             }
             TimeoutType::Unspecified => return false,
         }
+        // When the schedule-to-close deadline has passed too, that is the timeout that ends the
+        // activity (Temporal reports it even when another timer fired first at the same time).
+        let s2c_due = a
+            .scheduled_time
+            .as_ref()
+            .map(from_ts)
+            .zip(Some(dur(&a.schedule_to_close)).filter(|d| !d.is_zero()))
+            .is_some_and(|(at, d)| at + d <= now);
+        let tt = if s2c_due {
+            TimeoutType::ScheduleToClose
+        } else {
+            tt
+        };
         let failure = timeout_failure(
             "activity",
             tt,

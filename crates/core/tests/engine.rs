@@ -325,6 +325,37 @@ fn start_to_close_timeout_with_a_manual_clock() {
 }
 
 #[test]
+fn coinciding_deadlines_report_the_schedule_to_close_timeout() {
+    let mut r = Run::start();
+    r.poll();
+    // Only schedule-to-close: start-to-close is inferred from it, so both fall due together.
+    let cmd = CA::ScheduleActivityTaskCommandAttributes(ScheduleActivityTaskCommandAttributes {
+        activity_id: "1".into(),
+        activity_type: Some(ActivityType {
+            name: "slow".into(),
+        }),
+        schedule_to_close_timeout: Some(pdur(Duration::from_secs(1))),
+        ..Default::default()
+    });
+    r.complete(vec![cmd]).unwrap();
+    let i = r.step(|tx| tx.activity_index(5)).unwrap();
+    r.step(|tx| tx.start_activity(i, "req", "w"));
+    r.advance(Duration::from_secs(1));
+    // The start-to-close timer happens to fire first.
+    assert!(r.step(|tx| tx.activity_timeout(5, 1, TimeoutType::StartToClose)));
+    let Some(A::ActivityTaskTimedOutEventAttributes(t)) =
+        &r.history[r.history.len() - 2].attributes
+    else {
+        panic!()
+    };
+    assert_eq!(t.retry_state, RetryState::Timeout as i32);
+    assert_eq!(
+        t.failure.as_ref().unwrap().message,
+        "activity ScheduleToClose timeout"
+    );
+}
+
+#[test]
 fn user_timer_fires_and_cancelled_timer_does_not() {
     let mut r = Run::start();
     r.poll();
