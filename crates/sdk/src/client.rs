@@ -122,6 +122,32 @@ impl ClientOptions {
 #[derive(Clone, Default)]
 pub struct Headers(Arc<Vec<(AsciiMetadataKey, AsciiMetadataValue)>>);
 
+impl Headers {
+    /// The metadata every call carries: the API key, the namespace, the SDK's name and version,
+    /// and the caller's own headers.
+    fn for_options(options: &ClientOptions) -> Result<Headers> {
+        let mut headers = Vec::new();
+        let mut add = |k: &str, v: &str| -> Result<()> {
+            let key = AsciiMetadataKey::from_bytes(k.as_bytes())
+                .map_err(|_| ClientError::InvalidArgument(format!("bad header name {k:?}")))?;
+            let value = AsciiMetadataValue::try_from(v)
+                .map_err(|_| ClientError::InvalidArgument(format!("bad value for header {k}")))?;
+            headers.push((key, value));
+            Ok(())
+        };
+        if let Some(key) = &options.api_key {
+            add("authorization", &format!("Bearer {key}"))?;
+        }
+        add("temporal-namespace", &options.namespace)?;
+        add("client-name", "perdure-sdk")?;
+        add("client-version", env!("CARGO_PKG_VERSION"))?;
+        for (k, v) in &options.headers {
+            add(k, v)?;
+        }
+        Ok(Headers(Arc::new(headers)))
+    }
+}
+
 impl Interceptor for Headers {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         for (k, v) in self.0.iter() {
@@ -339,25 +365,7 @@ impl Client {
             .connect()
             .await
             .map_err(|e| unreachable(source_chain(&e)))?;
-        let mut headers = Vec::new();
-        let mut add = |k: &str, v: &str| -> Result<()> {
-            let key = AsciiMetadataKey::from_bytes(k.as_bytes())
-                .map_err(|_| ClientError::InvalidArgument(format!("bad header name {k:?}")))?;
-            let value = AsciiMetadataValue::try_from(v)
-                .map_err(|_| ClientError::InvalidArgument(format!("bad value for header {k}")))?;
-            headers.push((key, value));
-            Ok(())
-        };
-        if let Some(key) = &options.api_key {
-            add("authorization", &format!("Bearer {key}"))?;
-        }
-        add("temporal-namespace", &options.namespace)?;
-        add("client-name", "perdure-sdk")?;
-        add("client-version", env!("CARGO_PKG_VERSION"))?;
-        for (k, v) in &options.headers {
-            add(k, v)?;
-        }
-        let headers = Headers(Arc::new(headers));
+        let headers = Headers::for_options(&options)?;
         let workflow = WorkflowServiceClient::with_interceptor(channel.clone(), headers.clone())
             .accept_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(128 << 20)
@@ -970,4 +978,29 @@ pub fn json_map<K: Into<String>, V: Serialize>(
         .into_iter()
         .map(|(k, v)| (k.into(), serde_json::to_value(v).unwrap_or_default()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_key_is_a_bearer_header_and_turns_tls_on() {
+        let o = ClientOptions::new("example.com:7233")
+            .namespace("ns")
+            .api_key("s3cret")
+            .header("x-team", "orders");
+        assert!(o.tls.is_some(), "an API key implies TLS");
+        let mut h = Headers::for_options(&o).unwrap();
+        let req = h.call(tonic::Request::new(())).unwrap();
+        let md = req.metadata();
+        assert_eq!(md.get("authorization").unwrap(), "Bearer s3cret");
+        assert_eq!(md.get("temporal-namespace").unwrap(), "ns");
+        assert_eq!(md.get("x-team").unwrap(), "orders");
+        let bad = ClientOptions::new("x:1").header("bad header", "v");
+        assert!(matches!(
+            Headers::for_options(&bad),
+            Err(ClientError::InvalidArgument(_))
+        ));
+    }
 }
