@@ -260,13 +260,45 @@ fn transient(s: &tonic::Status) -> bool {
     )
 }
 
+/// The pause before polling again after a transient failure: 100 ms, doubling up to 10 s, back to
+/// 100 ms after a successful poll.
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff(Duration::from_millis(100))
+    }
+}
+
+impl Backoff {
+    /// The polled task (or empty poll), `None` after waiting out a transient failure, or the
+    /// error that ends the poller.
+    async fn take<T>(
+        &mut self,
+        r: Result<tonic::Response<T>, tonic::Status>,
+    ) -> Result<Option<T>, ClientError> {
+        match r {
+            Ok(r) => {
+                *self = Backoff::default();
+                Ok(Some(r.into_inner()))
+            }
+            Err(s) if transient(&s) => {
+                tokio::time::sleep(self.0).await;
+                self.0 = (self.0 * 2).min(Duration::from_secs(10));
+                Ok(None)
+            }
+            Err(s) => Err(s.into()),
+        }
+    }
+}
+
 async fn workflow_poller(
     shared: Arc<Shared>,
     queue_name: String,
     kind: TaskQueueKind,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ClientError> {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::default();
     loop {
         if *shutdown.borrow() {
             return Ok(());
@@ -282,17 +314,8 @@ async fn workflow_poller(
             r = svc.poll_workflow_task_queue(polled(req)) => r,
             _ = shutdown.changed() => return Ok(()),
         };
-        let resp = match resp {
-            Ok(r) => {
-                backoff = Duration::from_millis(100);
-                r.into_inner()
-            }
-            Err(s) if transient(&s) => {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                continue;
-            }
-            Err(s) => return Err(s.into()),
+        let Some(resp) = backoff.take(resp).await? else {
+            continue;
         };
         if resp.task_token.is_empty() {
             continue;
@@ -469,7 +492,7 @@ async fn activity_poller(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ClientError> {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::default();
     loop {
         if *shutdown.borrow() {
             return Ok(());
@@ -489,17 +512,8 @@ async fn activity_poller(
             r = svc.poll_activity_task_queue(polled(req)) => r,
             _ = shutdown.changed() => return Ok(()),
         };
-        let task = match resp {
-            Ok(r) => {
-                backoff = Duration::from_millis(100);
-                r.into_inner()
-            }
-            Err(s) if transient(&s) => {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                continue;
-            }
-            Err(s) => return Err(s.into()),
+        let Some(task) = backoff.take(resp).await? else {
+            continue;
         };
         if task.task_token.is_empty() {
             continue;
