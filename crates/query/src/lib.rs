@@ -78,6 +78,12 @@ fn malformed(msg: impl std::fmt::Display) -> QueryError {
     QueryError(format!("malformed SQL query: {msg}"))
 }
 
+/// Deepest nesting of parentheses and `NOT`s accepted (Temporal refuses 200).
+pub const MAX_NESTING: usize = 199;
+/// Deepest expression tree accepted, counting one level per `AND`/`OR` operand after the first,
+/// as Temporal does (a flat chain of 995 predicates is accepted, 996 are refused).
+pub const MAX_AST_DEPTH: usize = 995;
+
 /// Where an attribute lives.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Col {
@@ -197,6 +203,7 @@ pub fn compile_with_offset(
         custom,
         params: Vec::new(),
         first: first_param_index,
+        nesting: 0,
     };
     p.query()
 }
@@ -224,6 +231,24 @@ struct Parser<'a> {
     custom: &'a dyn Fn(&str) -> Option<SaType>,
     params: Vec<SqlValue>,
     first: usize,
+    /// Current depth of parentheses and `NOT`s; bounded so recursion stays shallow.
+    nesting: usize,
+}
+
+/// A compiled boolean expression and the depth of its syntax tree.
+struct Expr {
+    sql: String,
+    depth: usize,
+}
+
+/// Joins operands with `op`; long chains become a balanced tree so the database's own
+/// expression-depth limit is never reached.
+fn join_balanced(parts: &[String], op: &str) -> String {
+    if parts.len() <= 16 {
+        return format!("({})", parts.join(op));
+    }
+    let (l, r) = parts.split_at(parts.len() / 2);
+    format!("({}{op}{})", join_balanced(l, op), join_balanced(r, op))
 }
 
 impl Parser<'_> {
@@ -271,7 +296,7 @@ impl Parser<'_> {
             if matches!(self.peek(), Tok::Eof) || self.is_kw("order") || self.is_kw("group") {
                 "1=1".to_string()
             } else {
-                self.or_expr()?
+                self.or_expr()?.sql
             };
         let mut order_by = None;
         let mut group_by_status = false;
@@ -319,43 +344,78 @@ impl Parser<'_> {
         })
     }
 
-    fn or_expr(&mut self) -> Result<String, QueryError> {
-        let mut parts = vec![self.and_expr()?];
-        while self.eat_kw("or") {
-            parts.push(self.and_expr()?);
-        }
-        Ok(if parts.len() == 1 {
-            parts.pop().unwrap()
-        } else {
-            format!("({})", parts.join(" OR "))
-        })
+    fn or_expr(&mut self) -> Result<Expr, QueryError> {
+        self.chain("or", Self::and_expr)
     }
 
-    fn and_expr(&mut self) -> Result<String, QueryError> {
-        let mut parts = vec![self.unary()?];
-        while self.eat_kw("and") {
-            parts.push(self.unary()?);
-        }
-        Ok(if parts.len() == 1 {
-            parts.pop().unwrap()
-        } else {
-            format!("({})", parts.join(" AND "))
-        })
+    fn and_expr(&mut self) -> Result<Expr, QueryError> {
+        self.chain("and", Self::unary)
     }
 
-    fn unary(&mut self) -> Result<String, QueryError> {
+    /// `operand (kw operand)*`, joined with the keyword.
+    fn chain(
+        &mut self,
+        kw: &str,
+        operand: fn(&mut Self) -> Result<Expr, QueryError>,
+    ) -> Result<Expr, QueryError> {
+        let first = operand(self)?;
+        let mut depth = first.depth;
+        let mut parts = vec![first.sql];
+        while self.eat_kw(kw) {
+            let e = operand(self)?;
+            depth = depth.max(e.depth) + 1;
+            if depth > MAX_AST_DEPTH {
+                return Err(malformed("max ast depth reached"));
+            }
+            parts.push(e.sql);
+        }
+        let sql = if parts.len() == 1 {
+            parts.pop().unwrap_or_default()
+        } else {
+            join_balanced(&parts, &format!(" {} ", kw.to_ascii_uppercase()))
+        };
+        Ok(Expr { sql, depth })
+    }
+
+    /// Enters one level of parentheses or `NOT`, refusing past [`MAX_NESTING`].
+    fn nest(&mut self) -> Result<(), QueryError> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return Err(malformed(format!(
+                "max nesting level reached at position {}",
+                self.at()
+            )));
+        }
+        Ok(())
+    }
+
+    fn unary(&mut self) -> Result<Expr, QueryError> {
         if self.eat_kw("not") {
-            return Ok(format!("(NOT {})", self.unary()?));
+            self.nest()?;
+            let e = self.unary()?;
+            self.nesting -= 1;
+            return Ok(Expr {
+                sql: format!("(NOT {})", e.sql),
+                depth: e.depth + 1,
+            });
         }
         if matches!(self.peek(), Tok::LParen) {
             self.next();
+            self.nest()?;
             let e = self.or_expr()?;
+            self.nesting -= 1;
             if !matches!(self.next(), Tok::RParen) {
                 return Err(malformed("missing closing parenthesis"));
             }
-            return Ok(e);
+            return Ok(Expr {
+                sql: e.sql,
+                depth: e.depth + 1,
+            });
         }
-        self.predicate()
+        Ok(Expr {
+            sql: self.predicate()?,
+            depth: 1,
+        })
     }
 
     fn attr(&mut self) -> Result<Attr, QueryError> {

@@ -200,3 +200,160 @@ fn go_durations() {
     assert_eq!(parse_go_duration("5x"), None);
     assert_eq!(parse_go_duration(""), None);
 }
+
+#[test]
+fn nesting_is_bounded_like_temporal() {
+    let parens = |n: usize| format!("{}WorkflowId = 'a'{}", "(".repeat(n), ")".repeat(n));
+    let nots = |n: usize| format!("{}WorkflowId = 'a'", "NOT ".repeat(n));
+    assert!(compile(&parens(MAX_NESTING), Dialect::Sqlite, &custom).is_ok());
+    assert!(compile(&nots(MAX_NESTING), Dialect::Sqlite, &custom).is_ok());
+    // A query deep enough to overflow a thread's stack if the parser recursed on it unchecked.
+    for q in [
+        parens(MAX_NESTING + 1),
+        nots(MAX_NESTING + 1),
+        parens(4500),
+        nots(4500),
+    ] {
+        assert!(
+            err(&q).starts_with("invalid query: malformed SQL query: max nesting level reached"),
+            "{}",
+            err(&q)
+        );
+    }
+    let unclosed = "(".repeat(100_000);
+    assert!(err(&unclosed).contains("max nesting level reached"));
+}
+
+#[test]
+fn long_chains_are_bounded_like_temporal_and_run_on_sqlite() {
+    let chain = |n: usize, op: &str| {
+        (0..n)
+            .map(|i| format!("WorkflowId = 'w{i}'"))
+            .collect::<Vec<_>>()
+            .join(op)
+    };
+    for op in [" OR ", " AND "] {
+        assert_eq!(
+            err(&chain(MAX_AST_DEPTH + 1, op)),
+            "invalid query: malformed SQL query: max ast depth reached"
+        );
+        assert_eq!(
+            err(&chain(6000, op)),
+            "invalid query: malformed SQL query: max ast depth reached"
+        );
+        // The longest accepted chain stays under SQLite's expression depth limit of 1000.
+        let c = sqlite(&chain(MAX_AST_DEPTH, op));
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch("CREATE TABLE visibility (namespace_id TEXT, workflow_id TEXT)")
+            .unwrap();
+        let sql = format!(
+            "SELECT COUNT(*) FROM visibility WHERE namespace_id = 'n' AND ({})",
+            c.where_sql
+        );
+        let params: Vec<String> = c
+            .params
+            .iter()
+            .map(|p| match p {
+                SqlValue::Text(s) => s.clone(),
+                other => panic!("unexpected parameter {other:?}"),
+            })
+            .collect();
+        let n: i64 = db
+            .query_row(&sql, rusqlite::params_from_iter(params.iter()), |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Queries built from the language's own pieces, valid or not.
+    fn fragment() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "WorkflowId",
+            "ExecutionStatus",
+            "StartTime",
+            "CustomIntField",
+            "CustomKeywordField",
+            "TemporalChangeVersion",
+            "Unknown",
+            "`Custom Field`",
+            "=",
+            "!=",
+            "<=",
+            ">",
+            "AND",
+            "OR",
+            "NOT",
+            "IN",
+            "BETWEEN",
+            "IS",
+            "NULL",
+            "STARTS_WITH",
+            "ORDER BY",
+            "GROUP BY",
+            "DESC",
+            "(",
+            ")",
+            ",",
+            "-",
+            "'Running'",
+            "'2024-01-01T00:00:00Z'",
+            "\"x\\\"y\"",
+            "'",
+            "42",
+            "-9223372036854775808",
+            "99999999999999999999",
+            "1.5e308",
+            "true",
+            "é",
+        ])
+        .prop_map(str::to_string)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn token_soup_never_panics(parts in prop::collection::vec(fragment(), 0..40)) {
+            let q = parts.join(" ");
+            for d in [Dialect::Sqlite, Dialect::Postgres] {
+                if let Err(e) = compile(&q, d, &custom) {
+                    prop_assert!(e.to_string().starts_with("invalid query: "));
+                }
+            }
+        }
+
+        #[test]
+        fn any_text_never_panics(q in ".{0,200}") {
+            let _ = compile(&q, Dialect::Sqlite, &custom);
+        }
+
+        #[test]
+        fn accepted_queries_prepare_on_sqlite(parts in prop::collection::vec(fragment(), 0..24)) {
+            let q = parts.join(" ");
+            if let Ok(c) = compile_with_offset(&q, Dialect::Sqlite, &custom, 2) {
+                let db = rusqlite::Connection::open_in_memory().unwrap();
+                db.execute_batch(SCHEMA).unwrap();
+                let mut sql = format!(
+                    "SELECT COUNT(*) FROM visibility WHERE namespace_id = ?1 AND ({})",
+                    c.where_sql
+                );
+                if let Some(o) = &c.order_by {
+                    sql.push_str(&format!(" ORDER BY {o}"));
+                }
+                prop_assert!(db.prepare(&sql).is_ok(), "{q:?} compiled to bad SQL: {sql}");
+            }
+        }
+    }
+
+    const SCHEMA: &str = "CREATE TABLE visibility (namespace_id TEXT, run_id TEXT,
+        workflow_id TEXT, workflow_type TEXT, task_queue TEXT, status INTEGER, start_time INTEGER,
+        execution_time INTEGER, close_time INTEGER, execution_duration INTEGER,
+        history_length INTEGER, history_size_bytes INTEGER, state_transition_count INTEGER,
+        parent_workflow_id TEXT, root_workflow_id TEXT, search_attributes TEXT);";
+}
