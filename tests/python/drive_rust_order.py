@@ -3,6 +3,8 @@ start it, query, signal, wait for the result; prints one JSON line for the Rust 
 
 usage: drive_rust_order.py ADDRESS TASK_QUEUE WORKFLOW_ID"""
 import asyncio
+import os
+import traceback
 import json
 import sys
 
@@ -34,4 +36,14 @@ async def main(address: str, task_queue: str, workflow_id: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(asyncio.wait_for(main(*sys.argv[1:4]), 60))
+    # Leave without finalizing the interpreter: the SDK's native runtime can crash while Python
+    # shuts down (PyGILState_Release during finalization), after the result is already printed.
+    code = 0
+    try:
+        asyncio.run(asyncio.wait_for(main(*sys.argv[1:4]), 60))
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
