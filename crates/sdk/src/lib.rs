@@ -77,6 +77,7 @@
 
 pub mod activity;
 pub mod client;
+pub mod common;
 pub mod error;
 pub mod failure;
 pub mod history_json;

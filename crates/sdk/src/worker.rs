@@ -20,7 +20,8 @@ use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 use tokio::sync::{Semaphore, oneshot, watch};
 
 use crate::activity::{ActContext, ActivityFn, ActivityInfo};
-use crate::client::{Client, pdur};
+use crate::client::Client;
+use crate::common::proto_duration;
 use crate::error::ClientError;
 use crate::failure::{ApplicationFailure, SOURCE};
 use crate::workflow::instance::{Instance, ReplayError, WorkflowFn};
@@ -424,7 +425,7 @@ async fn handle_workflow_task(
                     TaskQueueKind::Sticky,
                     &shared.options.task_queue,
                 )),
-                schedule_to_start_timeout: Some(pdur(
+                schedule_to_start_timeout: Some(proto_duration(
                     shared.options.sticky_schedule_to_start_timeout,
                 )),
             });

@@ -26,7 +26,7 @@ use temporalio_protos::temporal::api::protocol::v1::Message as ProtocolMessage;
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::update::v1 as update;
 
-use crate::client::{RetryPolicy, pdur};
+use crate::common::{RetryPolicy, proto_duration as pdur};
 use crate::failure::{ActivityError, ApplicationFailure, cancelled_failure};
 use crate::payload::{self, PayloadError, ToPayloads};
 
