@@ -5,20 +5,18 @@ use std::time::{Duration, Instant};
 
 use perdure_proto::api::common::v1::{Payloads, WorkflowExecution, WorkflowType};
 use perdure_proto::api::enums::v1::{
-    QueryResultType, TaskQueueKind, WorkflowExecutionStatus as Status,
-    WorkflowTaskFailedCause as Cause,
+    QueryResultType, WorkflowExecutionStatus as Status, WorkflowTaskFailedCause as Cause,
 };
 use perdure_proto::api::failure::v1::Failure;
 use perdure_proto::api::history::v1::History;
 use perdure_proto::api::query::v1::WorkflowQuery;
-use perdure_proto::api::taskqueue::v1::TaskQueue;
 use perdure_proto::api::workflowservice::v1::*;
 
 use super::{Engine, QueryOutcome, outcome_of};
 use crate::clock::convert::ts;
 use crate::error::{Error, Result};
 use crate::matching::{Poller, QueueKind, RunKey, Task};
-use crate::mutable::Rejected;
+use crate::mutable::{Rejected, normal_queue};
 use crate::token::{TaskToken, TokenKind};
 
 /// Leave this much of the caller's deadline unused, so an empty answer arrives in time.
@@ -36,14 +34,6 @@ fn activity_not_found() -> Error {
     Error::NotFound(
         "invalid activityID or activity already timed out or invoking workflow is completed".into(),
     )
-}
-
-fn normal_queue(name: &str) -> TaskQueue {
-    TaskQueue {
-        name: name.to_string(),
-        kind: TaskQueueKind::Normal as i32,
-        normal_name: String::new(),
-    }
 }
 
 fn poll_budget(deadline: Instant) -> Option<Instant> {
