@@ -1,4 +1,4 @@
-//! How calls are made: their deadlines, and the retry of transient failures ([`call!`]).
+//! How calls are made: their deadlines, and the retry of transient failures (`call!`).
 
 use std::time::Duration;
 
