@@ -87,22 +87,37 @@ pub mod convert {
         if t.seconds < 0 {
             return UNIX_EPOCH;
         }
-        UNIX_EPOCH + Duration::new(t.seconds as u64, t.nanos.max(0) as u32)
+        let since = Duration::new(t.seconds as u64, t.nanos.clamp(0, 999_999_999) as u32);
+        // The latest instant a protobuf timestamp can hold: 9999-12-31T23:59:59Z.
+        UNIX_EPOCH + since.min(Duration::from_secs(253_402_300_799))
     }
     pub fn ts_nanos(t: &Timestamp) -> i64 {
-        t.seconds.saturating_mul(1_000_000_000) + t.nanos as i64
+        t.seconds
+            .saturating_mul(1_000_000_000)
+            .saturating_add(t.nanos as i64)
     }
     pub fn opt_ts_nanos(t: &Option<Timestamp>) -> i64 {
         t.as_ref().map(ts_nanos).unwrap_or(0)
     }
-    /// A protobuf duration as std; negative or unset → zero.
+    /// The longest duration Temporal's server can hold (Go's `time.Duration`: signed 64-bit
+    /// nanoseconds, about 292 years); longer protobuf durations saturate to it, as there.
+    pub const MAX_DURATION: Duration = Duration::from_nanos(i64::MAX as u64);
+
+    /// A protobuf duration as std; negative or unset → zero, longer than [`MAX_DURATION`] →
+    /// [`MAX_DURATION`], so time arithmetic on client input can never overflow.
     pub fn dur(d: &Option<PDuration>) -> Duration {
         match d {
             Some(d) if d.seconds > 0 || (d.seconds == 0 && d.nanos > 0) => {
-                Duration::new(d.seconds as u64, d.nanos.max(0) as u32)
+                Duration::new(d.seconds as u64, d.nanos.clamp(0, 999_999_999) as u32)
+                    .min(MAX_DURATION)
             }
             _ => Duration::ZERO,
         }
+    }
+
+    /// Whether a protobuf duration is negative (seconds or nanos below zero).
+    pub fn is_negative(d: &Option<PDuration>) -> bool {
+        d.as_ref().is_some_and(|d| d.seconds < 0 || d.nanos < 0)
     }
     pub fn pdur(d: Duration) -> PDuration {
         PDuration {

@@ -250,7 +250,9 @@ fn parse_go_duration(s: &str) -> Option<Duration> {
         rest = &rest[u..];
         total += num * unit;
     }
-    Some(Duration::from_secs_f64(total))
+    // Go's durations are signed 64-bit nanoseconds: anything longer does not parse there either.
+    (total.is_finite() && total <= crate::clock::convert::MAX_DURATION.as_secs_f64())
+        .then(|| Duration::from_secs_f64(total))
 }
 
 #[cfg(test)]

@@ -43,7 +43,10 @@ pub enum Error {
 
 impl From<crate::store::StoreError> for Error {
     fn from(e: crate::store::StoreError) -> Self {
-        Error::Unavailable(e.to_string())
+        match e {
+            crate::store::StoreError::InvalidQuery(_) => Error::InvalidArgument(e.to_string()),
+            e => Error::Unavailable(e.to_string()),
+        }
     }
 }
 

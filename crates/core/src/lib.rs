@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod info;
+pub mod limits;
 pub mod matching;
 pub mod mutable;
 pub mod retry;

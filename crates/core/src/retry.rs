@@ -8,7 +8,7 @@ use perdure_proto::api::enums::v1::{RetryState, TimeoutType};
 use perdure_proto::api::failure::v1::Failure;
 use perdure_proto::api::failure::v1::failure::FailureInfo;
 
-use crate::clock::convert::{dur, pdur};
+use crate::clock::convert::{MAX_DURATION, dur, is_negative, pdur};
 
 /// Fills the server defaults into an activity retry policy: 1 s initial interval, x2 backoff,
 /// at most 100x the initial interval, unlimited attempts.
@@ -30,9 +30,30 @@ pub fn with_defaults(p: Option<RetryPolicy>) -> RetryPolicy {
     p
 }
 
+/// Checks a policy as a client sent it, fills the defaults and checks the result, with
+/// Temporal's messages.
+pub fn normalize(p: Option<RetryPolicy>) -> Result<RetryPolicy, String> {
+    if let Some(p) = &p {
+        if is_negative(&p.initial_interval) {
+            return Err("invalid InitialInterval set on retry policy: negative duration".into());
+        }
+        if is_negative(&p.maximum_interval) {
+            return Err("invalid MaximumInterval set on retry policy: negative duration".into());
+        }
+        // The default maximum is 100x the initial interval in Go's signed nanoseconds; Temporal
+        // refuses an initial interval for which that overflows.
+        if dur(&p.maximum_interval).is_zero() && dur(&p.initial_interval) > MAX_DURATION / 100 {
+            return Err("invalid MaximumInterval set on retry policy: negative duration".into());
+        }
+    }
+    let p = with_defaults(p);
+    validate(&p)?;
+    Ok(p)
+}
+
 /// Checks a policy that already went through [`with_defaults`]; returns a message on error.
 pub fn validate(p: &RetryPolicy) -> Result<(), String> {
-    if p.backoff_coefficient < 1.0 {
+    if p.backoff_coefficient.is_nan() || p.backoff_coefficient < 1.0 {
         return Err("BackoffCoefficient cannot be less than 1.".into());
     }
     if dur(&p.maximum_interval) < dur(&p.initial_interval) {
@@ -109,10 +130,13 @@ pub fn next_delay(
         };
         let raw = initial * coeff.powi((attempt - 1).clamp(0, 1000));
         let secs = if max > 0.0 { raw.min(max) } else { raw };
-        Duration::from_secs_f64(secs.clamp(0.0, 1e9))
+        if secs.is_nan() {
+            return MAX_DURATION;
+        }
+        Duration::from_secs_f64(secs.clamp(0.0, MAX_DURATION.as_secs_f64())).min(MAX_DURATION)
     });
     if let Some(exp) = expiration
-        && now + delay >= exp
+        && now.checked_add(delay).is_none_or(|at| at >= exp)
     {
         return Err(RetryState::Timeout);
     }
@@ -150,6 +174,57 @@ mod tests {
         assert_eq!(dur(&p.initial_interval), Duration::from_secs(1));
         assert_eq!(dur(&p.maximum_interval), Duration::from_secs(100));
         assert!(validate(&p).is_ok());
+    }
+
+    #[test]
+    fn client_policies_are_checked_like_temporal() {
+        let secs = |s: i64| {
+            Some(perdure_proto::prost_types::Duration {
+                seconds: s,
+                nanos: 0,
+            })
+        };
+        let neg = RetryPolicy {
+            initial_interval: secs(-1),
+            ..Default::default()
+        };
+        assert_eq!(
+            normalize(Some(neg)).unwrap_err(),
+            "invalid InitialInterval set on retry policy: negative duration"
+        );
+        let neg_max = RetryPolicy {
+            maximum_interval: secs(-1),
+            ..Default::default()
+        };
+        assert!(
+            normalize(Some(neg_max))
+                .unwrap_err()
+                .contains("MaximumInterval")
+        );
+        let huge = RetryPolicy {
+            initial_interval: secs(i64::MAX),
+            ..Default::default()
+        };
+        assert_eq!(
+            normalize(Some(huge)).unwrap_err(),
+            "invalid MaximumInterval set on retry policy: negative duration"
+        );
+        // A huge initial interval with a huge maximum is accepted and never overflows.
+        let both = RetryPolicy {
+            initial_interval: secs(i64::MAX),
+            maximum_interval: secs(i64::MAX),
+            ..Default::default()
+        };
+        let p = normalize(Some(both)).unwrap();
+        let now = SystemTime::now();
+        let d = next_delay(&p, 60, None, now, Some(now + Duration::from_secs(1))).unwrap_err();
+        assert_eq!(d, RetryState::Timeout);
+        assert!(next_delay(&p, 60, None, now, None).unwrap() <= MAX_DURATION);
+        assert_eq!(
+            normalize(None).unwrap().initial_interval,
+            secs(1),
+            "defaults are filled"
+        );
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub enum StoreError {
     /// A conditional insert found the row already there.
     #[error("already exists: {0}")]
     AlreadyExists(String),
+    /// The database refused a visibility query built from a user's query (bad input).
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
     /// The database itself failed.
     #[error("storage failure: {0}")]
     Backend(String),

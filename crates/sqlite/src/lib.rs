@@ -56,6 +56,12 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// A visibility statement the database refused to prepare: its SQL came from the user's query
+/// (too deep, too many parameters), so the query is at fault, not the database.
+fn invalid_query(e: rusqlite::Error) -> StoreError {
+    StoreError::InvalidQuery(e.to_string())
+}
+
 fn open_conn(path: &Path, durable: bool) -> Result<Connection, StoreError> {
     let c = Connection::open_with_flags(
         path,
@@ -467,12 +473,16 @@ impl Store for SqliteStore {
         }
         sql.push_str(&format!(" LIMIT {}", page_size.max(1)));
         self.read(|c| {
-            let mut st = c.prepare(&sql)?;
+            let mut st = match c.prepare(&sql) {
+                Ok(st) => st,
+                Err(e) => return Ok(Err(e)),
+            };
             let rows = st.query_map(params_from_iter(params.iter()), |r| {
                 Ok((r.get::<_, Vec<u8>>(0)?, (r.get(1)?, r.get(2)?)))
             })?;
-            rows.collect()
-        })
+            rows.collect::<rusqlite::Result<Vec<_>>>().map(Ok)
+        })?
+        .map_err(invalid_query)
     }
 
     fn count_visibility(
@@ -487,11 +497,11 @@ impl Store for SqliteStore {
             query.where_sql
         );
         self.read(|c| {
-            let total: i64 = c.query_row(
-                &format!("SELECT COUNT(*) {base}"),
-                params_from_iter(params.iter()),
-                |r| r.get(0),
-            )?;
+            let mut st = match c.prepare(&format!("SELECT COUNT(*) {base}")) {
+                Ok(st) => st,
+                Err(e) => return Ok(Err(e)),
+            };
+            let total: i64 = st.query_row(params_from_iter(params.iter()), |r| r.get(0))?;
             let mut groups = Vec::new();
             if query.group_by_status {
                 let mut st = c.prepare(&format!(
@@ -504,8 +514,9 @@ impl Store for SqliteStore {
                     groups.push(row?);
                 }
             }
-            Ok((total, groups))
-        })
+            Ok(Ok((total, groups)))
+        })?
+        .map_err(invalid_query)
     }
 
     fn dialect(&self) -> Dialect {

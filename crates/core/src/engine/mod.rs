@@ -40,8 +40,8 @@ pub struct Config {
     pub owner: String,
     /// Namespaces created at start-up if missing.
     pub namespaces: Vec<String>,
-    /// Largest single payload accepted, in bytes.
-    pub blob_size_limit: usize,
+    /// Size and count limits on requests and runs.
+    pub limits: crate::limits::Limits,
     /// Longest a history or update long poll is held.
     pub long_poll: Duration,
 }
@@ -52,7 +52,7 @@ impl Default for Config {
             shard_count: 16,
             owner: format!("perdure-{}", std::process::id()),
             namespaces: vec!["default".into()],
-            blob_size_limit: 2 * 1024 * 1024,
+            limits: Default::default(),
             long_poll: Duration::from_secs(20),
         }
     }
@@ -341,7 +341,31 @@ impl Engine {
         let now = self.inner.clock.now();
         let RunData { ms, extra } = data;
         let mut tx = Tx::new(ms, now);
-        let out = f(&mut tx, extra)?;
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut tx, extra)));
+        let out = match applied {
+            Ok(Ok(out)) => out,
+            Ok(Err(e)) => {
+                if tx.changed || tx.new_run.is_some() || !tx.events.is_empty() {
+                    // Refused half-way: what the transition already changed must not be kept.
+                    drop(tx);
+                    self.discard(key, data);
+                }
+                return Err(e);
+            }
+            Err(panic) => {
+                drop(tx);
+                self.discard(key, data);
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(run_id = %key.run_id, panic = %what, "a transition panicked; the run is reloaded from the store");
+                return Err(Error::Internal(format!(
+                    "internal error while applying the request: {what}"
+                )));
+            }
+        };
         let Tx {
             events,
             effects,
@@ -357,8 +381,7 @@ impl Engine {
             }
             if let Err(e) = self.commit(&data.ms, writes).await {
                 // The in-memory state may be ahead of the store: drop it and reload next time.
-                data.extra.evicted = true;
-                self.inner.runs.lock().remove(key);
+                self.discard(key, data);
                 return Err(e);
             }
             if let Some(h) = data.extra.history.as_mut() {
@@ -392,6 +415,12 @@ impl Engine {
             data.extra.evicted = true;
         }
         Ok(out)
+    }
+
+    /// Drops a run's in-memory state (it may be ahead of the store); the next use reloads it.
+    fn discard(&self, key: &RunKey, data: &mut RunData) {
+        data.extra.evicted = true;
+        self.inner.runs.lock().remove(key);
     }
 
     async fn commit(&self, ms: &ExecutionState, executions: Vec<ExecutionWrite>) -> Result<()> {

@@ -66,18 +66,19 @@ fn closed_error() -> Error {
 }
 
 impl Engine {
-    /// Rejects any single payload larger than the blob size limit.
+    /// Rejects a payload set (data and metadata) larger than the blob size limit.
     pub fn check_blobs(&self, p: Option<&Payloads>) -> Result<()> {
-        if let Some(p) = p {
-            let limit = self.inner.config.blob_size_limit;
-            let size: usize = p.payloads.iter().map(|x| x.data.len()).sum();
-            if size > limit {
-                return Err(Error::InvalidArgument(format!(
-                    "Blob data size exceeds limit: {size} bytes > {limit} bytes."
-                )));
-            }
-        }
-        Ok(())
+        self.limits().check_blob(p).map_err(Error::InvalidArgument)
+    }
+
+    pub(crate) fn limits(&self) -> &crate::limits::Limits {
+        &self.inner.config.limits
+    }
+
+    fn check_request_id(&self, request_id: &str) -> Result<()> {
+        self.limits()
+            .check_id("RequestId", request_id)
+            .map_err(Error::InvalidArgument)
     }
 
     /// The current run id of a workflow id, if any.
@@ -158,10 +159,12 @@ impl Engine {
                 "WorkflowId is not set on request.".into(),
             ));
         }
-        if workflow_id.len() > 1000 {
-            return Err(Error::InvalidArgument(
-                "WorkflowId exceeds length limit.".into(),
-            ));
+        let limit = self.limits().id_length;
+        if workflow_id.len() > limit {
+            return Err(Error::InvalidArgument(format!(
+                "WorkflowId exceeds maximum allowed length ({}/{limit})",
+                workflow_id.len()
+            )));
         }
         let wt = workflow_type.map(|t| t.name.clone()).unwrap_or_default();
         if wt.is_empty() {
@@ -169,10 +172,18 @@ impl Engine {
                 "WorkflowType is not set on request.".into(),
             ));
         }
+        self.limits()
+            .check_id("WorkflowType", &wt)
+            .map_err(Error::InvalidArgument)?;
         let tq = task_queue.map(|t| t.name.clone()).unwrap_or_default();
         if tq.is_empty() {
             return Err(Error::InvalidArgument(
                 "TaskQueue is not set on request.".into(),
+            ));
+        }
+        if tq.len() > limit {
+            return Err(Error::InvalidArgument(
+                "taskQueue length exceeds limit".into(),
             ));
         }
         Ok(StartParams {
@@ -221,29 +232,31 @@ impl Engine {
         ])?;
         self.check_blobs(input.as_ref())?;
         if let Some(r) = &retry {
-            crate::retry::validate(&crate::retry::with_defaults(Some(r.clone())))
-                .map_err(Error::InvalidArgument)?;
+            crate::retry::normalize(Some(r.clone())).map_err(Error::InvalidArgument)?;
         }
+        let limits = self.limits();
+        limits
+            .check_search_attributes(sa.as_ref())
+            .map_err(Error::InvalidArgument)?;
         let mut sa = sa;
         if let Some(sa) = sa.as_mut() {
             type_search_attributes(sa, &ns.name, &|n| ns.sa_type(n))
                 .map_err(Error::InvalidArgument)?;
         }
-        if let Some(m) = &memo {
-            let size: usize = m.fields.values().map(|p| p.data.len()).sum();
-            if size > self.inner.config.blob_size_limit {
-                return Err(Error::InvalidArgument("Memo size exceeds limit.".into()));
-            }
-        }
+        limits
+            .check_memo(memo.as_ref())
+            .map_err(Error::InvalidArgument)?;
+        // Temporal keeps timeouts and delays of at most 100 years.
+        let capped = |d| dur(d).min(crate::limits::MAX_WORKFLOW_TIMEOUT);
         p.input = input;
-        p.execution_timeout = dur(&timeouts[0]);
-        p.run_timeout = dur(&timeouts[1]);
-        p.task_timeout = dur(&timeouts[2]);
+        p.execution_timeout = capped(&timeouts[0]);
+        p.run_timeout = capped(&timeouts[1]);
+        p.task_timeout = capped(&timeouts[2]);
         p.retry_policy = retry;
         p.memo = memo;
         p.search_attributes = sa;
         p.header = header;
-        p.backoff = dur(&delay);
+        p.backoff = capped(&delay);
         Ok(())
     }
 
@@ -289,6 +302,7 @@ impl Engine {
             req.workflow_start_delay,
         )?;
         p.identity = req.identity;
+        self.check_request_id(&req.request_id)?;
         p.request_id = if req.request_id.is_empty() {
             uuid::Uuid::new_v4().to_string()
         } else {
@@ -307,8 +321,19 @@ impl Engine {
         self.start_with_policies(spec).await
     }
 
-    /// Applies request-id dedup and the id reuse/conflict policies, then creates the run.
+    /// Applies request-id dedup and the id reuse/conflict policies, then creates the run; a
+    /// signal-with-start signals the running run instead. The whole decision and the commit run
+    /// on a task of their own under the workflow id's lock, so a caller that goes away cannot
+    /// leave a committed run without its first workflow task, and no other start can slip in
+    /// between the decision and the commit.
     pub(crate) async fn start_with_policies(&self, spec: StartSpec) -> Result<StartOutcome> {
+        let me = self.clone();
+        tokio::spawn(async move { me.start_with_policies_locked(spec).await })
+            .await
+            .map_err(|e| Error::Internal(format!("start task failed: {e}")))?
+    }
+
+    async fn start_with_policies_locked(&self, spec: StartSpec) -> Result<StartOutcome> {
         let StartSpec {
             params: p,
             reuse,
@@ -320,6 +345,24 @@ impl Engine {
                 namespace_id: p.namespace_id.clone(),
                 run_id: cur.clone(),
             };
+            if let Some(signal) = p.signal.clone() {
+                let signalled = self
+                    .mutate(key.clone(), move |tx, _| {
+                        if tx.is_running() {
+                            tx.signal(signal);
+                            Ok(true)
+                        } else {
+                            Ok(false)
+                        }
+                    })
+                    .await?;
+                if signalled {
+                    return Ok(StartOutcome {
+                        run_id: cur,
+                        started: false,
+                    });
+                }
+            }
             let entry = self.entry(&key).await?;
             let (status, start_request_id) = {
                 let d = entry.data.lock().await;
@@ -449,6 +492,7 @@ impl Engine {
             req.header.clone(),
             req.workflow_start_delay,
         )?;
+        self.check_request_id(&req.request_id)?;
         let request_id = if req.request_id.is_empty() {
             uuid::Uuid::new_v4().to_string()
         } else {
@@ -462,33 +506,6 @@ impl Engine {
             request_id: request_id.clone(),
             external: None,
         };
-        // Signal the running run if there is one.
-        {
-            let _guard = self.id_lock(&ns.id, &req.workflow_id).lock().await;
-            if let Some(cur) = self.current_run(&ns.id, &req.workflow_id).await? {
-                let key = RunKey {
-                    namespace_id: ns.id.clone(),
-                    run_id: cur.clone(),
-                };
-                let s = signal.clone();
-                let signalled = self
-                    .mutate(key, move |tx, _| {
-                        if tx.is_running() {
-                            tx.signal(s);
-                            Ok(true)
-                        } else {
-                            Ok(false)
-                        }
-                    })
-                    .await?;
-                if signalled {
-                    return Ok(StartOutcome {
-                        run_id: cur,
-                        started: false,
-                    });
-                }
-            }
-        }
         p.identity = req.identity;
         p.request_id = request_id;
         p.cron_schedule = req.cron_schedule;
