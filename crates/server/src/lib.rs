@@ -2,7 +2,6 @@
 //! exposes [`run`] so tests can start a real server on port 0 in-process.
 
 pub mod grpc;
-pub mod operator;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -93,7 +92,7 @@ pub async fn serve(
     .send_compressed(CompressionEncoding::Gzip)
     .max_decoding_message_size(MAX_MESSAGE)
     .max_encoding_message_size(MAX_MESSAGE);
-    let op = OperatorServiceServer::new(operator::OperatorApi { engine })
+    let op = OperatorServiceServer::new(grpc::operator::OperatorApi { engine })
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(MAX_MESSAGE);
     // Small request/response messages must not wait for Nagle's algorithm.
@@ -101,8 +100,8 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .add_service(health)
-        .add_service(wf)
-        .add_service(op)
+        .add_service(grpc::Unimplemented(wf))
+        .add_service(grpc::Unimplemented(op))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())

@@ -1,12 +1,13 @@
 //! The OperatorService: search attribute registration (the calls SDKs and the CLI use).
-//! Cluster and nexus endpoint management answer UNIMPLEMENTED.
+//! The other RPCs (namespace deletion, cluster and nexus endpoint management) answer
+//! UNIMPLEMENTED: the trait's defaults.
 
 use perdure_core::Engine;
 use perdure_proto::api::operatorservice::v1::*;
 use perdure_proto::service::operatorservice::operator_service_server::OperatorService;
 use tonic::Request;
 
-use crate::grpc::{R, ok, status, unknown_method};
+use super::{R, ok, status};
 
 /// The OperatorService implementation.
 #[derive(Clone)]
@@ -58,68 +59,5 @@ impl OperatorService for OperatorApi {
             system_attributes: system,
             storage_schema: Default::default(),
         })
-    }
-
-    async fn delete_namespace(
-        &self,
-        _r: Request<DeleteNamespaceRequest>,
-    ) -> R<DeleteNamespaceResponse> {
-        Err(unknown_method("OperatorService", "delete_namespace"))
-    }
-
-    async fn add_or_update_remote_cluster(
-        &self,
-        _r: Request<AddOrUpdateRemoteClusterRequest>,
-    ) -> R<AddOrUpdateRemoteClusterResponse> {
-        Err(unknown_method(
-            "OperatorService",
-            "add_or_update_remote_cluster",
-        ))
-    }
-
-    async fn remove_remote_cluster(
-        &self,
-        _r: Request<RemoveRemoteClusterRequest>,
-    ) -> R<RemoveRemoteClusterResponse> {
-        Err(unknown_method("OperatorService", "remove_remote_cluster"))
-    }
-
-    async fn list_clusters(&self, _r: Request<ListClustersRequest>) -> R<ListClustersResponse> {
-        Err(unknown_method("OperatorService", "list_clusters"))
-    }
-
-    async fn get_nexus_endpoint(
-        &self,
-        _r: Request<GetNexusEndpointRequest>,
-    ) -> R<GetNexusEndpointResponse> {
-        Err(unknown_method("OperatorService", "get_nexus_endpoint"))
-    }
-
-    async fn create_nexus_endpoint(
-        &self,
-        _r: Request<CreateNexusEndpointRequest>,
-    ) -> R<CreateNexusEndpointResponse> {
-        Err(unknown_method("OperatorService", "create_nexus_endpoint"))
-    }
-
-    async fn update_nexus_endpoint(
-        &self,
-        _r: Request<UpdateNexusEndpointRequest>,
-    ) -> R<UpdateNexusEndpointResponse> {
-        Err(unknown_method("OperatorService", "update_nexus_endpoint"))
-    }
-
-    async fn delete_nexus_endpoint(
-        &self,
-        _r: Request<DeleteNexusEndpointRequest>,
-    ) -> R<DeleteNexusEndpointResponse> {
-        Err(unknown_method("OperatorService", "delete_nexus_endpoint"))
-    }
-
-    async fn list_nexus_endpoints(
-        &self,
-        _r: Request<ListNexusEndpointsRequest>,
-    ) -> R<ListNexusEndpointsResponse> {
-        Err(unknown_method("OperatorService", "list_nexus_endpoints"))
     }
 }

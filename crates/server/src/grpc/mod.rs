@@ -1,0 +1,104 @@
+//! The gRPC frontend: `WorkflowService` and `OperatorService` over the engine. The only place
+//! that knows gRPC encodings: request deadlines (`grpc-timeout`, in `deadline`), and the mapping
+//! of engine errors to status codes with Temporal's error-detail trailers (in `status`).
+//!
+//! The generated service traits answer UNIMPLEMENTED for every RPC by default. [`WorkflowApi`]
+//! overrides the RPCs listed in `implemented!` below, each with the inherent method of the same
+//! name in its area module (`namespaces`, `workflows`, `visibility`, `tasks`, `cluster`);
+//! [`Unimplemented`] gives every other RPC Perdure's "unknown method" message.
+
+mod cluster;
+mod deadline;
+mod namespaces;
+pub mod operator;
+mod status;
+mod tasks;
+mod unimplemented;
+mod visibility;
+mod workflows;
+
+pub use cluster::{CLUSTER_NAME, SERVER_VERSION, SUPPORTED_CLIENTS};
+pub use deadline::{deadline, parse_grpc_timeout};
+pub use status::status;
+pub use unimplemented::Unimplemented;
+
+use perdure_core::Engine;
+use perdure_proto::api::workflowservice::v1::*;
+use perdure_proto::service::workflowservice::workflow_service_server::WorkflowService;
+use tonic::{Request, Response, Status};
+
+pub(crate) type R<T> = Result<Response<T>, Status>;
+
+pub(crate) fn ok<T>(t: T) -> R<T> {
+    Ok(Response::new(t))
+}
+
+/// The WorkflowService implementation.
+#[derive(Clone)]
+pub struct WorkflowApi {
+    pub engine: Engine,
+}
+
+/// Implements `WorkflowService` for the RPCs listed, each by `WorkflowApi`'s inherent method of
+/// the same name; the trait's defaults answer the others.
+macro_rules! implemented {
+    ($($rpc:ident($req:ty) -> $res:ty;)*) => {
+        #[tonic::async_trait]
+        impl WorkflowService for WorkflowApi {
+            $(
+                async fn $rpc(&self, r: Request<$req>) -> R<$res> {
+                    WorkflowApi::$rpc(self, r).await
+                }
+            )*
+        }
+    };
+}
+
+implemented! {
+    // namespaces
+    register_namespace(RegisterNamespaceRequest) -> RegisterNamespaceResponse;
+    describe_namespace(DescribeNamespaceRequest) -> DescribeNamespaceResponse;
+    list_namespaces(ListNamespacesRequest) -> ListNamespacesResponse;
+    update_namespace(UpdateNamespaceRequest) -> UpdateNamespaceResponse;
+    // workflows
+    start_workflow_execution(StartWorkflowExecutionRequest) -> StartWorkflowExecutionResponse;
+    signal_with_start_workflow_execution(SignalWithStartWorkflowExecutionRequest) -> SignalWithStartWorkflowExecutionResponse;
+    signal_workflow_execution(SignalWorkflowExecutionRequest) -> SignalWorkflowExecutionResponse;
+    request_cancel_workflow_execution(RequestCancelWorkflowExecutionRequest) -> RequestCancelWorkflowExecutionResponse;
+    terminate_workflow_execution(TerminateWorkflowExecutionRequest) -> TerminateWorkflowExecutionResponse;
+    delete_workflow_execution(DeleteWorkflowExecutionRequest) -> DeleteWorkflowExecutionResponse;
+    describe_workflow_execution(DescribeWorkflowExecutionRequest) -> DescribeWorkflowExecutionResponse;
+    get_workflow_execution_history(GetWorkflowExecutionHistoryRequest) -> GetWorkflowExecutionHistoryResponse;
+    query_workflow(QueryWorkflowRequest) -> QueryWorkflowResponse;
+    update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse;
+    poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse;
+    execute_multi_operation(ExecuteMultiOperationRequest) -> ExecuteMultiOperationResponse;
+    // visibility
+    list_workflow_executions(ListWorkflowExecutionsRequest) -> ListWorkflowExecutionsResponse;
+    list_open_workflow_executions(ListOpenWorkflowExecutionsRequest) -> ListOpenWorkflowExecutionsResponse;
+    list_closed_workflow_executions(ListClosedWorkflowExecutionsRequest) -> ListClosedWorkflowExecutionsResponse;
+    scan_workflow_executions(ScanWorkflowExecutionsRequest) -> ScanWorkflowExecutionsResponse;
+    count_workflow_executions(CountWorkflowExecutionsRequest) -> CountWorkflowExecutionsResponse;
+    get_search_attributes(GetSearchAttributesRequest) -> GetSearchAttributesResponse;
+    // tasks
+    poll_workflow_task_queue(PollWorkflowTaskQueueRequest) -> PollWorkflowTaskQueueResponse;
+    respond_workflow_task_completed(RespondWorkflowTaskCompletedRequest) -> RespondWorkflowTaskCompletedResponse;
+    respond_workflow_task_failed(RespondWorkflowTaskFailedRequest) -> RespondWorkflowTaskFailedResponse;
+    respond_query_task_completed(RespondQueryTaskCompletedRequest) -> RespondQueryTaskCompletedResponse;
+    poll_activity_task_queue(PollActivityTaskQueueRequest) -> PollActivityTaskQueueResponse;
+    respond_activity_task_completed(RespondActivityTaskCompletedRequest) -> RespondActivityTaskCompletedResponse;
+    respond_activity_task_completed_by_id(RespondActivityTaskCompletedByIdRequest) -> RespondActivityTaskCompletedByIdResponse;
+    respond_activity_task_failed(RespondActivityTaskFailedRequest) -> RespondActivityTaskFailedResponse;
+    respond_activity_task_failed_by_id(RespondActivityTaskFailedByIdRequest) -> RespondActivityTaskFailedByIdResponse;
+    respond_activity_task_canceled(RespondActivityTaskCanceledRequest) -> RespondActivityTaskCanceledResponse;
+    respond_activity_task_canceled_by_id(RespondActivityTaskCanceledByIdRequest) -> RespondActivityTaskCanceledByIdResponse;
+    record_activity_task_heartbeat(RecordActivityTaskHeartbeatRequest) -> RecordActivityTaskHeartbeatResponse;
+    record_activity_task_heartbeat_by_id(RecordActivityTaskHeartbeatByIdRequest) -> RecordActivityTaskHeartbeatByIdResponse;
+    reset_sticky_task_queue(ResetStickyTaskQueueRequest) -> ResetStickyTaskQueueResponse;
+    shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse;
+    record_worker_heartbeat(RecordWorkerHeartbeatRequest) -> RecordWorkerHeartbeatResponse;
+    // cluster
+    get_system_info(GetSystemInfoRequest) -> GetSystemInfoResponse;
+    get_cluster_info(GetClusterInfoRequest) -> GetClusterInfoResponse;
+    describe_task_queue(DescribeTaskQueueRequest) -> DescribeTaskQueueResponse;
+}
