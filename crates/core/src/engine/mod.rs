@@ -340,7 +340,7 @@ impl Engine {
     {
         let now = self.inner.clock.now();
         let RunData { ms, extra } = data;
-        let mut tx = Tx::new(ms, now);
+        let mut tx = Tx::with_limits(ms, now, &self.inner.config.limits);
         let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut tx, extra)));
         let out = match applied {
             Ok(Ok(out)) => out,

@@ -249,6 +249,17 @@ impl Engine {
         }))
     }
 
+    /// Decodes a task token of `kind` and checks it belongs to the request's namespace.
+    fn token_in(&self, namespace: &str, bytes: &[u8], kind: TokenKind) -> Result<TaskToken> {
+        let token = TaskToken::decode_kind(bytes, kind)?;
+        if !namespace.is_empty() && self.namespace(namespace)?.id != token.namespace_id {
+            return Err(Error::InvalidArgument(
+                "Operation requested with a token from a different namespace.".into(),
+            ));
+        }
+        Ok(token)
+    }
+
     fn wft_key(&self, token: &TaskToken) -> RunKey {
         RunKey {
             namespace_id: token.namespace_id.clone(),
@@ -261,13 +272,10 @@ impl Engine {
         &self,
         req: RespondWorkflowTaskCompletedRequest,
     ) -> Result<RespondWorkflowTaskCompletedResponse> {
-        let token = TaskToken::decode_kind(&req.task_token, TokenKind::Workflow)?;
+        let token = self.token_in(&req.namespace, &req.task_token, TokenKind::Workflow)?;
         let ns = self
             .namespace_by_id(&token.namespace_id)
             .ok_or_else(|| Error::NamespaceNotFound(req.namespace.clone()))?;
-        for c in &req.commands {
-            self.check_command_blobs(c)?;
-        }
         // Temporal's frontend rejects these before the task is touched.
         if req.messages.iter().any(|m| m.body.is_none()) {
             return Err(Error::InvalidArgument("nil message body".into()));
@@ -306,22 +314,9 @@ impl Engine {
         }
     }
 
-    fn check_command_blobs(&self, c: &perdure_proto::api::command::v1::Command) -> Result<()> {
-        use perdure_proto::api::command::v1::command::Attributes as CA;
-        let p = match &c.attributes {
-            Some(CA::ScheduleActivityTaskCommandAttributes(a)) => a.input.as_ref(),
-            Some(CA::CompleteWorkflowExecutionCommandAttributes(a)) => a.result.as_ref(),
-            Some(CA::StartChildWorkflowExecutionCommandAttributes(a)) => a.input.as_ref(),
-            Some(CA::SignalExternalWorkflowExecutionCommandAttributes(a)) => a.input.as_ref(),
-            Some(CA::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => a.input.as_ref(),
-            _ => None,
-        };
-        self.check_blobs(p)
-    }
-
     /// RespondWorkflowTaskFailed.
     pub async fn fail_workflow_task(&self, req: RespondWorkflowTaskFailedRequest) -> Result<()> {
-        let token = TaskToken::decode_kind(&req.task_token, TokenKind::Workflow)?;
+        let token = self.token_in(&req.namespace, &req.task_token, TokenKind::Workflow)?;
         let key = self.wft_key(&token);
         self.mutate(key, move |tx, extra| {
             let valid = tx.is_running()
@@ -346,7 +341,7 @@ impl Engine {
 
     /// RespondQueryTaskCompleted.
     pub async fn complete_query_task(&self, req: RespondQueryTaskCompletedRequest) -> Result<()> {
-        let token = TaskToken::decode_kind(&req.task_token, TokenKind::Query)?;
+        let token = self.token_in(&req.namespace, &req.task_token, TokenKind::Query)?;
         let outcome = if req.completed_type == QueryResultType::Answered as i32 {
             QueryOutcome::Answered(req.query_result)
         } else {
@@ -506,8 +501,12 @@ impl Engine {
         .await
     }
 
-    async fn activity_target_by_token(&self, token: &[u8]) -> Result<(RunKey, ActivityRef)> {
-        let t = TaskToken::decode_kind(token, TokenKind::Activity)?;
+    async fn activity_target_by_token(
+        &self,
+        namespace: &str,
+        token: &[u8],
+    ) -> Result<(RunKey, ActivityRef)> {
+        let t = self.token_in(namespace, token, TokenKind::Activity)?;
         Ok((self.wft_key(&t), ActivityRef::Token(t)))
     }
 
@@ -542,10 +541,11 @@ impl Engine {
     }
 
     pub async fn complete_activity(&self, req: RespondActivityTaskCompletedRequest) -> Result<()> {
-        self.check_blobs(req.result.as_ref())?;
-        let (key, r) = self.activity_target_by_token(&req.task_token).await?;
+        let (key, r) = self
+            .activity_target_by_token(&req.namespace, &req.task_token)
+            .await?;
         self.on_activity(&req.namespace, key, r, move |tx, i| {
-            tx.activity_completed(i, req.result, &req.identity)
+            tx.activity_completed_or_too_big(i, req.result, &req.identity)
         })
         .await
     }
@@ -554,7 +554,6 @@ impl Engine {
         &self,
         req: RespondActivityTaskCompletedByIdRequest,
     ) -> Result<()> {
-        self.check_blobs(req.result.as_ref())?;
         let (key, r) = self
             .activity_target_by_id(
                 &req.namespace,
@@ -564,21 +563,21 @@ impl Engine {
             )
             .await?;
         self.on_activity(&req.namespace, key, r, move |tx, i| {
-            tx.activity_completed(i, req.result, &req.identity)
+            tx.activity_completed_or_too_big(i, req.result, &req.identity)
         })
         .await
     }
 
     pub async fn fail_activity(
         &self,
-        token: Option<&[u8]>,
+        token: Option<(&str, &[u8])>,
         by_id: Option<(&str, &str, &str, &str)>,
         failure: Option<Failure>,
         details: Option<Payloads>,
         identity: String,
     ) -> Result<()> {
         let (key, r) = match (token, by_id) {
-            (Some(t), _) => self.activity_target_by_token(t).await?,
+            (Some((ns, t)), _) => self.activity_target_by_token(ns, t).await?,
             (None, Some((ns, wf, run, act))) => {
                 self.activity_target_by_id(ns, wf, run, act).await?
             }
@@ -596,13 +595,13 @@ impl Engine {
 
     pub async fn cancel_activity(
         &self,
-        token: Option<&[u8]>,
+        token: Option<(&str, &[u8])>,
         by_id: Option<(&str, &str, &str, &str)>,
         details: Option<Payloads>,
         identity: String,
     ) -> Result<()> {
         let (key, r) = match (token, by_id) {
-            (Some(t), _) => self.activity_target_by_token(t).await?,
+            (Some((ns, t)), _) => self.activity_target_by_token(ns, t).await?,
             (None, Some((ns, wf, run, act))) => {
                 self.activity_target_by_id(ns, wf, run, act).await?
             }
@@ -621,13 +620,13 @@ impl Engine {
     /// RecordActivityTaskHeartbeat[ById]; returns cancel_requested.
     pub async fn heartbeat_activity(
         &self,
-        token: Option<&[u8]>,
+        token: Option<(&str, &[u8])>,
         by_id: Option<(&str, &str, &str, &str)>,
         details: Option<Payloads>,
     ) -> Result<bool> {
         self.check_blobs(details.as_ref())?;
         let (key, r) = match (token, by_id) {
-            (Some(t), _) => self.activity_target_by_token(t).await?,
+            (Some((ns, t)), _) => self.activity_target_by_token(ns, t).await?,
             (None, Some((ns, wf, run, act))) => {
                 self.activity_target_by_id(ns, wf, run, act).await?
             }

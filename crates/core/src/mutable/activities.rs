@@ -6,7 +6,8 @@ use std::time::Duration;
 use perdure_proto::api::command::v1::*;
 use perdure_proto::api::common::v1::{ActivityType, Payloads};
 use perdure_proto::api::enums::v1::{RetryState, TimeoutType};
-use perdure_proto::api::failure::v1::Failure;
+use perdure_proto::api::failure::v1::failure::FailureInfo;
+use perdure_proto::api::failure::v1::{Failure, ServerFailureInfo};
 use perdure_proto::api::history::v1::history_event::Attributes as A;
 use perdure_proto::api::history::v1::*;
 
@@ -61,9 +62,7 @@ pub fn normalize_activity(
         st2c = cap(st2c);
     }
     hb = hb.min(st2c);
-    let p = retry::with_defaults(a.retry_policy.take());
-    retry::validate(&p)?;
-    a.retry_policy = Some(p);
+    a.retry_policy = Some(retry::normalize(a.retry_policy.take())?);
     a.schedule_to_close_timeout = Some(pdur(s2c));
     a.schedule_to_start_timeout = Some(pdur(s2s));
     a.start_to_close_timeout = Some(pdur(st2c));
@@ -289,7 +288,29 @@ impl Tx<'_> {
         );
     }
 
-    /// A failed attempt: retried (no event) or final. Returns true when retried.
+    /// A completion whose result is over the blob limit fails the activity for good with
+    /// `Complete result exceeds size limit.`, as Temporal does (a retry could only do the same).
+    pub fn activity_completed_or_too_big(
+        &mut self,
+        i: usize,
+        result: Option<Payloads>,
+        identity: &str,
+    ) {
+        if self.limits.blob_fits(result.as_ref()) {
+            return self.activity_completed(i, result, identity);
+        }
+        let failure = Failure {
+            message: crate::limits::COMPLETE_RESULT_EXCEEDS_LIMIT.into(),
+            failure_info: Some(FailureInfo::ServerFailureInfo(ServerFailureInfo {
+                non_retryable: true,
+            })),
+            ..Default::default()
+        };
+        self.activity_failed(i, Some(failure), None, identity);
+    }
+
+    /// A failed attempt: retried (no event) or final. Returns true when retried. A failure over
+    /// the size limit is cut down first.
     pub fn activity_failed(
         &mut self,
         i: usize,
@@ -297,6 +318,8 @@ impl Tx<'_> {
         details: Option<Payloads>,
         identity: &str,
     ) -> bool {
+        let failure = failure.map(|f| self.limits.fit_failure(f));
+        let details = details.filter(|d| self.limits.blob_fits(Some(d)));
         if details.is_some() {
             self.ms.activities[i].heartbeat_details = details;
         }

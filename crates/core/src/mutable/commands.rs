@@ -11,7 +11,18 @@ use perdure_proto::api::history::v1::history_event::Attributes as A;
 use perdure_proto::api::history::v1::*;
 use perdure_proto::api::protocol::v1::Message;
 
+use perdure_proto::api::enums::v1::CommandType;
+use prost::Message as _;
+
 use crate::clock::convert::dur;
+
+/// A command whose payload is over the blob limit: Temporal fails the task with this cause (as
+/// it names it) and terminates the run.
+pub(super) const PAYLOAD_TOO_BIG: Cause = Cause::BadScheduleActivityAttributes;
+
+fn too_big(field: &str) -> (Cause, String) {
+    (PAYLOAD_TOO_BIG, format!("{field} exceeds size limit."))
+}
 
 use super::{Tx, normalize_activity};
 
@@ -23,6 +34,119 @@ pub(super) fn is_closing(c: &Command) -> bool {
             | Some(CA::CancelWorkflowExecutionCommandAttributes(_))
             | Some(CA::ContinueAsNewWorkflowExecutionCommandAttributes(_))
     )
+}
+
+/// The command type its attributes belong to.
+fn attributes_type(a: &CA) -> CommandType {
+    match a {
+        CA::ScheduleActivityTaskCommandAttributes(_) => CommandType::ScheduleActivityTask,
+        CA::StartTimerCommandAttributes(_) => CommandType::StartTimer,
+        CA::CompleteWorkflowExecutionCommandAttributes(_) => CommandType::CompleteWorkflowExecution,
+        CA::FailWorkflowExecutionCommandAttributes(_) => CommandType::FailWorkflowExecution,
+        CA::RequestCancelActivityTaskCommandAttributes(_) => CommandType::RequestCancelActivityTask,
+        CA::CancelTimerCommandAttributes(_) => CommandType::CancelTimer,
+        CA::CancelWorkflowExecutionCommandAttributes(_) => CommandType::CancelWorkflowExecution,
+        CA::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => {
+            CommandType::RequestCancelExternalWorkflowExecution
+        }
+        CA::RecordMarkerCommandAttributes(_) => CommandType::RecordMarker,
+        CA::ContinueAsNewWorkflowExecutionCommandAttributes(_) => {
+            CommandType::ContinueAsNewWorkflowExecution
+        }
+        CA::StartChildWorkflowExecutionCommandAttributes(_) => {
+            CommandType::StartChildWorkflowExecution
+        }
+        CA::SignalExternalWorkflowExecutionCommandAttributes(_) => {
+            CommandType::SignalExternalWorkflowExecution
+        }
+        CA::UpsertWorkflowSearchAttributesCommandAttributes(_) => {
+            CommandType::UpsertWorkflowSearchAttributes
+        }
+        CA::ProtocolMessageCommandAttributes(_) => CommandType::ProtocolMessage,
+        CA::ModifyWorkflowPropertiesCommandAttributes(_) => CommandType::ModifyWorkflowProperties,
+        CA::ScheduleNexusOperationCommandAttributes(_) => CommandType::ScheduleNexusOperation,
+        CA::RequestCancelNexusOperationCommandAttributes(_) => {
+            CommandType::RequestCancelNexusOperation
+        }
+    }
+}
+
+/// `StartTimer` for `COMMAND_TYPE_START_TIMER`.
+fn type_name(t: CommandType) -> String {
+    t.as_str_name()
+        .trim_start_matches("COMMAND_TYPE_")
+        .split('_')
+        .map(|w| {
+            let mut cs = w.chars();
+            cs.next()
+                .map(|f| f.to_string() + &cs.as_str().to_lowercase())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The command's type: the declared one, or (when a client left it unset) its attributes'.
+fn declared_type(c: &Command) -> CommandType {
+    match CommandType::try_from(c.command_type) {
+        Ok(t) if t != CommandType::Unspecified => t,
+        _ => c
+            .attributes
+            .as_ref()
+            .map(attributes_type)
+            .unwrap_or(CommandType::Unspecified),
+    }
+}
+
+/// The failure cause for bad attributes of a command type.
+fn bad_attributes_cause(t: CommandType) -> Cause {
+    match t {
+        CommandType::ScheduleActivityTask => Cause::BadScheduleActivityAttributes,
+        CommandType::RequestCancelActivityTask => Cause::BadRequestCancelActivityAttributes,
+        CommandType::StartTimer => Cause::BadStartTimerAttributes,
+        CommandType::CompleteWorkflowExecution => Cause::BadCompleteWorkflowExecutionAttributes,
+        CommandType::FailWorkflowExecution => Cause::BadFailWorkflowExecutionAttributes,
+        CommandType::CancelTimer => Cause::BadCancelTimerAttributes,
+        CommandType::CancelWorkflowExecution => Cause::BadCancelWorkflowExecutionAttributes,
+        CommandType::RequestCancelExternalWorkflowExecution => {
+            Cause::BadRequestCancelExternalWorkflowExecutionAttributes
+        }
+        CommandType::RecordMarker => Cause::BadRecordMarkerAttributes,
+        CommandType::ContinueAsNewWorkflowExecution => Cause::BadContinueAsNewAttributes,
+        CommandType::StartChildWorkflowExecution => Cause::BadStartChildExecutionAttributes,
+        CommandType::SignalExternalWorkflowExecution => Cause::BadSignalWorkflowExecutionAttributes,
+        CommandType::UpsertWorkflowSearchAttributes => Cause::BadSearchAttributes,
+        CommandType::ModifyWorkflowProperties => Cause::BadModifyWorkflowPropertiesAttributes,
+        CommandType::ProtocolMessage => Cause::BadUpdateWorkflowExecutionMessage,
+        CommandType::ScheduleNexusOperation => Cause::BadScheduleNexusOperationAttributes,
+        CommandType::RequestCancelNexusOperation => Cause::BadRequestCancelNexusOperationAttributes,
+        CommandType::Unspecified => Cause::Unspecified,
+    }
+}
+
+/// Temporal refuses outright (without failing the task) a completion whose workflow-closing
+/// command is not the last command.
+pub(super) fn command_sequence_error(commands: &[Command]) -> Option<String> {
+    let closing = commands.iter().position(|c| {
+        matches!(
+            declared_type(c),
+            CommandType::CompleteWorkflowExecution
+                | CommandType::FailWorkflowExecution
+                | CommandType::CancelWorkflowExecution
+                | CommandType::ContinueAsNewWorkflowExecution
+        )
+    })?;
+    if closing + 1 == commands.len() {
+        return None;
+    }
+    let names: Vec<String> = commands
+        .iter()
+        .map(|c| type_name(declared_type(c)))
+        .collect();
+    Some(format!(
+        "invalid command sequence: [{}], command {} must be the last command.",
+        names.join(", "),
+        names[closing]
+    ))
 }
 
 /// The ids of the messages placed by ProtocolMessage commands.
@@ -55,17 +179,74 @@ impl Tx<'_> {
             .iter()
             .map(|a| a.activity_id.clone())
             .collect();
+        let limits = self.limits;
+        let too_long = |cause: Cause, what: &str, value: &str, command: &str| {
+            (value.len() > limits.id_length).then(|| {
+                (
+                    cause,
+                    format!("{what} on {command} exceeds length limit. {what}={value}"),
+                )
+            })
+        };
+        let mut pending_activities = self.ms.activities.len();
         for c in commands.iter_mut() {
+            let declared = declared_type(c);
+            let matches = c
+                .attributes
+                .as_ref()
+                .is_some_and(|a| attributes_type(a) == declared);
+            if !matches {
+                let name = type_name(declared);
+                return Err((
+                    bad_attributes_cause(declared),
+                    format!("{name}CommandAttributes is not set on {name}Command."),
+                ));
+            }
             match c.attributes.as_mut() {
-                None => {
-                    return Err((
-                        Cause::Unspecified,
-                        format!("command {} has no attributes", c.command_type),
-                    ));
-                }
+                None => {}
                 Some(CA::ScheduleActivityTaskCommandAttributes(a)) => {
-                    normalize_activity(a, run_timeout)
-                        .map_err(|e| (Cause::BadScheduleActivityAttributes, e))?;
+                    let cause = Cause::BadScheduleActivityAttributes;
+                    if let Some(e) = too_long(
+                        cause,
+                        "ActivityId",
+                        &a.activity_id,
+                        "ScheduleActivityTaskCommand",
+                    )
+                    .or_else(|| {
+                        too_long(
+                            cause,
+                            "ActivityType",
+                            a.activity_type.as_ref().map_or("", |t| t.name.as_str()),
+                            "ScheduleActivityTaskCommand",
+                        )
+                    }) {
+                        return Err(e);
+                    }
+                    if a.task_queue
+                        .as_ref()
+                        .is_some_and(|q| q.name.len() > limits.id_length)
+                    {
+                        return Err((cause, "taskQueue length exceeds limit".into()));
+                    }
+                    if !limits.blob_fits(a.input.as_ref()) {
+                        return Err((
+                            cause,
+                            "ScheduleActivityTaskCommandAttributes.Input exceeds size limit."
+                                .into(),
+                        ));
+                    }
+                    pending_activities += 1;
+                    if pending_activities > limits.pending_activities {
+                        return Err((
+                            Cause::PendingActivitiesLimitExceeded,
+                            format!(
+                                "the number of pending activities, {}, has reached the per-workflow limit of {}",
+                                pending_activities - 1,
+                                limits.pending_activities
+                            ),
+                        ));
+                    }
+                    normalize_activity(a, run_timeout).map_err(|e| (cause, e))?;
                     if activities.contains(&a.activity_id) {
                         return Err((
                             Cause::ScheduleActivityDuplicateId,
@@ -77,6 +258,14 @@ impl Tx<'_> {
                 Some(CA::StartTimerCommandAttributes(t)) => {
                     if t.timer_id.is_empty() {
                         return Err((Cause::BadStartTimerAttributes, "TimerId is not set.".into()));
+                    }
+                    if let Some(e) = too_long(
+                        Cause::BadStartTimerAttributes,
+                        "TimerId",
+                        &t.timer_id,
+                        "StartTimerCommand",
+                    ) {
+                        return Err(e);
                     }
                     if dur(&t.start_to_fire_timeout).is_zero() {
                         return Err((
@@ -99,7 +288,29 @@ impl Tx<'_> {
                             "TimerId is not set.".into(),
                         ));
                     }
+                    if !timers.contains(&t.timer_id) {
+                        return Err((
+                            Cause::BadCancelTimerAttributes,
+                            format!(
+                                "invalid history builder state for action: add-timer-canceled-event, TimerID: {}",
+                                t.timer_id
+                            ),
+                        ));
+                    }
                     timers.retain(|x| *x != t.timer_id);
+                }
+                Some(CA::CompleteWorkflowExecutionCommandAttributes(a)) => {
+                    if !limits.blob_fits(a.result.as_ref()) {
+                        return Err(too_big("CompleteWorkflowExecutionCommandAttributes.Result"));
+                    }
+                }
+                Some(CA::FailWorkflowExecutionCommandAttributes(a)) => {
+                    if a.failure
+                        .as_ref()
+                        .is_some_and(|f| f.encoded_len() > limits.blob_size)
+                    {
+                        return Err(too_big("FailWorkflowExecutionCommandAttributes.Failure"));
+                    }
                 }
                 Some(CA::UpsertWorkflowSearchAttributesCommandAttributes(u)) => {
                     for k in u
@@ -118,6 +329,27 @@ impl Tx<'_> {
                             ));
                         }
                     }
+                }
+                Some(CA::StartChildWorkflowExecutionCommandAttributes(s))
+                    if !limits.blob_fits(s.input.as_ref()) =>
+                {
+                    return Err(too_big(
+                        "StartChildWorkflowExecutionCommandAttributes.Input",
+                    ));
+                }
+                Some(CA::SignalExternalWorkflowExecutionCommandAttributes(s))
+                    if !limits.blob_fits(s.input.as_ref()) =>
+                {
+                    return Err(too_big(
+                        "SignalExternalWorkflowExecutionCommandAttributes.Input",
+                    ));
+                }
+                Some(CA::ContinueAsNewWorkflowExecutionCommandAttributes(s))
+                    if !limits.blob_fits(s.input.as_ref()) =>
+                {
+                    return Err(too_big(
+                        "ContinueAsNewWorkflowExecutionCommandAttributes.Input",
+                    ));
                 }
                 Some(CA::StartChildWorkflowExecutionCommandAttributes(s)) => {
                     if s.workflow_id.is_empty() {

@@ -25,6 +25,7 @@ pub use activities::{activity_type, normalize_activity};
 pub use signals::SignalParams;
 pub use start::{StartParams, start_run};
 
+use crate::limits::Limits;
 use std::time::{Duration, SystemTime};
 
 use perdure_proto::api::common::v1::Payloads;
@@ -133,7 +134,12 @@ pub struct Tx<'a> {
     pub new_run: Option<NewRun>,
     /// The state changed and must be committed.
     pub changed: bool,
+    /// Size and count limits the transition enforces.
+    pub limits: &'a Limits,
 }
+
+/// The limits used by [`Tx::new`]: Temporal's defaults.
+static DEFAULT_LIMITS: std::sync::LazyLock<Limits> = std::sync::LazyLock::new(Limits::default);
 
 pub(crate) fn normal_queue(name: &str) -> TaskQueue {
     TaskQueue {
@@ -187,6 +193,10 @@ pub fn cause_name(c: Cause) -> String {
 
 impl<'a> Tx<'a> {
     pub fn new(ms: &'a mut ExecutionState, now: SystemTime) -> Self {
+        Self::with_limits(ms, now, &DEFAULT_LIMITS)
+    }
+
+    pub fn with_limits(ms: &'a mut ExecutionState, now: SystemTime, limits: &'a Limits) -> Self {
         Tx {
             ms,
             now,
@@ -194,6 +204,7 @@ impl<'a> Tx<'a> {
             effects: Vec::new(),
             new_run: None,
             changed: false,
+            limits,
         }
     }
 

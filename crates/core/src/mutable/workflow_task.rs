@@ -19,7 +19,7 @@ use crate::clock::convert::{dur, ts};
 use crate::events::{PREVIOUS_EVENT, assign_ids};
 use crate::state::*;
 
-use super::commands::{is_closing, placed_message_ids};
+use super::commands::{PAYLOAD_TOO_BIG, command_sequence_error, is_closing, placed_message_ids};
 use super::{Effect, Rejected, StartedTask, TimerKind, Tx, cause_name, normal_queue};
 
 impl Tx<'_> {
@@ -360,6 +360,9 @@ impl Tx<'_> {
             .wft
             .clone()
             .expect("complete_wft without a started task");
+        if let Some(msg) = command_sequence_error(&req.commands) {
+            return Err(Rejected(msg));
+        }
         let closing = req.commands.iter().any(is_closing);
         let delivered_pending = self.ms.updates.iter().any(|u| {
             u.stage == Stage::Admitted as i32
@@ -398,6 +401,11 @@ impl Tx<'_> {
                     }),
                     &req.identity,
                 );
+                if cause == PAYLOAD_TOO_BIG && msg.ends_with("exceeds size limit.") {
+                    // A payload over the limit would fail every retry of the task: Temporal
+                    // terminates the run instead.
+                    self.terminate(&full, None, "history-service");
+                }
             }
             return Err(Rejected(full));
         }
