@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use temporalio_protos::temporal::api::enums::v1::EventType;
-use temporalio_protos::temporal::api::history::v1::history_event::Attributes as A;
+use temporalio_protos::temporal::api::history::v1::history_event::Attributes as EventAttributes;
 use temporalio_protos::temporal::api::history::v1::{
     History, HistoryEvent, WorkflowTaskScheduledEventAttributes, WorkflowTaskStartedEventAttributes,
 };
@@ -155,7 +155,8 @@ impl Replayer {
         let Some(first) = events.first() else {
             return Err(ReplayError::Other("the history has no events".into()));
         };
-        let Some(A::WorkflowExecutionStartedEventAttributes(a)) = &first.attributes else {
+        let Some(EventAttributes::WorkflowExecutionStartedEventAttributes(a)) = &first.attributes
+        else {
             return Err(ReplayError::Other(format!(
                 "the history starts with event {} of type {}, not WorkflowExecutionStarted",
                 first.event_id,
@@ -243,7 +244,7 @@ fn type_name(e: &HistoryEvent) -> String {
 /// The workflow and run ids the history records (its first event carries both on current servers).
 fn ids(history: &History) -> (String, String) {
     match history.events.first().and_then(|e| e.attributes.as_ref()) {
-        Some(A::WorkflowExecutionStartedEventAttributes(a)) => {
+        Some(EventAttributes::WorkflowExecutionStartedEventAttributes(a)) => {
             let run_id = if a.original_execution_run_id.is_empty() {
                 a.first_execution_run_id.clone()
             } else {
@@ -264,7 +265,7 @@ fn closing_task(events: &[HistoryEvent]) -> Vec<HistoryEvent> {
     };
     let t = EventType::try_from(last.event_type).unwrap_or(EventType::Unspecified);
     let mut id = last.event_id;
-    let mut next = |attributes: A, event_type: EventType| {
+    let mut next = |attributes: EventAttributes, event_type: EventType| {
         id += 1;
         HistoryEvent {
             event_id: id,
@@ -275,13 +276,18 @@ fn closing_task(events: &[HistoryEvent]) -> Vec<HistoryEvent> {
         }
     };
     let scheduled = || {
-        A::WorkflowTaskScheduledEventAttributes(WorkflowTaskScheduledEventAttributes {
-            attempt: 1,
-            ..Default::default()
-        })
+        EventAttributes::WorkflowTaskScheduledEventAttributes(
+            WorkflowTaskScheduledEventAttributes {
+                attempt: 1,
+                ..Default::default()
+            },
+        )
     };
-    let started =
-        || A::WorkflowTaskStartedEventAttributes(WorkflowTaskStartedEventAttributes::default());
+    let started = || {
+        EventAttributes::WorkflowTaskStartedEventAttributes(
+            WorkflowTaskStartedEventAttributes::default(),
+        )
+    };
     use EventType::*;
     match t {
         // The code already ran this task (or the workflow closed with one of its commands).

@@ -527,7 +527,8 @@ async fn activity_poller(
     }
 }
 
-fn dur(d: &Option<prost_wkt_types::Duration>) -> Option<Duration> {
+/// A wire duration as a `Duration`; `None` when it is absent or zero.
+fn std_duration(d: &Option<prost_wkt_types::Duration>) -> Option<Duration> {
     d.as_ref()
         .map(|d| Duration::new(d.seconds.max(0) as u64, d.nanos.max(0) as u32))
         .filter(|d| !d.is_zero())
@@ -552,8 +553,8 @@ async fn run_activity(shared: &Shared, task: ws::PollActivityTaskQueueResponse) 
             .map(|t| t.name.clone())
             .unwrap_or_default(),
         task_queue: shared.options.task_queue.clone(),
-        heartbeat_timeout: dur(&task.heartbeat_timeout),
-        start_to_close_timeout: dur(&task.start_to_close_timeout),
+        heartbeat_timeout: std_duration(&task.heartbeat_timeout),
+        start_to_close_timeout: std_duration(&task.start_to_close_timeout),
         task_token: task.task_token.clone(),
     };
     let (cancel_tx, cancel_rx) = watch::channel(false);

@@ -7,14 +7,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
-use temporalio_protos::temporal::api::command::v1::command::Attributes as CA;
+use temporalio_protos::temporal::api::command::v1::command::Attributes as CommandAttributes;
 use temporalio_protos::temporal::api::command::v1::{
     RequestCancelActivityTaskCommandAttributes, ScheduleActivityTaskCommandAttributes,
 };
 use temporalio_protos::temporal::api::common::v1::{ActivityType, Payloads};
 
 use super::cancellation::Member;
-use super::commands::CmdKind;
+use super::commands::CommandKind;
 use super::state::State;
 use super::{ActivityCancellation, ActivityOptions, WfContext};
 use crate::common::{RetryPolicy, normal_task_queue, proto_duration};
@@ -65,21 +65,27 @@ impl WfContext {
             .clone()
             .unwrap_or_else(|| self.state.borrow().info.task_queue.clone());
         self.push_command(
-            CmdKind::Activity(seq),
-            CA::ScheduleActivityTaskCommandAttributes(ScheduleActivityTaskCommandAttributes {
-                activity_id: seq.to_string(),
-                activity_type: Some(ActivityType {
-                    name: activity_type.to_string(),
-                }),
-                task_queue: Some(normal_task_queue(task_queue)),
-                input,
-                schedule_to_close_timeout: options.schedule_to_close_timeout.map(proto_duration),
-                schedule_to_start_timeout: options.schedule_to_start_timeout.map(proto_duration),
-                start_to_close_timeout: options.start_to_close_timeout.map(proto_duration),
-                heartbeat_timeout: options.heartbeat_timeout.map(proto_duration),
-                retry_policy: options.retry_policy.as_ref().map(RetryPolicy::to_proto),
-                ..Default::default()
-            }),
+            CommandKind::Activity(seq),
+            CommandAttributes::ScheduleActivityTaskCommandAttributes(
+                ScheduleActivityTaskCommandAttributes {
+                    activity_id: seq.to_string(),
+                    activity_type: Some(ActivityType {
+                        name: activity_type.to_string(),
+                    }),
+                    task_queue: Some(normal_task_queue(task_queue)),
+                    input,
+                    schedule_to_close_timeout: options
+                        .schedule_to_close_timeout
+                        .map(proto_duration),
+                    schedule_to_start_timeout: options
+                        .schedule_to_start_timeout
+                        .map(proto_duration),
+                    start_to_close_timeout: options.start_to_close_timeout.map(proto_duration),
+                    heartbeat_timeout: options.heartbeat_timeout.map(proto_duration),
+                    retry_policy: options.retry_policy.as_ref().map(RetryPolicy::to_proto),
+                    ..Default::default()
+                },
+            ),
         );
         self.enlist(Member::Activity(seq));
         ActivityHandle::new(self.clone(), seq)
@@ -112,13 +118,13 @@ impl WfContext {
         let unsent = {
             let mut s = self.state.borrow_mut();
             let before = s.commands.len();
-            s.commands.retain(|c| c.kind != CmdKind::Activity(seq));
+            s.commands.retain(|c| c.kind != CommandKind::Activity(seq));
             s.commands.len() != before
         };
         if !unsent {
             self.push_command(
-                CmdKind::CancelActivity(seq),
-                CA::RequestCancelActivityTaskCommandAttributes(
+                CommandKind::CancelActivity(seq),
+                CommandAttributes::RequestCancelActivityTaskCommandAttributes(
                     RequestCancelActivityTaskCommandAttributes {
                         scheduled_event_id: scheduled,
                     },
@@ -179,10 +185,7 @@ pub(super) fn poll_result<O: DeserializeOwned>(
     counted: &mut bool,
     get: impl Fn(&State) -> Option<Result<Option<Payloads>, ActivityError>>,
 ) -> Poll<Result<O, ActivityError>> {
-    if !*counted {
-        *counted = true;
-        ctx.state.borrow_mut().progress += 1;
-    }
+    ctx.count_first_poll(counted);
     let r = get(&ctx.state.borrow());
     match r {
         Some(Ok(p)) => Poll::Ready(payload::from_payloads(p.as_ref()).map_err(Into::into)),

@@ -7,11 +7,11 @@ use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
 use temporalio_protos::temporal::api::command::v1::StartChildWorkflowExecutionCommandAttributes;
-use temporalio_protos::temporal::api::command::v1::command::Attributes as CA;
+use temporalio_protos::temporal::api::command::v1::command::Attributes as CommandAttributes;
 use temporalio_protos::temporal::api::common::v1::{Payloads, WorkflowType};
 
 use super::activity::poll_result;
-use super::commands::CmdKind;
+use super::commands::CommandKind;
 use super::{ChildOptions, WfContext};
 use crate::common::{RetryPolicy, normal_task_queue, proto_duration};
 use crate::failure::ActivityError;
@@ -61,8 +61,8 @@ impl WfContext {
             }
         };
         self.push_command(
-            CmdKind::Child(seq),
-            CA::StartChildWorkflowExecutionCommandAttributes(
+            CommandKind::Child(seq),
+            CommandAttributes::StartChildWorkflowExecutionCommandAttributes(
                 StartChildWorkflowExecutionCommandAttributes {
                     workflow_id,
                     workflow_type: Some(WorkflowType {

@@ -2,13 +2,13 @@
 //! future and to its event in history) and [`WfContext::push_command`].
 
 use temporalio_protos::temporal::api::command::v1::Command;
-use temporalio_protos::temporal::api::command::v1::command::Attributes as CA;
+use temporalio_protos::temporal::api::command::v1::command::Attributes as CommandAttributes;
 
 use super::WfContext;
 
 /// The kind of a command, with the sequence number tying it to its future.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum CmdKind {
+pub(crate) enum CommandKind {
     Activity(u32),
     CancelActivity(u32),
     Timer(u32),
@@ -27,12 +27,12 @@ pub(crate) enum CmdKind {
 
 #[derive(Debug, Clone)]
 pub(crate) struct PendingCommand {
-    pub kind: CmdKind,
+    pub kind: CommandKind,
     pub command: Command,
 }
 
 impl WfContext {
-    pub(crate) fn push_command(&self, kind: CmdKind, attrs: CA) {
+    pub(crate) fn push_command(&self, kind: CommandKind, attrs: CommandAttributes) {
         let mut s = self.state.borrow_mut();
         s.commands.push(PendingCommand {
             kind,
@@ -46,29 +46,45 @@ impl WfContext {
     }
 }
 
-fn command_type(a: &CA) -> temporalio_protos::temporal::api::enums::v1::CommandType {
+fn command_type(a: &CommandAttributes) -> temporalio_protos::temporal::api::enums::v1::CommandType {
     use temporalio_protos::temporal::api::enums::v1::CommandType as T;
     match a {
-        CA::ScheduleActivityTaskCommandAttributes(_) => T::ScheduleActivityTask,
-        CA::StartTimerCommandAttributes(_) => T::StartTimer,
-        CA::CompleteWorkflowExecutionCommandAttributes(_) => T::CompleteWorkflowExecution,
-        CA::FailWorkflowExecutionCommandAttributes(_) => T::FailWorkflowExecution,
-        CA::RequestCancelActivityTaskCommandAttributes(_) => T::RequestCancelActivityTask,
-        CA::CancelTimerCommandAttributes(_) => T::CancelTimer,
-        CA::CancelWorkflowExecutionCommandAttributes(_) => T::CancelWorkflowExecution,
-        CA::ContinueAsNewWorkflowExecutionCommandAttributes(_) => T::ContinueAsNewWorkflowExecution,
-        CA::RecordMarkerCommandAttributes(_) => T::RecordMarker,
-        CA::StartChildWorkflowExecutionCommandAttributes(_) => T::StartChildWorkflowExecution,
-        CA::SignalExternalWorkflowExecutionCommandAttributes(_) => {
+        CommandAttributes::ScheduleActivityTaskCommandAttributes(_) => T::ScheduleActivityTask,
+        CommandAttributes::StartTimerCommandAttributes(_) => T::StartTimer,
+        CommandAttributes::CompleteWorkflowExecutionCommandAttributes(_) => {
+            T::CompleteWorkflowExecution
+        }
+        CommandAttributes::FailWorkflowExecutionCommandAttributes(_) => T::FailWorkflowExecution,
+        CommandAttributes::RequestCancelActivityTaskCommandAttributes(_) => {
+            T::RequestCancelActivityTask
+        }
+        CommandAttributes::CancelTimerCommandAttributes(_) => T::CancelTimer,
+        CommandAttributes::CancelWorkflowExecutionCommandAttributes(_) => {
+            T::CancelWorkflowExecution
+        }
+        CommandAttributes::ContinueAsNewWorkflowExecutionCommandAttributes(_) => {
+            T::ContinueAsNewWorkflowExecution
+        }
+        CommandAttributes::RecordMarkerCommandAttributes(_) => T::RecordMarker,
+        CommandAttributes::StartChildWorkflowExecutionCommandAttributes(_) => {
+            T::StartChildWorkflowExecution
+        }
+        CommandAttributes::SignalExternalWorkflowExecutionCommandAttributes(_) => {
             T::SignalExternalWorkflowExecution
         }
-        CA::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => {
+        CommandAttributes::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => {
             T::RequestCancelExternalWorkflowExecution
         }
-        CA::UpsertWorkflowSearchAttributesCommandAttributes(_) => T::UpsertWorkflowSearchAttributes,
-        CA::ModifyWorkflowPropertiesCommandAttributes(_) => T::ModifyWorkflowProperties,
-        CA::ProtocolMessageCommandAttributes(_) => T::ProtocolMessage,
-        CA::ScheduleNexusOperationCommandAttributes(_) => T::ScheduleNexusOperation,
-        CA::RequestCancelNexusOperationCommandAttributes(_) => T::RequestCancelNexusOperation,
+        CommandAttributes::UpsertWorkflowSearchAttributesCommandAttributes(_) => {
+            T::UpsertWorkflowSearchAttributes
+        }
+        CommandAttributes::ModifyWorkflowPropertiesCommandAttributes(_) => {
+            T::ModifyWorkflowProperties
+        }
+        CommandAttributes::ProtocolMessageCommandAttributes(_) => T::ProtocolMessage,
+        CommandAttributes::ScheduleNexusOperationCommandAttributes(_) => T::ScheduleNexusOperation,
+        CommandAttributes::RequestCancelNexusOperationCommandAttributes(_) => {
+            T::RequestCancelNexusOperation
+        }
     }
 }

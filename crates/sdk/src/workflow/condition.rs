@@ -60,10 +60,7 @@ impl<F: Fn() -> bool + Unpin> Future for Condition<F> {
     type Output = WorkflowResult<()>;
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if !this.counted {
-            this.counted = true;
-            this.ctx.state.borrow_mut().progress += 1;
-        }
+        this.ctx.count_first_poll(&mut this.counted);
         if (this.pred)() {
             return Poll::Ready(Ok(()));
         }

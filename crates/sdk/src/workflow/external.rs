@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use temporalio_protos::temporal::api::command::v1::command::Attributes as CA;
+use temporalio_protos::temporal::api::command::v1::command::Attributes as CommandAttributes;
 use temporalio_protos::temporal::api::command::v1::{
     RequestCancelExternalWorkflowExecutionCommandAttributes,
     SignalExternalWorkflowExecutionCommandAttributes,
@@ -13,7 +13,7 @@ use temporalio_protos::temporal::api::command::v1::{
 use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
 
 use super::WfContext;
-use super::commands::CmdKind;
+use super::commands::CommandKind;
 use crate::payload::ToPayloads;
 
 impl WfContext {
@@ -46,8 +46,8 @@ impl WfContext {
         let seq = self.external_seq();
         match args.to_payloads() {
             Ok(input) => self.push_command(
-                CmdKind::SignalExternal(seq),
-                CA::SignalExternalWorkflowExecutionCommandAttributes(
+                CommandKind::SignalExternal(seq),
+                CommandAttributes::SignalExternalWorkflowExecutionCommandAttributes(
                     SignalExternalWorkflowExecutionCommandAttributes {
                         execution: Some(WorkflowExecution {
                             workflow_id: workflow_id.to_string(),
@@ -77,8 +77,8 @@ impl WfContext {
     ) -> ExternalHandle {
         let seq = self.external_seq();
         self.push_command(
-            CmdKind::CancelExternal(seq),
-            CA::RequestCancelExternalWorkflowExecutionCommandAttributes(
+            CommandKind::CancelExternal(seq),
+            CommandAttributes::RequestCancelExternalWorkflowExecutionCommandAttributes(
                 RequestCancelExternalWorkflowExecutionCommandAttributes {
                     workflow_id: workflow_id.to_string(),
                     run_id: run_id.unwrap_or_default().to_string(),
@@ -106,10 +106,8 @@ pub struct ExternalHandle {
 impl Future for ExternalHandle {
     type Output = Result<(), String>;
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if !self.counted {
-            self.counted = true;
-            self.ctx.state.borrow_mut().progress += 1;
-        }
+        let this = &mut *self;
+        this.ctx.count_first_poll(&mut this.counted);
         match self.ctx.state.borrow().externals.get(&self.seq) {
             Some(Some(r)) => Poll::Ready(r.clone()),
             _ => Poll::Pending,

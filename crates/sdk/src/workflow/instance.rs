@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use futures::future::LocalBoxFuture;
 use prost::Message as _;
-use temporalio_protos::temporal::api::command::v1::command::Attributes as CA;
+use temporalio_protos::temporal::api::command::v1::command::Attributes as CommandAttributes;
 use temporalio_protos::temporal::api::command::v1::*;
 use temporalio_protos::temporal::api::common::v1::{Payload, Payloads};
 use temporalio_protos::temporal::api::enums::v1::EventType;
@@ -18,11 +18,11 @@ use temporalio_protos::temporal::api::failure::v1::{
     ActivityFailureInfo, ChildWorkflowExecutionFailureInfo, Failure,
 };
 use temporalio_protos::temporal::api::history::v1::HistoryEvent;
-use temporalio_protos::temporal::api::history::v1::history_event::Attributes as A;
+use temporalio_protos::temporal::api::history::v1::history_event::Attributes as EventAttributes;
 use temporalio_protos::temporal::api::protocol::v1::Message as ProtocolMessage;
 use temporalio_protos::temporal::api::update::v1 as update;
 
-use super::{CmdKind, PendingCommand, WfContext, WorkflowError, WorkflowInfo, WorkflowResult};
+use super::{CommandKind, PendingCommand, WfContext, WorkflowError, WorkflowInfo, WorkflowResult};
 use crate::failure::{ActivityError, ApplicationFailure, SOURCE, cancelled_failure};
 
 /// A registered workflow function, type-erased: input payloads in, result payload out.
@@ -55,7 +55,7 @@ fn event_name(e: &HistoryEvent) -> String {
 
 fn describe_event(e: &HistoryEvent) -> String {
     let detail = match &e.attributes {
-        Some(A::ActivityTaskScheduledEventAttributes(a)) => format!(
+        Some(EventAttributes::ActivityTaskScheduledEventAttributes(a)) => format!(
             " (activity id {}, type {})",
             a.activity_id,
             a.activity_type
@@ -63,9 +63,15 @@ fn describe_event(e: &HistoryEvent) -> String {
                 .map(|t| t.name.as_str())
                 .unwrap_or("")
         ),
-        Some(A::TimerStartedEventAttributes(t)) => format!(" (timer id {})", t.timer_id),
-        Some(A::TimerCanceledEventAttributes(t)) => format!(" (timer id {})", t.timer_id),
-        Some(A::MarkerRecordedEventAttributes(m)) => format!(" (marker {})", m.marker_name),
+        Some(EventAttributes::TimerStartedEventAttributes(t)) => {
+            format!(" (timer id {})", t.timer_id)
+        }
+        Some(EventAttributes::TimerCanceledEventAttributes(t)) => {
+            format!(" (timer id {})", t.timer_id)
+        }
+        Some(EventAttributes::MarkerRecordedEventAttributes(m)) => {
+            format!(" (marker {})", m.marker_name)
+        }
         _ => String::new(),
     };
     format!("event {} {}{}", e.event_id, event_name(e), detail)
@@ -73,7 +79,7 @@ fn describe_event(e: &HistoryEvent) -> String {
 
 fn describe_command(c: &PendingCommand) -> String {
     match c.command.attributes.as_ref() {
-        Some(CA::ScheduleActivityTaskCommandAttributes(a)) => format!(
+        Some(CommandAttributes::ScheduleActivityTaskCommandAttributes(a)) => format!(
             "ScheduleActivityTask (activity id {}, type {})",
             a.activity_id,
             a.activity_type
@@ -81,19 +87,25 @@ fn describe_command(c: &PendingCommand) -> String {
                 .map(|t| t.name.as_str())
                 .unwrap_or("")
         ),
-        Some(CA::StartTimerCommandAttributes(t)) => format!("StartTimer (timer id {})", t.timer_id),
-        Some(CA::CancelTimerCommandAttributes(t)) => {
+        Some(CommandAttributes::StartTimerCommandAttributes(t)) => {
+            format!("StartTimer (timer id {})", t.timer_id)
+        }
+        Some(CommandAttributes::CancelTimerCommandAttributes(t)) => {
             format!("CancelTimer (timer id {})", t.timer_id)
         }
-        Some(CA::RequestCancelActivityTaskCommandAttributes(_)) => {
+        Some(CommandAttributes::RequestCancelActivityTaskCommandAttributes(_)) => {
             "RequestCancelActivityTask".into()
         }
-        Some(CA::CompleteWorkflowExecutionCommandAttributes(_)) => {
+        Some(CommandAttributes::CompleteWorkflowExecutionCommandAttributes(_)) => {
             "CompleteWorkflowExecution".into()
         }
-        Some(CA::FailWorkflowExecutionCommandAttributes(_)) => "FailWorkflowExecution".into(),
-        Some(CA::CancelWorkflowExecutionCommandAttributes(_)) => "CancelWorkflowExecution".into(),
-        Some(CA::ContinueAsNewWorkflowExecutionCommandAttributes(_)) => {
+        Some(CommandAttributes::FailWorkflowExecutionCommandAttributes(_)) => {
+            "FailWorkflowExecution".into()
+        }
+        Some(CommandAttributes::CancelWorkflowExecutionCommandAttributes(_)) => {
+            "CancelWorkflowExecution".into()
+        }
+        Some(CommandAttributes::ContinueAsNewWorkflowExecutionCommandAttributes(_)) => {
             "ContinueAsNewWorkflowExecution".into()
         }
         _ => format!("{:?}", c.kind),
@@ -189,7 +201,8 @@ impl Instance {
         first: &HistoryEvent,
         f: &WorkflowFn,
     ) -> Result<Instance, ReplayError> {
-        let Some(A::WorkflowExecutionStartedEventAttributes(a)) = &first.attributes else {
+        let Some(EventAttributes::WorkflowExecutionStartedEventAttributes(a)) = &first.attributes
+        else {
             return Err(ReplayError::Other(
                 "history does not start with WorkflowExecutionStarted".into(),
             ));
@@ -313,7 +326,7 @@ impl Instance {
                                     EventType::try_from(n.event_type).is_ok_and(is_command_event)
                                 })
                                 .filter_map(|n| match &n.attributes {
-                                    Some(A::MarkerRecordedEventAttributes(m)) => {
+                                    Some(EventAttributes::MarkerRecordedEventAttributes(m)) => {
                                         Some((m.marker_name.clone(), m.details.clone()))
                                     }
                                     _ => None,
@@ -327,7 +340,7 @@ impl Instance {
                                     EventType::try_from(n.event_type).is_ok_and(is_command_event)
                                 })
                                 .filter_map(|n| match &n.attributes {
-                                    Some(A::WorkflowExecutionUpdateAcceptedEventAttributes(u)) => {
+                                    Some(EventAttributes::WorkflowExecutionUpdateAcceptedEventAttributes(u)) => {
                                         Some(IncomingUpdate {
                                             message_id: u.accepted_request_message_id.clone(),
                                             sequencing_event_id: u
@@ -385,9 +398,9 @@ impl Instance {
         let mut s = self.ctx.state.borrow_mut();
         match (&cmd.kind, &e.attributes, cmd.command.attributes.as_ref()) {
             (
-                CmdKind::Activity(seq),
-                Some(A::ActivityTaskScheduledEventAttributes(a)),
-                Some(CA::ScheduleActivityTaskCommandAttributes(c)),
+                CommandKind::Activity(seq),
+                Some(EventAttributes::ActivityTaskScheduledEventAttributes(a)),
+                Some(CommandAttributes::ScheduleActivityTaskCommandAttributes(c)),
             ) if a.activity_id == c.activity_id && a.activity_type == c.activity_type => {
                 if let Some(slot) = s.activities.get_mut(seq) {
                     slot.scheduled_event_id = e.event_id;
@@ -395,26 +408,30 @@ impl Instance {
                 self.activity_by_event.insert(e.event_id, *seq);
             }
             (
-                CmdKind::UpdateAccept(id),
-                Some(A::WorkflowExecutionUpdateAcceptedEventAttributes(u)),
+                CommandKind::UpdateAccept(id),
+                Some(EventAttributes::WorkflowExecutionUpdateAcceptedEventAttributes(u)),
                 _,
             ) if &u.protocol_instance_id == id => {}
             (
-                CmdKind::UpdateComplete(id),
-                Some(A::WorkflowExecutionUpdateCompletedEventAttributes(u)),
+                CommandKind::UpdateComplete(id),
+                Some(EventAttributes::WorkflowExecutionUpdateCompletedEventAttributes(u)),
                 _,
             ) if u.meta.as_ref().is_some_and(|m| &m.update_id == id) => {}
             (
-                CmdKind::SignalExternal(seq),
-                Some(A::SignalExternalWorkflowExecutionInitiatedEventAttributes(a)),
-                Some(CA::SignalExternalWorkflowExecutionCommandAttributes(c)),
+                CommandKind::SignalExternal(seq),
+                Some(EventAttributes::SignalExternalWorkflowExecutionInitiatedEventAttributes(a)),
+                Some(CommandAttributes::SignalExternalWorkflowExecutionCommandAttributes(c)),
             ) if a.signal_name == c.signal_name => {
                 self.external_by_event.insert(e.event_id, *seq);
             }
             (
-                CmdKind::CancelExternal(seq),
-                Some(A::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(a)),
-                Some(CA::RequestCancelExternalWorkflowExecutionCommandAttributes(c)),
+                CommandKind::CancelExternal(seq),
+                Some(
+                    EventAttributes::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(
+                        a,
+                    ),
+                ),
+                Some(CommandAttributes::RequestCancelExternalWorkflowExecutionCommandAttributes(c)),
             ) if a
                 .workflow_execution
                 .as_ref()
@@ -422,33 +439,51 @@ impl Instance {
             {
                 self.external_by_event.insert(e.event_id, *seq);
             }
-            (CmdKind::Marker(name), Some(A::MarkerRecordedEventAttributes(m)), _)
-                if &m.marker_name == name => {}
             (
-                CmdKind::Child(seq),
-                Some(A::StartChildWorkflowExecutionInitiatedEventAttributes(a)),
-                Some(CA::StartChildWorkflowExecutionCommandAttributes(c)),
+                CommandKind::Marker(name),
+                Some(EventAttributes::MarkerRecordedEventAttributes(m)),
+                _,
+            ) if &m.marker_name == name => {}
+            (
+                CommandKind::Child(seq),
+                Some(EventAttributes::StartChildWorkflowExecutionInitiatedEventAttributes(a)),
+                Some(CommandAttributes::StartChildWorkflowExecutionCommandAttributes(c)),
             ) if a.workflow_id == c.workflow_id && a.workflow_type == c.workflow_type => {
                 if let Some(slot) = s.children.get_mut(seq) {
                     slot.initiated_event_id = e.event_id;
                 }
                 self.child_by_event.insert(e.event_id, *seq);
             }
-            (CmdKind::Timer(seq), Some(A::TimerStartedEventAttributes(t)), _)
-                if t.timer_id == seq.to_string() => {}
-            (CmdKind::CancelTimer(seq), Some(A::TimerCanceledEventAttributes(t)), _)
+            (CommandKind::Timer(seq), Some(EventAttributes::TimerStartedEventAttributes(t)), _)
                 if t.timer_id == seq.to_string() => {}
             (
-                CmdKind::CancelActivity(seq),
-                Some(A::ActivityTaskCancelRequestedEventAttributes(a)),
+                CommandKind::CancelTimer(seq),
+                Some(EventAttributes::TimerCanceledEventAttributes(t)),
+                _,
+            ) if t.timer_id == seq.to_string() => {}
+            (
+                CommandKind::CancelActivity(seq),
+                Some(EventAttributes::ActivityTaskCancelRequestedEventAttributes(a)),
                 _,
             ) if self.activity_by_event.get(&a.scheduled_event_id) == Some(seq) => {}
-            (CmdKind::Complete, Some(A::WorkflowExecutionCompletedEventAttributes(_)), _)
-            | (CmdKind::Fail, Some(A::WorkflowExecutionFailedEventAttributes(_)), _)
-            | (CmdKind::CancelWorkflow, Some(A::WorkflowExecutionCanceledEventAttributes(_)), _)
+            (
+                CommandKind::Complete,
+                Some(EventAttributes::WorkflowExecutionCompletedEventAttributes(_)),
+                _,
+            )
             | (
-                CmdKind::ContinueAsNew,
-                Some(A::WorkflowExecutionContinuedAsNewEventAttributes(_)),
+                CommandKind::Fail,
+                Some(EventAttributes::WorkflowExecutionFailedEventAttributes(_)),
+                _,
+            )
+            | (
+                CommandKind::CancelWorkflow,
+                Some(EventAttributes::WorkflowExecutionCanceledEventAttributes(_)),
+                _,
+            )
+            | (
+                CommandKind::ContinueAsNew,
+                Some(EventAttributes::WorkflowExecutionContinuedAsNewEventAttributes(_)),
                 _,
             ) => {}
             _ => return Err(mismatch()),
@@ -605,33 +640,33 @@ impl Instance {
                 .is_none_or(|a| a.result.is_some())
         };
         match &e.attributes {
-            Some(A::ActivityTaskCompletedEventAttributes(a)) => {
+            Some(EventAttributes::ActivityTaskCompletedEventAttributes(a)) => {
                 if let Some(&seq) = self.activity_by_event.get(&a.scheduled_event_id)
                     && !ignore_late(&self.ctx, seq)
                 {
                     self.ctx.resolve_activity(seq, Ok(a.result.clone()));
                 }
             }
-            Some(A::ActivityTaskFailedEventAttributes(a)) => {
+            Some(EventAttributes::ActivityTaskFailedEventAttributes(a)) => {
                 let (ids, cause) = (
                     (a.scheduled_event_id, a.started_event_id),
                     a.failure.clone(),
                 );
                 self.activity_ended(ids, End::Failed, cause, a.retry_state);
             }
-            Some(A::ActivityTaskTimedOutEventAttributes(a)) => {
+            Some(EventAttributes::ActivityTaskTimedOutEventAttributes(a)) => {
                 let (ids, cause) = (
                     (a.scheduled_event_id, a.started_event_id),
                     a.failure.clone(),
                 );
                 self.activity_ended(ids, End::TimedOut, cause, a.retry_state);
             }
-            Some(A::ActivityTaskCanceledEventAttributes(a)) => {
+            Some(EventAttributes::ActivityTaskCanceledEventAttributes(a)) => {
                 let ids = (a.scheduled_event_id, a.started_event_id);
                 let cause = Some(cancelled_failure("activity cancelled"));
                 self.activity_ended(ids, End::Cancelled, cause, 0);
             }
-            Some(A::ChildWorkflowExecutionStartedEventAttributes(c)) => {
+            Some(EventAttributes::ChildWorkflowExecutionStartedEventAttributes(c)) => {
                 if let Some(&seq) = self.child_by_event.get(&c.initiated_event_id)
                     && let Some(slot) = self.ctx.state.borrow_mut().children.get_mut(&seq)
                 {
@@ -642,12 +677,12 @@ impl Instance {
                         .unwrap_or_default();
                 }
             }
-            Some(A::ChildWorkflowExecutionCompletedEventAttributes(c)) => {
+            Some(EventAttributes::ChildWorkflowExecutionCompletedEventAttributes(c)) => {
                 if let Some(&seq) = self.child_by_event.get(&c.initiated_event_id) {
                     self.ctx.resolve_child(seq, Ok(c.result.clone()));
                 }
             }
-            Some(A::StartChildWorkflowExecutionFailedEventAttributes(c)) => {
+            Some(EventAttributes::StartChildWorkflowExecutionFailedEventAttributes(c)) => {
                 let cause = ApplicationFailure::non_retryable(format!(
                     "the child workflow could not be started: workflow id {} is already in use",
                     c.workflow_id
@@ -656,18 +691,18 @@ impl Instance {
                 .to_failure();
                 self.child_ended(c.initiated_event_id, End::Failed, Some(cause), 0);
             }
-            Some(A::ChildWorkflowExecutionFailedEventAttributes(c)) => {
+            Some(EventAttributes::ChildWorkflowExecutionFailedEventAttributes(c)) => {
                 let cause = c.failure.clone();
                 self.child_ended(c.initiated_event_id, End::Failed, cause, c.retry_state);
             }
-            Some(A::ChildWorkflowExecutionTimedOutEventAttributes(c)) => {
+            Some(EventAttributes::ChildWorkflowExecutionTimedOutEventAttributes(c)) => {
                 self.child_ended(c.initiated_event_id, End::TimedOut, None, c.retry_state);
             }
-            Some(A::ChildWorkflowExecutionCanceledEventAttributes(c)) => {
+            Some(EventAttributes::ChildWorkflowExecutionCanceledEventAttributes(c)) => {
                 let cause = cancelled_failure("child workflow cancelled");
                 self.child_ended(c.initiated_event_id, End::Cancelled, Some(cause), 0);
             }
-            Some(A::ChildWorkflowExecutionTerminatedEventAttributes(c)) => {
+            Some(EventAttributes::ChildWorkflowExecutionTerminatedEventAttributes(c)) => {
                 let cause = Failure {
                     message: "child workflow terminated".into(),
                     source: SOURCE.into(),
@@ -676,35 +711,37 @@ impl Instance {
                 };
                 self.child_ended(c.initiated_event_id, End::Failed, Some(cause), 0);
             }
-            Some(A::ExternalWorkflowExecutionSignaledEventAttributes(x)) => {
+            Some(EventAttributes::ExternalWorkflowExecutionSignaledEventAttributes(x)) => {
                 if let Some(&seq) = self.external_by_event.get(&x.initiated_event_id) {
                     self.ctx.resolve_external(seq, Ok(()));
                 }
             }
-            Some(A::SignalExternalWorkflowExecutionFailedEventAttributes(x)) => {
+            Some(EventAttributes::SignalExternalWorkflowExecutionFailedEventAttributes(x)) => {
                 if let Some(&seq) = self.external_by_event.get(&x.initiated_event_id) {
                     self.ctx.resolve_external(seq, Err(external_cause(x.cause)));
                 }
             }
-            Some(A::ExternalWorkflowExecutionCancelRequestedEventAttributes(x)) => {
+            Some(EventAttributes::ExternalWorkflowExecutionCancelRequestedEventAttributes(x)) => {
                 if let Some(&seq) = self.external_by_event.get(&x.initiated_event_id) {
                     self.ctx.resolve_external(seq, Ok(()));
                 }
             }
-            Some(A::RequestCancelExternalWorkflowExecutionFailedEventAttributes(x)) => {
+            Some(EventAttributes::RequestCancelExternalWorkflowExecutionFailedEventAttributes(
+                x,
+            )) => {
                 if let Some(&seq) = self.external_by_event.get(&x.initiated_event_id) {
                     self.ctx.resolve_external(seq, Err(external_cause(x.cause)));
                 }
             }
-            Some(A::TimerFiredEventAttributes(t)) => {
+            Some(EventAttributes::TimerFiredEventAttributes(t)) => {
                 if let Ok(seq) = t.timer_id.parse() {
                     self.ctx.resolve_timer(seq, true);
                 }
             }
-            Some(A::WorkflowExecutionSignaledEventAttributes(s)) => {
+            Some(EventAttributes::WorkflowExecutionSignaledEventAttributes(s)) => {
                 self.ctx.deliver_signal(&s.signal_name, s.input.clone());
             }
-            Some(A::WorkflowExecutionCancelRequestedEventAttributes(_)) => {
+            Some(EventAttributes::WorkflowExecutionCancelRequestedEventAttributes(_)) => {
                 self.ctx.cancel_everything();
             }
             _ => {}
@@ -751,23 +788,23 @@ impl Instance {
         let cancel_requested = self.ctx.is_cancel_requested();
         let (kind, attrs) = match r {
             Ok(p) => (
-                CmdKind::Complete,
-                CA::CompleteWorkflowExecutionCommandAttributes(
+                CommandKind::Complete,
+                CommandAttributes::CompleteWorkflowExecutionCommandAttributes(
                     CompleteWorkflowExecutionCommandAttributes {
                         result: p.map(|p| Payloads { payloads: vec![p] }),
                     },
                 ),
             ),
             Err(WorkflowError::Cancelled) if cancel_requested => (
-                CmdKind::CancelWorkflow,
-                CA::CancelWorkflowExecutionCommandAttributes(
+                CommandKind::CancelWorkflow,
+                CommandAttributes::CancelWorkflowExecutionCommandAttributes(
                     CancelWorkflowExecutionCommandAttributes { details: None },
                 ),
             ),
             Err(WorkflowError::Cancelled) => fail(cancelled_failure("workflow cancelled")),
             Err(WorkflowError::ContinueAsNew(a)) => (
-                CmdKind::ContinueAsNew,
-                CA::ContinueAsNewWorkflowExecutionCommandAttributes(*a),
+                CommandKind::ContinueAsNew,
+                CommandAttributes::ContinueAsNewWorkflowExecutionCommandAttributes(*a),
             ),
             Err(WorkflowError::Failed(f)) => fail(f.to_failure()),
             Err(WorkflowError::Activity(e)) => fail(e.failure()),
@@ -894,12 +931,12 @@ fn external_cause(cause: i32) -> String {
     }
 }
 
-fn fail(f: Failure) -> (CmdKind, CA) {
+fn fail(f: Failure) -> (CommandKind, CommandAttributes) {
     (
-        CmdKind::Fail,
-        CA::FailWorkflowExecutionCommandAttributes(FailWorkflowExecutionCommandAttributes {
-            failure: Some(f),
-        }),
+        CommandKind::Fail,
+        CommandAttributes::FailWorkflowExecutionCommandAttributes(
+            FailWorkflowExecutionCommandAttributes { failure: Some(f) },
+        ),
     )
 }
 

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use temporalio_protos::temporal::api::command::v1::RecordMarkerCommandAttributes;
-use temporalio_protos::temporal::api::command::v1::command::Attributes as CA;
+use temporalio_protos::temporal::api::command::v1::command::Attributes as CommandAttributes;
 use temporalio_protos::temporal::api::common::v1::Payloads;
 
-use super::commands::CmdKind;
+use super::commands::CommandKind;
 use super::{WfContext, WorkflowResult};
 use crate::payload::{self, ToPayloads};
 
@@ -53,8 +53,8 @@ impl WfContext {
 
     fn push_marker(&self, name: &str, details: HashMap<String, Payloads>) {
         self.push_command(
-            CmdKind::Marker(name.to_string()),
-            CA::RecordMarkerCommandAttributes(RecordMarkerCommandAttributes {
+            CommandKind::Marker(name.to_string()),
+            CommandAttributes::RecordMarkerCommandAttributes(RecordMarkerCommandAttributes {
                 marker_name: name.to_string(),
                 details,
                 ..Default::default()

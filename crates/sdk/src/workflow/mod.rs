@@ -39,7 +39,7 @@ use crate::payload::ToPayloads;
 pub use activity::ActivityHandle;
 pub use cancellation::CancellationScope;
 pub use child::ChildHandle;
-pub(crate) use commands::{CmdKind, PendingCommand};
+pub(crate) use commands::{CommandKind, PendingCommand};
 pub use error::{WorkflowError, WorkflowResult};
 pub use external::ExternalHandle;
 pub use markers::{PATCH_MARKER, SIDE_EFFECT_MARKER};
@@ -123,6 +123,13 @@ impl WfContext {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
+    }
+
+    /// Counts a future's first poll as progress: a task reached a new await point.
+    fn count_first_poll(&self, counted: &mut bool) {
+        if !std::mem::replace(counted, true) {
+            self.state.borrow_mut().progress += 1;
+        }
     }
 
     /// A deterministic UUID v4.

@@ -1,13 +1,13 @@
-//! Unit tests of the runtime on canned histories (built with [`Hb`]), each scenario run both
+//! Unit tests of the runtime on canned histories (built with [`HistoryBuilder`]), each scenario run both
 //! incrementally (task by task, as with a sticky cache) and as one full replay.
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use temporalio_protos::temporal::api::command::v1::command::Attributes as CA;
+use temporalio_protos::temporal::api::command::v1::command::Attributes as CommandAttributes;
 use temporalio_protos::temporal::api::common::v1::{ActivityType, Payloads, WorkflowType};
-use temporalio_protos::temporal::api::history::v1::history_event::Attributes as A;
+use temporalio_protos::temporal::api::history::v1::history_event::Attributes as EventAttributes;
 use temporalio_protos::temporal::api::history::v1::*;
 
 use super::instance::{Instance, ReplayError, WorkflowFn, erase};
@@ -15,14 +15,14 @@ use super::{ActivityOptions, WfContext, WorkflowResult};
 use crate::payload::{ToPayloads, to_payload};
 
 /// A small history builder.
-struct Hb {
+struct HistoryBuilder {
     events: Vec<HistoryEvent>,
 }
 
-impl Hb {
-    fn new(workflow_type: &str) -> Hb {
-        let mut h = Hb { events: Vec::new() };
-        h.add(A::WorkflowExecutionStartedEventAttributes(
+impl HistoryBuilder {
+    fn new(workflow_type: &str) -> HistoryBuilder {
+        let mut h = HistoryBuilder { events: Vec::new() };
+        h.add(EventAttributes::WorkflowExecutionStartedEventAttributes(
             WorkflowExecutionStartedEventAttributes {
                 workflow_type: Some(WorkflowType {
                     name: workflow_type.into(),
@@ -35,21 +35,27 @@ impl Hb {
         h
     }
 
-    fn add(&mut self, a: A) -> i64 {
+    fn add(&mut self, a: EventAttributes) -> i64 {
         use temporalio_protos::temporal::api::enums::v1::EventType as T;
         let t = match &a {
-            A::WorkflowExecutionStartedEventAttributes(_) => T::WorkflowExecutionStarted,
-            A::WorkflowTaskScheduledEventAttributes(_) => T::WorkflowTaskScheduled,
-            A::WorkflowTaskStartedEventAttributes(_) => T::WorkflowTaskStarted,
-            A::WorkflowTaskCompletedEventAttributes(_) => T::WorkflowTaskCompleted,
-            A::ActivityTaskScheduledEventAttributes(_) => T::ActivityTaskScheduled,
-            A::ActivityTaskStartedEventAttributes(_) => T::ActivityTaskStarted,
-            A::ActivityTaskCompletedEventAttributes(_) => T::ActivityTaskCompleted,
-            A::TimerStartedEventAttributes(_) => T::TimerStarted,
-            A::TimerFiredEventAttributes(_) => T::TimerFired,
-            A::TimerCanceledEventAttributes(_) => T::TimerCanceled,
-            A::WorkflowExecutionSignaledEventAttributes(_) => T::WorkflowExecutionSignaled,
-            A::WorkflowExecutionCompletedEventAttributes(_) => T::WorkflowExecutionCompleted,
+            EventAttributes::WorkflowExecutionStartedEventAttributes(_) => {
+                T::WorkflowExecutionStarted
+            }
+            EventAttributes::WorkflowTaskScheduledEventAttributes(_) => T::WorkflowTaskScheduled,
+            EventAttributes::WorkflowTaskStartedEventAttributes(_) => T::WorkflowTaskStarted,
+            EventAttributes::WorkflowTaskCompletedEventAttributes(_) => T::WorkflowTaskCompleted,
+            EventAttributes::ActivityTaskScheduledEventAttributes(_) => T::ActivityTaskScheduled,
+            EventAttributes::ActivityTaskStartedEventAttributes(_) => T::ActivityTaskStarted,
+            EventAttributes::ActivityTaskCompletedEventAttributes(_) => T::ActivityTaskCompleted,
+            EventAttributes::TimerStartedEventAttributes(_) => T::TimerStarted,
+            EventAttributes::TimerFiredEventAttributes(_) => T::TimerFired,
+            EventAttributes::TimerCanceledEventAttributes(_) => T::TimerCanceled,
+            EventAttributes::WorkflowExecutionSignaledEventAttributes(_) => {
+                T::WorkflowExecutionSignaled
+            }
+            EventAttributes::WorkflowExecutionCompletedEventAttributes(_) => {
+                T::WorkflowExecutionCompleted
+            }
             other => panic!("builder does not know {other:?}"),
         };
         let id = self.events.len() as i64 + 1;
@@ -69,7 +75,7 @@ impl Hb {
     /// A workflow task that was started and completed.
     fn wft(&mut self) -> i64 {
         let s = self.wft_started();
-        self.add(A::WorkflowTaskCompletedEventAttributes(
+        self.add(EventAttributes::WorkflowTaskCompletedEventAttributes(
             WorkflowTaskCompletedEventAttributes {
                 scheduled_event_id: s - 1,
                 started_event_id: s,
@@ -80,8 +86,10 @@ impl Hb {
 
     /// A workflow task that is started now (the current one).
     fn wft_started(&mut self) -> i64 {
-        let sched = self.add(A::WorkflowTaskScheduledEventAttributes(Default::default()));
-        self.add(A::WorkflowTaskStartedEventAttributes(
+        let sched = self.add(EventAttributes::WorkflowTaskScheduledEventAttributes(
+            Default::default(),
+        ));
+        self.add(EventAttributes::WorkflowTaskStartedEventAttributes(
             WorkflowTaskStartedEventAttributes {
                 scheduled_event_id: sched,
                 ..Default::default()
@@ -90,7 +98,7 @@ impl Hb {
     }
 
     fn activity(&mut self, id: &str, ty: &str, wtc: i64) -> i64 {
-        self.add(A::ActivityTaskScheduledEventAttributes(
+        self.add(EventAttributes::ActivityTaskScheduledEventAttributes(
             ActivityTaskScheduledEventAttributes {
                 activity_id: id.into(),
                 activity_type: Some(ActivityType { name: ty.into() }),
@@ -101,14 +109,14 @@ impl Hb {
     }
 
     fn activity_done(&mut self, scheduled: i64, result: &str) {
-        let started = self.add(A::ActivityTaskStartedEventAttributes(
+        let started = self.add(EventAttributes::ActivityTaskStartedEventAttributes(
             ActivityTaskStartedEventAttributes {
                 scheduled_event_id: scheduled,
                 attempt: 1,
                 ..Default::default()
             },
         ));
-        self.add(A::ActivityTaskCompletedEventAttributes(
+        self.add(EventAttributes::ActivityTaskCompletedEventAttributes(
             ActivityTaskCompletedEventAttributes {
                 result: Some(Payloads {
                     payloads: vec![to_payload(result).unwrap()],
@@ -121,7 +129,7 @@ impl Hb {
     }
 
     fn timer(&mut self, id: &str, wtc: i64) -> i64 {
-        self.add(A::TimerStartedEventAttributes(
+        self.add(EventAttributes::TimerStartedEventAttributes(
             TimerStartedEventAttributes {
                 timer_id: id.into(),
                 workflow_task_completed_event_id: wtc,
@@ -131,7 +139,7 @@ impl Hb {
     }
 
     fn timer_canceled(&mut self, id: &str, started: i64, wtc: i64) {
-        self.add(A::TimerCanceledEventAttributes(
+        self.add(EventAttributes::TimerCanceledEventAttributes(
             TimerCanceledEventAttributes {
                 timer_id: id.into(),
                 started_event_id: started,
@@ -142,7 +150,7 @@ impl Hb {
     }
 
     fn signal(&mut self, name: &str, arg: &str) {
-        self.add(A::WorkflowExecutionSignaledEventAttributes(
+        self.add(EventAttributes::WorkflowExecutionSignaledEventAttributes(
             WorkflowExecutionSignaledEventAttributes {
                 signal_name: name.into(),
                 input: Some((arg,).to_payloads().unwrap()),
@@ -152,7 +160,7 @@ impl Hb {
     }
 
     fn complete(&mut self, result: &str, wtc: i64) {
-        self.add(A::WorkflowExecutionCompletedEventAttributes(
+        self.add(EventAttributes::WorkflowExecutionCompletedEventAttributes(
             WorkflowExecutionCompletedEventAttributes {
                 result: Some(Payloads {
                     payloads: vec![to_payload(result).unwrap()],
@@ -221,8 +229,8 @@ async fn flow(ctx: WfContext, _: ()) -> WorkflowResult<String> {
     Ok(format!("{a}+{s}+{seen}"))
 }
 
-fn flow_history() -> Hb {
-    let mut h = Hb::new("flow");
+fn flow_history() -> HistoryBuilder {
+    let mut h = HistoryBuilder::new("flow");
     let c1 = h.wft();
     let a = h.activity("1", "fetch", c1);
     h.activity_done(a, "data");
@@ -250,18 +258,20 @@ fn completed_history_replays_both_ways() {
 #[test]
 fn live_task_commands_follow_the_history() {
     let f = erase(flow);
-    let mut h = Hb::new("flow");
+    let mut h = HistoryBuilder::new("flow");
     h.wft_started();
     let mut inst = instance(&h.events, &f);
     let cmds = inst.apply(&h.events).unwrap().unwrap();
     assert_eq!(cmds.len(), 1);
     assert!(matches!(
         &cmds[0].attributes,
-        Some(CA::ScheduleActivityTaskCommandAttributes(a)) if a.activity_id == "1"
+        Some(CommandAttributes::ScheduleActivityTaskCommandAttributes(a)) if a.activity_id == "1"
             && a.activity_type.as_ref().unwrap().name == "fetch"
     ));
     // The signal arrives in the same task as the activity result: no timer at all.
-    let c1 = h.add(A::WorkflowTaskCompletedEventAttributes(Default::default()));
+    let c1 = h.add(EventAttributes::WorkflowTaskCompletedEventAttributes(
+        Default::default(),
+    ));
     let a = h.activity("1", "fetch", c1);
     h.activity_done(a, "data");
     h.signal("go", "early");
@@ -274,7 +284,7 @@ fn live_task_commands_follow_the_history() {
         "timer started and cancelled in one task is dropped: {cmds:?}"
     );
     match &cmds[0].attributes {
-        Some(CA::CompleteWorkflowExecutionCommandAttributes(c)) => {
+        Some(CommandAttributes::CompleteWorkflowExecutionCommandAttributes(c)) => {
             assert_eq!(
                 c.result.as_ref().unwrap().payloads[0].data,
                 b"\"data+early+true\""
@@ -331,7 +341,7 @@ fn random_and_uuid_are_stable_across_replays() {
         Ok(format!("{}-{}", ctx.random_u64(), ctx.uuid4()))
     }
     let f = erase(rnd);
-    let mut h = Hb::new("rnd");
+    let mut h = HistoryBuilder::new("rnd");
     h.wft_started();
     let a = instance(&h.events, &f).apply(&h.events).unwrap().unwrap();
     let b = instance(&h.events, &f).apply(&h.events).unwrap().unwrap();
@@ -373,12 +383,14 @@ async fn scoped(ctx: WfContext, _: ()) -> WorkflowResult<String> {
 #[test]
 fn cancelling_a_scope_cancels_its_activities_and_timers() {
     let f = erase(scoped);
-    let mut h = Hb::new("scoped");
+    let mut h = HistoryBuilder::new("scoped");
     h.wft_started();
     let mut inst = instance(&h.events, &f);
     let cmds = inst.apply(&h.events).unwrap().unwrap();
     assert_eq!(cmds.len(), 2, "activity and timer: {cmds:?}");
-    let c1 = h.add(A::WorkflowTaskCompletedEventAttributes(Default::default()));
+    let c1 = h.add(EventAttributes::WorkflowTaskCompletedEventAttributes(
+        Default::default(),
+    ));
     let a = h.activity("1", "a", c1);
     h.timer("1", c1);
     h.signal("stop", "now");
@@ -388,12 +400,14 @@ fn cancelling_a_scope_cancels_its_activities_and_timers() {
     let kinds: Vec<_> = cmds
         .iter()
         .map(|c| match &c.attributes {
-            Some(CA::RequestCancelActivityTaskCommandAttributes(r)) => {
+            Some(CommandAttributes::RequestCancelActivityTaskCommandAttributes(r)) => {
                 assert_eq!(r.scheduled_event_id, a);
                 "cancel activity".to_string()
             }
-            Some(CA::CancelTimerCommandAttributes(t)) => format!("cancel timer {}", t.timer_id),
-            Some(CA::CompleteWorkflowExecutionCommandAttributes(c)) => format!(
+            Some(CommandAttributes::CancelTimerCommandAttributes(t)) => {
+                format!("cancel timer {}", t.timer_id)
+            }
+            Some(CommandAttributes::CompleteWorkflowExecutionCommandAttributes(c)) => format!(
                 "complete {}",
                 String::from_utf8_lossy(&c.result.as_ref().unwrap().payloads[0].data)
             ),

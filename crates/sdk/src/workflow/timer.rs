@@ -6,13 +6,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use temporalio_protos::temporal::api::command::v1::command::Attributes as CA;
+use temporalio_protos::temporal::api::command::v1::command::Attributes as CommandAttributes;
 use temporalio_protos::temporal::api::command::v1::{
     CancelTimerCommandAttributes, StartTimerCommandAttributes,
 };
 
 use super::cancellation::Member;
-use super::commands::CmdKind;
+use super::commands::CommandKind;
 use super::{WfContext, WorkflowError, WorkflowResult};
 use crate::common::proto_duration;
 
@@ -32,8 +32,8 @@ impl WfContext {
             seq
         };
         self.push_command(
-            CmdKind::Timer(seq),
-            CA::StartTimerCommandAttributes(StartTimerCommandAttributes {
+            CommandKind::Timer(seq),
+            CommandAttributes::StartTimerCommandAttributes(StartTimerCommandAttributes {
                 timer_id: seq.to_string(),
                 start_to_fire_timeout: Some(proto_duration(duration.max(Duration::from_millis(1)))),
             }),
@@ -69,13 +69,13 @@ impl WfContext {
         let unsent = {
             let mut s = self.state.borrow_mut();
             let before = s.commands.len();
-            s.commands.retain(|c| c.kind != CmdKind::Timer(seq));
+            s.commands.retain(|c| c.kind != CommandKind::Timer(seq));
             s.commands.len() != before
         };
         if !unsent {
             self.push_command(
-                CmdKind::CancelTimer(seq),
-                CA::CancelTimerCommandAttributes(CancelTimerCommandAttributes {
+                CommandKind::CancelTimer(seq),
+                CommandAttributes::CancelTimerCommandAttributes(CancelTimerCommandAttributes {
                     timer_id: seq.to_string(),
                 }),
             );
@@ -111,10 +111,8 @@ impl TimerHandle {
 impl Future for TimerHandle {
     type Output = bool;
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<bool> {
-        if !self.counted {
-            self.counted = true;
-            self.ctx.state.borrow_mut().progress += 1;
-        }
+        let this = &mut *self;
+        this.ctx.count_first_poll(&mut this.counted);
         match self
             .ctx
             .state

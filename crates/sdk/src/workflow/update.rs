@@ -7,14 +7,14 @@ use std::rc::Rc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use temporalio_protos::temporal::api::command::v1::ProtocolMessageCommandAttributes;
-use temporalio_protos::temporal::api::command::v1::command::Attributes as CA;
+use temporalio_protos::temporal::api::command::v1::command::Attributes as CommandAttributes;
 use temporalio_protos::temporal::api::common::v1::{Payload, Payloads};
 use temporalio_protos::temporal::api::failure::v1::Failure;
 use temporalio_protos::temporal::api::protocol::v1::Message as ProtocolMessage;
 use temporalio_protos::temporal::api::update::v1 as update;
 
 use super::WfContext;
-use super::commands::CmdKind;
+use super::commands::CommandKind;
 use crate::failure::ApplicationFailure;
 use crate::payload;
 
@@ -75,7 +75,7 @@ impl WfContext {
 
     fn push_message(
         &self,
-        kind: Option<CmdKind>,
+        kind: Option<CommandKind>,
         id: String,
         instance: &str,
         type_name: &str,
@@ -93,9 +93,9 @@ impl WfContext {
         if let Some(kind) = kind {
             self.push_command(
                 kind,
-                CA::ProtocolMessageCommandAttributes(ProtocolMessageCommandAttributes {
-                    message_id: id,
-                }),
+                CommandAttributes::ProtocolMessageCommandAttributes(
+                    ProtocolMessageCommandAttributes { message_id: id },
+                ),
             );
         }
     }
@@ -160,7 +160,7 @@ impl WfContext {
             accepted_request: Some(request.clone()),
         };
         self.push_message(
-            Some(CmdKind::UpdateAccept(instance.to_string())),
+            Some(CommandKind::UpdateAccept(instance.to_string())),
             format!("{instance}/accept"),
             instance,
             "temporal.api.update.v1.Acceptance",
@@ -188,7 +188,7 @@ impl WfContext {
                 }),
             };
             ctx.push_message(
-                Some(CmdKind::UpdateComplete(update_id)),
+                Some(CommandKind::UpdateComplete(update_id)),
                 format!("{instance}/complete"),
                 &instance,
                 "temporal.api.update.v1.Response",
