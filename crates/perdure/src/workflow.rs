@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
+use perdure_sdk::client::{ClosedRun, next_run};
 use perdure_sdk::proto::common::v1::{Payloads, WorkflowExecution};
-use perdure_sdk::proto::enums::v1::{HistoryEventFilterType, QueryRejectCondition};
+use perdure_sdk::proto::enums::v1::QueryRejectCondition;
 use perdure_sdk::proto::failure::v1::Failure;
 use perdure_sdk::proto::history::v1::history_event::Attributes as A;
 use perdure_sdk::proto::history::v1::{History, HistoryEvent};
@@ -337,18 +338,6 @@ async fn start(ctx: &Ctx, a: StartArgs, execute: bool) -> anyhow::Result<()> {
         print_json_text(&json_object(&info), ctx.output == Output::Json)?;
     }
     outcome.into_result()
-}
-
-/// The run a close event hands over to (continue-as-new, retry, cron), if any.
-fn next_run(close: &HistoryEvent) -> Option<String> {
-    let n = match close.attributes.as_ref()? {
-        A::WorkflowExecutionCompletedEventAttributes(c) => &c.new_execution_run_id,
-        A::WorkflowExecutionFailedEventAttributes(f) => &f.new_execution_run_id,
-        A::WorkflowExecutionTimedOutEventAttributes(t) => &t.new_execution_run_id,
-        A::WorkflowExecutionContinuedAsNewEventAttributes(c) => &c.new_execution_run_id,
-        _ => return None,
-    };
-    Some(n.clone()).filter(|n| !n.is_empty())
 }
 
 /// How a run ended, from its close event.
@@ -854,57 +843,24 @@ async fn terminate(ctx: &Ctx, a: ReasonArgs) -> anyhow::Result<()> {
     done(ctx, "Workflow terminated")
 }
 
-/// Long-polls the close event of a run (the latest when `run_id` is empty).
-async fn close_event(ctx: &Ctx, exec: &ExecArgs) -> anyhow::Result<HistoryEvent> {
-    let mut token = Vec::new();
-    loop {
-        let r = ws::GetWorkflowExecutionHistoryRequest {
-            namespace: ctx.namespace.clone(),
-            execution: exec.execution(),
-            wait_new_event: true,
-            history_event_filter_type: HistoryEventFilterType::CloseEvent as i32,
-            next_page_token: token.clone(),
-            skip_archival: true,
-            ..Default::default()
-        };
-        match ctx
-            .client
-            .workflow_service()
-            .get_workflow_execution_history(req(r, LONG_POLL))
-            .await
-        {
-            Ok(resp) => {
-                let resp = resp.into_inner();
-                if let Some(e) = resp.history.and_then(|h| h.events.into_iter().last()) {
-                    return Ok(e);
-                }
-                token = resp.next_page_token;
-            }
-            Err(s) if s.code() == tonic::Code::DeadlineExceeded => {}
-            Err(s) => return Err(ctx.status(s, Some(&exec.target()))),
-        }
-    }
-}
-
 async fn result(ctx: &Ctx, a: ExecArgs) -> anyhow::Result<()> {
-    let mut exec = ExecArgs {
-        workflow_id: a.workflow_id.clone(),
-        run_id: a.run_id.clone(),
-    };
-    let close = loop {
-        let close = close_event(ctx, &exec).await?;
-        match next_run(&close) {
-            Some(n) => exec.run_id = Some(n),
-            None => break close,
-        }
-    };
+    // The close event of the run, following the runs it hands over to.
+    let ClosedRun {
+        run_id,
+        close_event: close,
+    } = ctx
+        .client
+        .workflow_handle(a.workflow_id.clone(), a.run_id.clone())
+        .wait_for_close(true)
+        .await
+        .map_err(|e| ctx.err(e, Some(&a.target())))?;
     let outcome = Outcome::of(&close);
     if ctx.output == Output::Table {
         outln!("Results:");
         out!("{}", kv(&outcome.pairs()));
     } else {
-        let mut fields = vec![("workflowId", json_text(&exec.workflow_id.clone().into()))];
-        if let Some(r) = &exec.run_id {
+        let mut fields = vec![("workflowId", json_text(&a.workflow_id.clone().into()))];
+        if let Some(r) = &run_id {
             fields.push(("runId", json_text(&r.clone().into())));
         }
         fields.push(("namespace", json_text(&ctx.namespace.clone().into())));
