@@ -49,8 +49,9 @@ impl WfContext {
     }
 
     /// Cancels a scope: its pending activities and timers are cancelled (as with their handles),
-    /// conditions awaited through its context fail with [`WorkflowError::Cancelled`], and work
-    /// started in it later is cancelled at once.
+    /// conditions awaited through its context fail with
+    /// [`WorkflowError::Cancelled`](super::WorkflowError::Cancelled), and work started in it
+    /// later is cancelled at once.
     pub fn cancel_scope(&self, scope: &CancellationScope) {
         if scope.0.cancelled.replace(true) {
             return;

@@ -17,7 +17,8 @@ pub enum WorkflowError {
     Activity(ActivityError),
     /// The workflow was cancelled (return this after cleaning up to end as Canceled).
     Cancelled,
-    /// Continue as a new run (see [`WfContext::continue_as_new`]).
+    /// Continue as a new run (see
+    /// [`WfContext::continue_as_new`](super::WfContext::continue_as_new)).
     ContinueAsNew(Box<ContinueAsNewWorkflowExecutionCommandAttributes>),
 }
 
