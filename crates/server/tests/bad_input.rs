@@ -6,83 +6,16 @@ use std::time::Duration;
 use perdure_proto::api::command::v1::{
     Command, CompleteWorkflowExecutionCommandAttributes, command,
 };
-use perdure_proto::api::common::v1::{Payload, Payloads, WorkflowExecution, WorkflowType};
-use perdure_proto::api::enums::v1::{EventType, WorkflowTaskFailedCause};
+use perdure_proto::api::common::v1::{Payload, Payloads, WorkflowExecution};
+use perdure_proto::api::enums::v1::{CommandType, EventType, WorkflowTaskFailedCause};
 use perdure_proto::api::errordetails::v1 as details;
 use perdure_proto::api::history::v1::history_event::Attributes as A;
 use perdure_proto::api::taskqueue::v1::TaskQueue;
 use perdure_proto::api::workflowservice::v1::*;
-use perdure_proto::google::rpc::Status as RpcStatus;
-use prost::Message;
-use temporalio_protos::temporal::api::workflowservice::v1::workflow_service_client::WorkflowServiceClient;
 use tonic::Code;
-use tonic::transport::Channel;
 
-async fn server() -> WorkflowServiceClient<Channel> {
-    let listener = perdure_server::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let config = perdure_server::ServerConfig {
-        db_path: None,
-        namespaces: vec![],
-    };
-    tokio::spawn(perdure_server::run(
-        config,
-        listener,
-        std::future::pending(),
-    ));
-    for _ in 0..100 {
-        if let Ok(c) = WorkflowServiceClient::connect(format!("http://{addr}")).await {
-            return c
-                .max_decoding_message_size(64 << 20)
-                .max_encoding_message_size(64 << 20);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("server did not start");
-}
-
-fn detail<M: Message + Default>(s: &tonic::Status) -> M {
-    let st = RpcStatus::decode(s.details()).expect("grpc-status-details-bin");
-    M::decode(st.details[0].value.as_slice()).expect("detail type")
-}
-
-fn start(id: &str, wf_type: &str, tq: &str) -> StartWorkflowExecutionRequest {
-    StartWorkflowExecutionRequest {
-        namespace: "default".into(),
-        workflow_id: id.into(),
-        workflow_type: Some(WorkflowType {
-            name: wf_type.into(),
-        }),
-        task_queue: Some(TaskQueue {
-            name: tq.into(),
-            ..Default::default()
-        }),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        ..Default::default()
-    }
-}
-
-/// Starts a workflow and checks the server still works and the run is intact.
-async fn still_serving(c: &mut WorkflowServiceClient<Channel>) {
-    let id = format!("healthy-{}", uuid::Uuid::new_v4());
-    c.start_workflow_execution(start(&id, "t", "q"))
-        .await
-        .unwrap();
-    let d = c
-        .describe_workflow_execution(DescribeWorkflowExecutionRequest {
-            namespace: "default".into(),
-            execution: Some(WorkflowExecution {
-                workflow_id: id,
-                run_id: String::new(),
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(d.workflow_execution_info.unwrap().history_length, 2);
-}
+mod common;
+use common::{detail, server, start, still_serving};
 
 #[tokio::test]
 async fn bad_requests_get_clear_errors_and_the_server_keeps_serving() {
@@ -200,7 +133,7 @@ async fn completing_while_a_signal_is_unhandled_is_rejected() {
         namespace: "default".into(),
         identity: "test".into(),
         commands: vec![Command {
-            command_type: 1,
+            command_type: CommandType::CompleteWorkflowExecution as i32,
             attributes: Some(
                 command::Attributes::CompleteWorkflowExecutionCommandAttributes(
                     CompleteWorkflowExecutionCommandAttributes::default(),

@@ -94,7 +94,7 @@ impl WorkflowApi {
         let r = r.into_inner();
         self.engine
             .fail_activity(
-                Some(&r.task_token),
+                Some((r.namespace.as_str(), r.task_token.as_slice())),
                 None,
                 r.failure,
                 r.last_heartbeat_details,
@@ -129,7 +129,12 @@ impl WorkflowApi {
     ) -> R<RespondActivityTaskCanceledResponse> {
         let r = r.into_inner();
         self.engine
-            .cancel_activity(Some(&r.task_token), None, r.details, r.identity)
+            .cancel_activity(
+                Some((r.namespace.as_str(), r.task_token.as_slice())),
+                None,
+                r.details,
+                r.identity,
+            )
             .await
             .map_err(status)?;
         ok(RespondActivityTaskCanceledResponse::default())
@@ -159,7 +164,11 @@ impl WorkflowApi {
         let r = r.into_inner();
         let cancel = self
             .engine
-            .heartbeat_activity(Some(&r.task_token), None, r.details)
+            .heartbeat_activity(
+                Some((r.namespace.as_str(), r.task_token.as_slice())),
+                None,
+                r.details,
+            )
             .await
             .map_err(status)?;
         ok(RecordActivityTaskHeartbeatResponse {
