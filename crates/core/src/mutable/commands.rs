@@ -299,18 +299,17 @@ impl Tx<'_> {
                     }
                     timers.retain(|x| *x != t.timer_id);
                 }
-                Some(CA::CompleteWorkflowExecutionCommandAttributes(a)) => {
-                    if !limits.blob_fits(a.result.as_ref()) {
-                        return Err(too_big("CompleteWorkflowExecutionCommandAttributes.Result"));
-                    }
+                Some(CA::CompleteWorkflowExecutionCommandAttributes(a))
+                    if !limits.blob_fits(a.result.as_ref()) =>
+                {
+                    return Err(too_big("CompleteWorkflowExecutionCommandAttributes.Result"));
                 }
-                Some(CA::FailWorkflowExecutionCommandAttributes(a)) => {
+                Some(CA::FailWorkflowExecutionCommandAttributes(a))
                     if a.failure
                         .as_ref()
-                        .is_some_and(|f| f.encoded_len() > limits.blob_size)
-                    {
-                        return Err(too_big("FailWorkflowExecutionCommandAttributes.Failure"));
-                    }
+                        .is_some_and(|f| f.encoded_len() > limits.blob_size) =>
+                {
+                    return Err(too_big("FailWorkflowExecutionCommandAttributes.Failure"));
                 }
                 Some(CA::UpsertWorkflowSearchAttributesCommandAttributes(u)) => {
                     for k in u
@@ -382,29 +381,28 @@ impl Tx<'_> {
                         ));
                     }
                 }
-                Some(CA::RequestCancelExternalWorkflowExecutionCommandAttributes(s)) => {
-                    if s.workflow_id.is_empty() {
-                        return Err((
-                            Cause::BadRequestCancelExternalWorkflowExecutionAttributes,
-                            "WorkflowId is not set on command.".into(),
-                        ));
-                    }
+                Some(CA::RequestCancelExternalWorkflowExecutionCommandAttributes(s))
+                    if s.workflow_id.is_empty() =>
+                {
+                    return Err((
+                        Cause::BadRequestCancelExternalWorkflowExecutionAttributes,
+                        "WorkflowId is not set on command.".into(),
+                    ));
                 }
-                Some(CA::RequestCancelActivityTaskCommandAttributes(r)) => {
+                Some(CA::RequestCancelActivityTaskCommandAttributes(r))
                     if !self
                         .ms
                         .activities
                         .iter()
-                        .any(|a| a.scheduled_event_id == r.scheduled_event_id)
-                    {
-                        return Err((
-                            Cause::BadRequestCancelActivityAttributes,
-                            format!(
-                                "Unable to cancel activity with scheduled event id {}: not pending.",
-                                r.scheduled_event_id
-                            ),
-                        ));
-                    }
+                        .any(|a| a.scheduled_event_id == r.scheduled_event_id) =>
+                {
+                    return Err((
+                        Cause::BadRequestCancelActivityAttributes,
+                        format!(
+                            "Unable to cancel activity with scheduled event id {}: not pending.",
+                            r.scheduled_event_id
+                        ),
+                    ));
                 }
                 Some(CA::ContinueAsNewWorkflowExecutionCommandAttributes(_)) => {}
                 Some(CA::ProtocolMessageCommandAttributes(p)) => {
