@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+mod common;
+
 use perdure_proto::service::operatorservice::OPERATOR_SERVICE_METHODS;
 use perdure_proto::service::workflowservice::WORKFLOW_SERVICE_METHODS;
 use prost::bytes::Buf;
@@ -60,35 +62,6 @@ impl Codec for Empty {
     }
 }
 
-async fn server() -> Channel {
-    let listener = perdure_server::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let config = perdure_server::ServerConfig {
-        db_path: None,
-        namespaces: vec![],
-    };
-    tokio::spawn(perdure_server::run(
-        config,
-        listener,
-        std::future::pending(),
-    ));
-    for _ in 0..100 {
-        if let Ok(c) = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-        {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("server did not start");
-}
-
-/// The status of `/<package>.<service>/<rpc>` called with an empty request (OK when it answered,
-/// or when it was still waiting, as a long poll does, after a few seconds).
 async fn call(channel: Channel, path: String) -> Status {
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
@@ -145,7 +118,7 @@ fn readme_list() -> Vec<(String, Vec<String>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_lists_exactly_the_unimplemented_rpcs() {
-    let channel = server().await;
+    let channel = common::channel().await;
     let mut expected = Vec::new();
     for (service, package, methods) in SERVICES {
         let mut calls = tokio::task::JoinSet::new();

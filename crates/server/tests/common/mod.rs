@@ -13,13 +13,23 @@ use prost::Message;
 use temporalio_protos::temporal::api::workflowservice::v1::workflow_service_client::WorkflowServiceClient;
 use tonic::transport::Channel;
 
+/// A WorkflowService client on [`channel`].
 pub async fn server() -> WorkflowServiceClient<Channel> {
-    if let Ok(addr) = std::env::var("PERDURE_TEST_ADDRESS") {
-        return WorkflowServiceClient::connect(format!("http://{addr}"))
-            .await
+    WorkflowServiceClient::new(channel().await)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20)
+}
+
+/// A connection to a fresh in-process server on port 0, or to `PERDURE_TEST_ADDRESS` if set.
+pub async fn channel() -> Channel {
+    let connect = |addr: String| async move {
+        Channel::from_shared(format!("http://{addr}"))
             .unwrap()
-            .max_decoding_message_size(64 << 20)
-            .max_encoding_message_size(64 << 20);
+            .connect()
+            .await
+    };
+    if let Ok(addr) = std::env::var("PERDURE_TEST_ADDRESS") {
+        return connect(addr).await.unwrap();
     }
     let listener = perdure_server::bind("127.0.0.1:0".parse().unwrap())
         .await
@@ -35,10 +45,8 @@ pub async fn server() -> WorkflowServiceClient<Channel> {
         std::future::pending(),
     ));
     for _ in 0..100 {
-        if let Ok(c) = WorkflowServiceClient::connect(format!("http://{addr}")).await {
-            return c
-                .max_decoding_message_size(64 << 20)
-                .max_encoding_message_size(64 << 20);
+        if let Ok(c) = connect(addr.to_string()).await {
+            return c;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
