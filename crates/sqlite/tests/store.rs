@@ -1,6 +1,7 @@
 //! The SQLite backend against the storage contract: group-committed batches, the current-run
 //! pointer, history reads, fencing of stale shard owners, visibility queries and durability
-//! across reopening the file.
+//! across reopening the file; and the contract checks every backend shares
+//! (`perdure_core::store::conformance`).
 
 use perdure_core::store::{
     Dialect, ExecutionWrite, Store, StoreError, StoredNamespace, VisibilityRow, WriteBatch,
@@ -197,4 +198,10 @@ async fn cluster_id_is_created_once_and_survives_reopen_and_migration() {
     let s = SqliteStore::open(Location::File(old)).unwrap();
     assert_eq!(s.cluster_id("upgraded").unwrap(), "upgraded");
     assert_eq!(s.cluster_id("again").unwrap(), "upgraded");
+}
+
+#[tokio::test]
+async fn honours_the_shared_storage_contract() {
+    perdure_core::store::conformance::run_all(|| SqliteStore::open(Location::Temporary).unwrap())
+        .await;
 }

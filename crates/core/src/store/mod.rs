@@ -1,6 +1,13 @@
 //! The storage trait every backend (SQLite now, PostgreSQL next) implements, and the plain data
 //! it moves. Events and states are opaque encoded bytes plus the few indexed columns queries need;
-//! a backend never decodes a payload.
+//! a backend never decodes a payload. [`MemoryStore`] is the in-memory backend the engine's own
+//! tests run on; [`conformance`] holds the contract checks every backend's tests call.
+
+#[doc(hidden)]
+pub mod conformance;
+mod memory;
+
+pub use memory::MemoryStore;
 
 use std::sync::Arc;
 
