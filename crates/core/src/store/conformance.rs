@@ -1,0 +1,371 @@
+//! The storage contract as executable checks, shared by every backend's tests (the memory
+//! store's unit tests here, `perdure-sqlite`'s `tests/store.rs`): call [`run_all`] with a
+//! constructor of fresh, empty stores. Each check panics with a message naming the backend.
+
+use super::{
+    Compiled, ExecutionWrite, Store, StoreError, StoredNamespace, VisibilityRow, WriteBatch,
+};
+
+const NS: &str = "ns";
+
+/// One execution write in namespace `ns`: `status` 1 is running (and open), anything else
+/// closed at time 2000; events carry their id and the run's first byte as payload.
+pub fn write(workflow_id: &str, run: &str, status: i32, events: &[i64]) -> ExecutionWrite {
+    ExecutionWrite {
+        namespace_id: NS.into(),
+        workflow_id: workflow_id.into(),
+        run_id: run.into(),
+        status,
+        open: status == 1,
+        state: format!("{run}:{status}").into_bytes(),
+        events: events.iter().map(|i| (*i, event(run, *i))).collect(),
+        set_current: true,
+        visibility: VisibilityRow {
+            namespace_id: NS.into(),
+            run_id: run.into(),
+            workflow_id: workflow_id.into(),
+            workflow_type: "order".into(),
+            task_queue: "q".into(),
+            status,
+            start_time: 1_000,
+            execution_time: 1_000,
+            close_time: (status != 1).then_some(2_000),
+            history_length: events.len() as i64,
+            search_attributes: "{}".into(),
+            info: run.as_bytes().to_vec(),
+            ..Default::default()
+        },
+    }
+}
+
+/// The payload [`write`] stores for event `id` of `run`.
+pub fn event(run: &str, id: i64) -> Vec<u8> {
+    vec![id as u8, run.as_bytes().first().copied().unwrap_or(0)]
+}
+
+/// Commits one batch and waits for its answer.
+pub async fn commit(
+    s: &dyn Store,
+    shard_id: i32,
+    range_id: i64,
+    executions: Vec<ExecutionWrite>,
+) -> Result<(), StoreError> {
+    s.commit(WriteBatch {
+        shard_id,
+        range_id,
+        executions,
+    })
+    .await
+    .unwrap_or_else(|_| Err(StoreError::Backend("the writer dropped the batch".into())))
+}
+
+/// The empty visibility query (what `perdure-query` compiles `""` to).
+pub fn everything(group_by_status: bool) -> Compiled {
+    Compiled {
+        where_sql: "1=1".into(),
+        params: vec![],
+        order_by: None,
+        group_by_status,
+    }
+}
+
+/// Runs every check, each on a fresh store from `new_store`.
+pub async fn run_all<S: Store>(new_store: impl Fn() -> S) {
+    batches_commit_and_read_back(&new_store()).await;
+    a_stale_owner_is_fenced_off(&new_store()).await;
+    a_batch_lands_whole_or_not_at_all(&new_store()).await;
+    namespaces_are_unique_by_id_and_name(&new_store());
+    deleting_a_run_removes_all_of_it(&new_store()).await;
+    cluster_id_is_kept(&new_store());
+    the_empty_query_lists_newest_first(&new_store()).await;
+}
+
+/// Concurrent batches all land; history reads honour `first_event_id` and `limit`; the open
+/// flag, the latest state and the current-run pointer follow the writes.
+pub async fn batches_commit_and_read_back(s: &dyn Store) {
+    let b = s.name();
+    let ranges = s.acquire_shards("me", 2).unwrap();
+    assert_eq!(ranges.len(), 2, "{b}: one range id per shard");
+    let waits: Vec<_> = (0..20)
+        .map(|i| {
+            let run = format!("r{i}");
+            s.commit(WriteBatch {
+                shard_id: 1,
+                range_id: ranges[1],
+                executions: vec![write(&format!("wf-{run}"), &run, 1, &[1, 2, 3])],
+            })
+        })
+        .collect();
+    for w in waits {
+        w.await.unwrap().unwrap();
+    }
+    commit(s, 1, ranges[1], vec![write("wf-r0", "r0", 2, &[4])])
+        .await
+        .unwrap();
+    let all: Vec<_> = (1..=4).map(|i| event("r0", i)).collect();
+    assert_eq!(s.read_events(NS, "r0", 1, usize::MAX).unwrap(), all, "{b}");
+    assert_eq!(s.read_events(NS, "r0", 2, 2).unwrap(), all[1..3], "{b}");
+    assert!(s.read_events(NS, "r0", 5, 10).unwrap().is_empty(), "{b}");
+    assert!(s.read_events(NS, "none", 1, 10).unwrap().is_empty(), "{b}");
+    assert!(
+        s.read_events("other", "r0", 1, 10).unwrap().is_empty(),
+        "{b}"
+    );
+    assert_eq!(
+        s.load_open_executions().unwrap().len(),
+        19,
+        "{b}: r0 closed"
+    );
+    assert_eq!(
+        s.get_execution(NS, "r0").unwrap().unwrap().state,
+        b"r0:2",
+        "{b}: the latest state"
+    );
+    assert!(s.get_execution(NS, "none").unwrap().is_none(), "{b}");
+    assert_eq!(
+        s.get_current_run(NS, "wf-r7").unwrap().as_deref(),
+        Some("r7"),
+        "{b}"
+    );
+    assert!(s.get_current_run(NS, "wf-none").unwrap().is_none(), "{b}");
+    assert!(
+        s.get_current_run("other", "wf-r7").unwrap().is_none(),
+        "{b}"
+    );
+
+    // Continue-as-new: the old run closes and the new one becomes current, in one batch.
+    let mut old = write("wf-r1", "r1", 2, &[4]);
+    old.set_current = false;
+    commit(
+        s,
+        1,
+        ranges[1],
+        vec![old, write("wf-r1", "r1-next", 1, &[1])],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.get_current_run(NS, "wf-r1").unwrap().as_deref(),
+        Some("r1-next"),
+        "{b}: the current run moves"
+    );
+    assert_eq!(s.load_open_executions().unwrap().len(), 19, "{b}");
+}
+
+/// A batch under a superseded fencing token (or for a shard never acquired) is refused whole.
+pub async fn a_stale_owner_is_fenced_off(s: &dyn Store) {
+    let b = s.name();
+    let old = s.acquire_shards("old", 2).unwrap();
+    let new = s.acquire_shards("new", 2).unwrap();
+    assert!(new[0] > old[0] && new[1] > old[1], "{b}: range ids grow");
+    let err = commit(s, 0, old[0], vec![write("wf-a", "a", 1, &[1])])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::ShardOwnershipLost { shard_id: 0, .. }),
+        "{b}: {err:?}"
+    );
+    assert!(
+        s.get_execution(NS, "a").unwrap().is_none(),
+        "{b}: nothing of a fenced batch lands"
+    );
+    assert!(s.read_events(NS, "a", 1, 10).unwrap().is_empty(), "{b}");
+    assert!(s.get_current_run(NS, "wf-a").unwrap().is_none(), "{b}");
+    let err = commit(s, 7, 1, vec![write("wf-a", "a", 1, &[1])])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::ShardOwnershipLost { shard_id: 7, .. }),
+        "{b}: a shard nobody acquired: {err:?}"
+    );
+    commit(s, 0, new[0], vec![write("wf-a", "a", 1, &[1])])
+        .await
+        .unwrap();
+    assert!(s.get_execution(NS, "a").unwrap().is_some(), "{b}");
+}
+
+/// A batch whose second execution cannot be written (an event id already stored) leaves no
+/// trace of its first one.
+pub async fn a_batch_lands_whole_or_not_at_all(s: &dyn Store) {
+    let b = s.name();
+    let r = s.acquire_shards("me", 1).unwrap();
+    commit(s, 0, r[0], vec![write("wf-a", "a", 1, &[1, 2])])
+        .await
+        .unwrap();
+    let mut again = write("wf-a", "a", 1, &[2]);
+    again.events[0].1 = vec![0xff];
+    let r2 = commit(s, 0, r[0], vec![write("wf-x", "x", 1, &[1, 2]), again]).await;
+    assert!(r2.is_err(), "{b}: an event id is written once");
+    assert!(s.get_execution(NS, "x").unwrap().is_none(), "{b}");
+    assert!(s.read_events(NS, "x", 1, 10).unwrap().is_empty(), "{b}");
+    assert!(s.get_current_run(NS, "wf-x").unwrap().is_none(), "{b}");
+    assert_eq!(
+        s.read_events(NS, "a", 1, 10).unwrap(),
+        vec![event("a", 1), event("a", 2)],
+        "{b}"
+    );
+    assert_eq!(
+        s.count_visibility(NS, &everything(false)).unwrap().0,
+        1,
+        "{b}"
+    );
+    // The store still takes the next batch.
+    commit(s, 0, r[0], vec![write("wf-a", "a", 2, &[3])])
+        .await
+        .unwrap();
+    assert_eq!(s.read_events(NS, "a", 1, 10).unwrap().len(), 3, "{b}");
+}
+
+/// Create refuses a taken id or name; update overwrites by id, refuses a taken name and does
+/// nothing for an unknown id; the list is ordered by name.
+pub fn namespaces_are_unique_by_id_and_name(s: &dyn Store) {
+    let b = s.name();
+    let ns = |id: &str, name: &str, data: u8| StoredNamespace {
+        id: id.into(),
+        name: name.into(),
+        data: vec![data],
+    };
+    s.put_namespace(&ns("1", "beta", 1), true).unwrap();
+    s.put_namespace(&ns("2", "alpha", 2), true).unwrap();
+    for (dup, why) in [
+        (ns("3", "beta", 3), "a taken name"),
+        (ns("1", "gamma", 3), "a taken id"),
+    ] {
+        assert!(
+            matches!(
+                s.put_namespace(&dup, true),
+                Err(StoreError::AlreadyExists(_))
+            ),
+            "{b}: create with {why}"
+        );
+    }
+    s.put_namespace(&ns("1", "beta", 9), false).unwrap();
+    assert!(
+        matches!(
+            s.put_namespace(&ns("1", "alpha", 9), false),
+            Err(StoreError::AlreadyExists(_))
+        ),
+        "{b}: renamed onto a taken name"
+    );
+    s.put_namespace(&ns("4", "delta", 4), false).unwrap();
+    let list: Vec<_> = s
+        .list_namespaces()
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.id, n.name, n.data))
+        .collect();
+    assert_eq!(
+        list,
+        vec![
+            ("2".into(), "alpha".into(), vec![2]),
+            ("1".into(), "beta".into(), vec![9]),
+        ],
+        "{b}"
+    );
+}
+
+/// Deleting a run removes its state, history, current pointer and visibility row.
+pub async fn deleting_a_run_removes_all_of_it(s: &dyn Store) {
+    let b = s.name();
+    let r = s.acquire_shards("me", 1).unwrap();
+    commit(
+        s,
+        0,
+        r[0],
+        vec![write("wf-a", "a", 1, &[1, 2]), write("wf-b", "b", 1, &[1])],
+    )
+    .await
+    .unwrap();
+    s.delete_execution(NS, "a").unwrap();
+    s.delete_execution(NS, "never-was").unwrap();
+    assert!(s.get_execution(NS, "a").unwrap().is_none(), "{b}");
+    assert!(s.read_events(NS, "a", 1, 10).unwrap().is_empty(), "{b}");
+    assert!(s.get_current_run(NS, "wf-a").unwrap().is_none(), "{b}");
+    assert_eq!(s.load_open_executions().unwrap().len(), 1, "{b}");
+    assert_eq!(
+        s.count_visibility(NS, &everything(false)).unwrap().0,
+        1,
+        "{b}"
+    );
+    assert_eq!(
+        s.get_current_run(NS, "wf-b").unwrap().as_deref(),
+        Some("b"),
+        "{b}: other runs stay"
+    );
+}
+
+/// The first id offered is kept; later offers get it back.
+pub fn cluster_id_is_kept(s: &dyn Store) {
+    let b = s.name();
+    assert_eq!(s.cluster_id("first").unwrap(), "first", "{b}");
+    assert_eq!(s.cluster_id("second").unwrap(), "first", "{b}");
+}
+
+/// The empty query counts (grouped by status when asked) and pages through one namespace's
+/// rows: running runs first, then by close time, ties by run id, all descending.
+pub async fn the_empty_query_lists_newest_first(s: &dyn Store) {
+    let b = s.name();
+    let r = s.acquire_shards("me", 1).unwrap();
+    for w in [
+        write("wf-a", "a", 1, &[1]),
+        write("wf-b", "b", 2, &[1]),
+        write("wf-c", "c", 2, &[1]),
+    ] {
+        commit(s, 0, r[0], vec![w]).await.unwrap();
+    }
+    let mut elsewhere = write("wf-z", "z", 1, &[1]);
+    elsewhere.namespace_id = "other".into();
+    elsewhere.visibility.namespace_id = "other".into();
+    commit(s, 0, r[0], vec![elsewhere]).await.unwrap();
+
+    assert_eq!(
+        s.count_visibility(NS, &everything(true)).unwrap(),
+        (3, vec![(1, 1), (2, 2)]),
+        "{b}"
+    );
+    assert_eq!(
+        s.count_visibility(NS, &everything(false)).unwrap(),
+        (3, vec![]),
+        "{b}"
+    );
+    let q = everything(false);
+    let page1 = s.list_visibility(NS, &q, 2, None).unwrap();
+    let infos = |rows: &[super::ListedRow]| -> Vec<Vec<u8>> {
+        rows.iter().map(|(info, _)| info.clone()).collect()
+    };
+    assert_eq!(
+        infos(&page1),
+        vec![b"a".to_vec(), b"c".to_vec()],
+        "{b}: the running run first, then closed runs by run id descending"
+    );
+    assert_eq!(page1[1].1, (2_000, "c".to_string()), "{b}: the cursor");
+    let page2 = s
+        .list_visibility(NS, &q, 2, Some(page1[1].1.clone()))
+        .unwrap();
+    assert_eq!(infos(&page2), vec![b"b".to_vec()], "{b}");
+    let page3 = s
+        .list_visibility(NS, &q, 2, Some(page2[0].1.clone()))
+        .unwrap();
+    assert!(page3.is_empty(), "{b}");
+    assert_eq!(
+        s.list_visibility(NS, &q, 0, None).unwrap().len(),
+        1,
+        "{b}: page size 0 is 1"
+    );
+
+    // Closing `a` moves it behind the running runs' key, by its close time.
+    commit(s, 0, r[0], vec![write("wf-a", "a", 2, &[2])])
+        .await
+        .unwrap();
+    let all = s.list_visibility(NS, &q, 10, None).unwrap();
+    assert_eq!(
+        infos(&all),
+        vec![b"c".to_vec(), b"b".to_vec(), b"a".to_vec()],
+        "{b}"
+    );
+    assert_eq!(
+        s.count_visibility(NS, &everything(true)).unwrap(),
+        (3, vec![(2, 3)]),
+        "{b}"
+    );
+}
