@@ -1,0 +1,496 @@
+//! The engine shell (not only the functional core) on the in-memory store and a hand-moved
+//! clock: polls, completions, durable timers, activity retries, buffered signals, run timeouts
+//! and recovery after a restart, with events found by what they are rather than by event id.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use perdure_core::clock::ManualClock;
+use perdure_core::clock::convert::{from_ts, pdur};
+use perdure_core::store::{MemoryStore, Store};
+use perdure_core::{Config, Engine};
+use perdure_proto::api::command::v1::command::Attributes as CA;
+use perdure_proto::api::command::v1::*;
+use perdure_proto::api::common::v1::{ActivityType, WorkflowExecution, WorkflowType};
+use perdure_proto::api::enums::v1::EventType;
+use perdure_proto::api::failure::v1::Failure;
+use perdure_proto::api::failure::v1::failure::FailureInfo;
+use perdure_proto::api::history::v1::HistoryEvent;
+use perdure_proto::api::history::v1::history_event::Attributes as A;
+use perdure_proto::api::taskqueue::v1::TaskQueue;
+use perdure_proto::api::workflowservice::v1::*;
+use prost::Message;
+
+use EventType::*;
+
+const TQ: &str = "q";
+
+fn t0() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+/// An engine on a fresh memory store, and the clock that drives it.
+async fn engine() -> (Engine, ManualClock, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(t0());
+    (start(&store, &clock).await, clock, store)
+}
+
+async fn start(store: &Arc<MemoryStore>, clock: &ManualClock) -> Engine {
+    Engine::start(
+        store.clone(),
+        Arc::new(clock.clone()),
+        Config {
+            owner: "test".into(),
+            ..Config::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+fn queue() -> Option<TaskQueue> {
+    Some(TaskQueue {
+        name: TQ.into(),
+        ..Default::default()
+    })
+}
+
+fn exec(workflow_id: &str) -> Option<WorkflowExecution> {
+    Some(WorkflowExecution {
+        workflow_id: workflow_id.into(),
+        run_id: String::new(),
+    })
+}
+
+fn start_req(workflow_id: &str) -> StartWorkflowExecutionRequest {
+    StartWorkflowExecutionRequest {
+        namespace: "default".into(),
+        workflow_id: workflow_id.into(),
+        workflow_type: Some(WorkflowType {
+            name: "order".into(),
+        }),
+        task_queue: queue(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
+    }
+}
+
+async fn start_workflow(e: &Engine, workflow_id: &str) -> String {
+    e.start_workflow(start_req(workflow_id))
+        .await
+        .unwrap()
+        .run_id
+}
+
+/// The types of a history, in order.
+fn types(history: &[HistoryEvent]) -> Vec<EventType> {
+    history
+        .iter()
+        .map(|e| EventType::try_from(e.event_type).unwrap_or(EventType::Unspecified))
+        .collect()
+}
+
+/// Every event of type `ty`.
+fn events(history: &[HistoryEvent], ty: EventType) -> Vec<&HistoryEvent> {
+    history
+        .iter()
+        .filter(|e| e.event_type == ty as i32)
+        .collect()
+}
+
+/// The one event of type `ty`; fails naming the history's types if there is not exactly one.
+fn event(history: &[HistoryEvent], ty: EventType) -> &HistoryEvent {
+    match events(history, ty).as_slice() {
+        [e] => e,
+        other => panic!("{} {ty:?} events in {:?}", other.len(), types(history)),
+    }
+}
+
+/// Whether `history` has an event of type `ty`.
+fn has(history: &[HistoryEvent], ty: EventType) -> bool {
+    !events(history, ty).is_empty()
+}
+
+/// Event ids run 1, 2, 3, … with no gap.
+fn assert_contiguous(history: &[HistoryEvent]) {
+    for (i, e) in history.iter().enumerate() {
+        assert_eq!(e.event_id, i as i64 + 1, "{:?}", types(history));
+    }
+}
+
+/// The full history of the workflow's current run.
+async fn history(e: &Engine, workflow_id: &str) -> Vec<HistoryEvent> {
+    let r = e
+        .get_history(
+            GetWorkflowExecutionHistoryRequest {
+                namespace: "default".into(),
+                execution: exec(workflow_id),
+                ..Default::default()
+            },
+            Instant::now() + Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    r.history.unwrap_or_default().events
+}
+
+/// Waits (in real time: timer firings run on their own tasks) until the history holds `ty`.
+async fn wait_for(e: &Engine, workflow_id: &str, ty: EventType) -> Vec<HistoryEvent> {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let h = history(e, workflow_id).await;
+        if has(&h, ty) {
+            return h;
+        }
+        assert!(Instant::now() < until, "no {ty:?} event in {:?}", types(&h));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Polls the workflow task queue until a task arrives (at most 4 s).
+async fn poll_wft(e: &Engine) -> PollWorkflowTaskQueueResponse {
+    let r = e
+        .poll_workflow_task(wft_poll(), Instant::now() + Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(!r.task_token.is_empty(), "no workflow task arrived");
+    r
+}
+
+/// A poll that is held for about 200 ms and must come back empty.
+async fn assert_no_wft(e: &Engine) {
+    let r = e
+        .poll_workflow_task(wft_poll(), Instant::now() + Duration::from_millis(1200))
+        .await
+        .unwrap();
+    assert!(r.task_token.is_empty(), "unexpected workflow task");
+}
+
+fn wft_poll() -> PollWorkflowTaskQueueRequest {
+    PollWorkflowTaskQueueRequest {
+        namespace: "default".into(),
+        task_queue: queue(),
+        identity: "worker".into(),
+        ..Default::default()
+    }
+}
+
+fn activity_poll() -> PollActivityTaskQueueRequest {
+    PollActivityTaskQueueRequest {
+        namespace: "default".into(),
+        task_queue: queue(),
+        identity: "worker".into(),
+        ..Default::default()
+    }
+}
+
+async fn poll_activity(e: &Engine, wait: Duration) -> PollActivityTaskQueueResponse {
+    e.poll_activity_task(activity_poll(), Instant::now() + wait)
+        .await
+        .unwrap()
+}
+
+async fn complete(e: &Engine, task: &PollWorkflowTaskQueueResponse, commands: Vec<CA>) {
+    e.complete_workflow_task(RespondWorkflowTaskCompletedRequest {
+        namespace: "default".into(),
+        task_token: task.task_token.clone(),
+        commands: commands
+            .into_iter()
+            .map(|a| Command {
+                attributes: Some(a),
+                ..Default::default()
+            })
+            .collect(),
+        identity: "worker".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+}
+
+fn timer(id: &str, after: Duration) -> CA {
+    CA::StartTimerCommandAttributes(StartTimerCommandAttributes {
+        timer_id: id.into(),
+        start_to_fire_timeout: Some(pdur(after)),
+    })
+}
+
+fn signal_req(workflow_id: &str, name: &str) -> SignalWorkflowExecutionRequest {
+    SignalWorkflowExecutionRequest {
+        namespace: "default".into(),
+        workflow_execution: exec(workflow_id),
+        signal_name: name.into(),
+        identity: "client".into(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_timer_fires_when_the_clock_passes_it_and_schedules_a_workflow_task() {
+    let (e, clock, _) = engine().await;
+    start_workflow(&e, "order-1").await;
+    let task = poll_wft(&e).await;
+    assert_eq!(
+        types(&task.history.clone().unwrap().events),
+        [
+            WorkflowExecutionStarted,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted
+        ]
+    );
+    complete(&e, &task, vec![timer("t1", Duration::from_secs(60))]).await;
+    let h = history(&e, "order-1").await;
+    assert!(!has(&h, TimerFired));
+    let Some(A::TimerStartedEventAttributes(started)) = &event(&h, TimerStarted).attributes else {
+        panic!("TimerStarted without its attributes")
+    };
+    assert_eq!(started.timer_id, "t1");
+    assert_eq!(
+        started.workflow_task_completed_event_id,
+        event(&h, WorkflowTaskCompleted).event_id
+    );
+
+    clock.advance(Duration::from_secs(59));
+    assert_no_wft(&e).await;
+    assert!(!has(&history(&e, "order-1").await, TimerFired), "not yet");
+
+    clock.advance(Duration::from_secs(2));
+    let h = wait_for(&e, "order-1", TimerFired).await;
+    let fired = event(&h, TimerFired);
+    let Some(A::TimerFiredEventAttributes(a)) = &fired.attributes else {
+        panic!("TimerFired without its attributes")
+    };
+    assert_eq!(a.timer_id, "t1");
+    assert_eq!(a.started_event_id, event(&h, TimerStarted).event_id);
+    assert_eq!(
+        from_ts(fired.event_time.as_ref().unwrap()),
+        t0() + Duration::from_secs(61),
+        "event times come from the injected clock"
+    );
+    assert_eq!(events(&h, WorkflowTaskScheduled).len(), 2);
+    assert_eq!(types(&h).last(), Some(&WorkflowTaskScheduled));
+    assert_contiguous(&h);
+
+    // The new workflow task reaches a poller, with the firing in its history.
+    let task = poll_wft(&e).await;
+    assert!(has(&task.history.unwrap().events, TimerFired));
+}
+
+#[tokio::test]
+async fn a_failed_activity_is_retried_by_the_server_after_its_backoff() {
+    let (e, clock, _) = engine().await;
+    start_workflow(&e, "pay-1").await;
+    let task = poll_wft(&e).await;
+    complete(
+        &e,
+        &task,
+        vec![CA::ScheduleActivityTaskCommandAttributes(
+            ScheduleActivityTaskCommandAttributes {
+                activity_id: "charge-1".into(),
+                activity_type: Some(ActivityType {
+                    name: "charge".into(),
+                }),
+                task_queue: queue(),
+                start_to_close_timeout: Some(pdur(Duration::from_secs(10))),
+                // No policy: the server's defaults (first retry after 1 s).
+                ..Default::default()
+            },
+        )],
+    )
+    .await;
+
+    let first = poll_activity(&e, Duration::from_secs(5)).await;
+    assert!(!first.task_token.is_empty(), "no activity task");
+    assert_eq!(first.attempt, 1);
+    assert_eq!(first.activity_id, "charge-1");
+    e.fail_activity(
+        Some(("default", first.task_token.as_slice())),
+        None,
+        Some(Failure {
+            message: "card declined".into(),
+            failure_info: Some(FailureInfo::ApplicationFailureInfo(Default::default())),
+            ..Default::default()
+        }),
+        None,
+        "worker".into(),
+    )
+    .await
+    .unwrap();
+    // A retried attempt writes no event.
+    let h = history(&e, "pay-1").await;
+    assert_eq!(types(&h).last(), Some(&ActivityTaskScheduled));
+    assert!(!has(&h, ActivityTaskStarted) && !has(&h, ActivityTaskFailed));
+
+    // Nothing is handed out before the backoff has passed on the injected clock.
+    let early = poll_activity(&e, Duration::from_millis(1200)).await;
+    assert!(early.task_token.is_empty(), "retried before its backoff");
+    clock.advance(Duration::from_secs(1));
+    let second = poll_activity(&e, Duration::from_secs(5)).await;
+    assert!(!second.task_token.is_empty(), "no retry after the backoff");
+    assert_eq!(second.attempt, 2);
+    e.complete_activity(RespondActivityTaskCompletedRequest {
+        namespace: "default".into(),
+        task_token: second.task_token,
+        identity: "worker".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let h = history(&e, "pay-1").await;
+    let Some(A::ActivityTaskStartedEventAttributes(started)) =
+        &event(&h, ActivityTaskStarted).attributes
+    else {
+        panic!("ActivityTaskStarted without its attributes")
+    };
+    assert_eq!(started.attempt, 2);
+    assert_eq!(
+        started.last_failure.as_ref().map(|f| f.message.as_str()),
+        Some("card declined")
+    );
+    let Some(A::ActivityTaskCompletedEventAttributes(done)) =
+        &event(&h, ActivityTaskCompleted).attributes
+    else {
+        panic!("ActivityTaskCompleted without its attributes")
+    };
+    assert_eq!(
+        done.scheduled_event_id,
+        event(&h, ActivityTaskScheduled).event_id
+    );
+    assert_eq!(
+        done.started_event_id,
+        event(&h, ActivityTaskStarted).event_id
+    );
+    assert!(!has(&h, ActivityTaskFailed));
+    assert_eq!(types(&h).last(), Some(&WorkflowTaskScheduled));
+    assert_contiguous(&h);
+}
+
+#[tokio::test]
+async fn a_signal_during_a_started_task_is_written_after_its_completion() {
+    let (e, _, _) = engine().await;
+    start_workflow(&e, "ship-1").await;
+    let task = poll_wft(&e).await;
+    e.signal_workflow(signal_req("ship-1", "pickedUp"))
+        .await
+        .unwrap();
+    let h = history(&e, "ship-1").await;
+    assert!(
+        !has(&h, WorkflowExecutionSignaled),
+        "buffered: {:?}",
+        types(&h)
+    );
+    assert_eq!(types(&h).last(), Some(&WorkflowTaskStarted));
+
+    complete(&e, &task, vec![timer("t", Duration::from_secs(60))]).await;
+    let h = history(&e, "ship-1").await;
+    let at = |ty| types(&h).iter().position(|t| *t == ty).unwrap();
+    assert!(at(WorkflowTaskCompleted) < at(TimerStarted));
+    assert!(at(TimerStarted) < at(WorkflowExecutionSignaled));
+    assert_eq!(types(&h).last(), Some(&WorkflowTaskScheduled));
+    let Some(A::WorkflowExecutionSignaledEventAttributes(s)) =
+        &event(&h, WorkflowExecutionSignaled).attributes
+    else {
+        panic!("WorkflowExecutionSignaled without its attributes")
+    };
+    assert_eq!(s.signal_name, "pickedUp");
+    assert_contiguous(&h);
+
+    // The signal brings a new workflow task whose history carries it.
+    let task = poll_wft(&e).await;
+    assert!(has(
+        &task.history.unwrap().events,
+        WorkflowExecutionSignaled
+    ));
+}
+
+#[tokio::test]
+async fn a_run_times_out_when_the_clock_passes_its_run_timeout() {
+    let (e, clock, _) = engine().await;
+    e.start_workflow(StartWorkflowExecutionRequest {
+        workflow_run_timeout: Some(pdur(Duration::from_secs(60))),
+        ..start_req("slow-1")
+    })
+    .await
+    .unwrap();
+    clock.advance(Duration::from_secs(30));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!has(
+        &history(&e, "slow-1").await,
+        WorkflowExecutionTimedOut
+    ));
+
+    clock.advance(Duration::from_secs(31));
+    let h = wait_for(&e, "slow-1", WorkflowExecutionTimedOut).await;
+    assert_eq!(types(&h).last(), Some(&WorkflowExecutionTimedOut));
+    assert_contiguous(&h);
+    let d = e
+        .describe(DescribeWorkflowExecutionRequest {
+            namespace: "default".into(),
+            execution: exec("slow-1"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        d.workflow_execution_info.unwrap().status,
+        perdure_proto::api::enums::v1::WorkflowExecutionStatus::TimedOut as i32
+    );
+}
+
+#[tokio::test]
+async fn a_restarted_engine_recovers_open_runs_and_rearms_their_timers() {
+    let (old, clock, store) = engine().await;
+    let run = start_workflow(&old, "order-1").await;
+    let task = poll_wft(&old).await;
+    complete(&old, &task, vec![timer("t1", Duration::from_secs(60))]).await;
+    // A second run whose first workflow task was never polled.
+    start_workflow(&old, "order-2").await;
+    let ns_id = old.namespace("default").unwrap().id.clone();
+    let stale = old.clone();
+    drop(old);
+
+    // A new process on the same store takes every shard over.
+    let e = start(&store, &clock).await;
+    let h = history(&e, "order-1").await;
+    assert_eq!(types(&h).last(), Some(&TimerStarted));
+
+    // The old owner is fenced off: its writes are refused and leave no trace.
+    let err = stale
+        .signal_workflow(signal_req("order-1", "late"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ownership lost"), "{err}");
+    assert!(!has(
+        &history(&e, "order-1").await,
+        WorkflowExecutionSignaled
+    ));
+
+    // The unpolled workflow task was queued again.
+    let task = poll_wft(&e).await;
+    assert_eq!(
+        task.workflow_execution.as_ref().unwrap().workflow_id,
+        "order-2"
+    );
+    complete(&e, &task, vec![]).await;
+    assert_no_wft(&e).await;
+
+    // The timer was armed again from the recovered state; it fires once, though both the old
+    // and the new engine hold it.
+    clock.advance(Duration::from_secs(61));
+    let h = wait_for(&e, "order-1", TimerFired).await;
+    assert_eq!(types(&h).last(), Some(&WorkflowTaskScheduled));
+    assert_contiguous(&h);
+    let task = poll_wft(&e).await;
+    assert_eq!(task.workflow_execution.unwrap().workflow_id, "order-1");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stored: Vec<HistoryEvent> = store
+        .read_events(&ns_id, &run, 1, usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|b| HistoryEvent::decode(b.as_slice()).unwrap())
+        .collect();
+    assert_eq!(events(&stored, TimerFired).len(), 1, "{:?}", types(&stored));
+    assert_contiguous(&stored);
+}
