@@ -660,30 +660,51 @@ impl Engine {
         .await
     }
 
-    /// Persisted events of a run from `from` (1-based), loading the cache if needed.
-    pub(crate) async fn history_of(
+    /// Persisted events `from..=to` of a run (1-based), at most `limit` of them: sliced from the
+    /// in-memory history when the run has one, else read from the store, so the cost follows the
+    /// page asked for, not the length of the history.
+    pub(crate) async fn history_range(
         &self,
-        data: &mut RunData,
+        data: &RunData,
         from: i64,
+        to: i64,
+        limit: usize,
     ) -> Result<Vec<HistoryEvent>> {
-        if data.extra.history.is_none() {
-            let s = self.inner.store.clone();
-            let (ns, run) = (data.ms.namespace_id.clone(), data.ms.run_id.clone());
-            let rows = tokio::task::spawn_blocking(move || s.read_events(&ns, &run, 1, usize::MAX))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))??;
-            let mut events = Vec::with_capacity(rows.len());
-            for r in rows {
-                events.push(
-                    HistoryEvent::decode(r.as_slice())
-                        .map_err(|e| Error::Internal(format!("corrupt event: {e}")))?,
-                );
-            }
-            data.extra.history = Some(events);
+        let from = from.max(1);
+        if to < from || limit == 0 {
+            return Ok(Vec::new());
         }
-        let h = data.extra.history.as_ref().unwrap();
-        let skip = (from.max(1) - 1) as usize;
-        Ok(h.iter().skip(skip).cloned().collect())
+        let n = usize::try_from(to - from + 1)
+            .unwrap_or(usize::MAX)
+            .min(limit);
+        if let Some(h) = &data.extra.history {
+            let start = usize::try_from(from - 1).unwrap_or(usize::MAX);
+            return Ok(h.iter().skip(start).take(n).cloned().collect());
+        }
+        let s = self.inner.store.clone();
+        let (ns, run) = (data.ms.namespace_id.clone(), data.ms.run_id.clone());
+        let rows = tokio::task::spawn_blocking(move || s.read_events(&ns, &run, from, n))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        rows.iter()
+            .map(|r| {
+                HistoryEvent::decode(r.as_slice())
+                    .map_err(|e| Error::Internal(format!("corrupt event: {e}")))
+            })
+            .collect()
+    }
+
+    /// The one persisted event `id` of a run, if it exists.
+    pub(crate) async fn history_event(
+        &self,
+        data: &RunData,
+        id: i64,
+    ) -> Result<Option<HistoryEvent>> {
+        Ok(self
+            .history_range(data, id, id, 1)
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// Waits until the run's version moves past `seen` or `deadline` passes.

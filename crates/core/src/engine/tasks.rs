@@ -8,16 +8,18 @@ use perdure_proto::api::enums::v1::{
     QueryResultType, WorkflowExecutionStatus as Status, WorkflowTaskFailedCause as Cause,
 };
 use perdure_proto::api::failure::v1::Failure;
-use perdure_proto::api::history::v1::History;
+use perdure_proto::api::history::v1::{History, HistoryEvent};
 use perdure_proto::api::query::v1::WorkflowQuery;
 use perdure_proto::api::workflowservice::v1::*;
 
-use super::{Engine, QueryOutcome, outcome_of};
+use super::workflows::HistoryToken;
+use super::{Engine, QueryOutcome, RunData, outcome_of};
 use crate::clock::convert::ts;
 use crate::error::{Error, Result};
 use crate::matching::{Poller, QueueKind, RunKey, Task};
 use crate::mutable::{Rejected, normal_queue};
 use crate::token::{TaskToken, TokenKind};
+use prost::Message as _;
 
 /// Leave this much of the caller's deadline unused, so an empty answer arrives in time.
 const POLL_MARGIN: Duration = Duration::from_millis(1000);
@@ -35,6 +37,9 @@ fn activity_not_found() -> Error {
         "invalid activityID or activity already timed out or invoking workflow is completed".into(),
     )
 }
+
+/// Events in the first page of a workflow task's history (Temporal's default page size).
+const WORKFLOW_TASK_HISTORY_PAGE: usize = 256;
 
 fn poll_budget(deadline: Instant) -> Option<Instant> {
     let until = deadline.checked_sub(POLL_MARGIN)?;
@@ -153,8 +158,9 @@ impl Engine {
             } else {
                 1
             };
-            let mut events = me.history_of(&mut d, from).await?;
-            events.extend(started.transient_events.iter().cloned());
+            let (events, next_page_token) = me
+                .history_first_page(&d, from, &started.transient_events)
+                .await?;
             // Queries waiting for this task ride along with it.
             let mut queries = std::collections::HashMap::new();
             for (id, q) in d.extra.queries.iter_mut() {
@@ -188,6 +194,7 @@ impl Engine {
                 started_event_id: started.started_event_id,
                 attempt: started.attempt,
                 history: Some(History { events }),
+                next_page_token,
                 workflow_execution_task_queue: Some(normal_queue(&ms.task_queue)),
                 scheduled_time: w.scheduled_time,
                 started_time: w.started_time,
@@ -199,6 +206,36 @@ impl Engine {
         h.await.map_err(|e| Error::Internal(e.to_string()))?
     }
 
+    /// The first page of the history a workflow or query task carries (from `from`); the rest
+    /// is fetched with GetWorkflowExecutionHistory and the returned token, which pins the
+    /// history to what the task saw and carries its transient events for the last page.
+    async fn history_first_page(
+        &self,
+        d: &RunData,
+        from: i64,
+        transient: &[HistoryEvent],
+    ) -> Result<(Vec<HistoryEvent>, Vec<u8>)> {
+        let last = d.ms.next_event_id - 1;
+        let mut events = self
+            .history_range(d, from, last, WORKFLOW_TASK_HISTORY_PAGE)
+            .await?;
+        let next = from.max(1) + events.len() as i64;
+        if next > last {
+            events.extend(transient.iter().cloned());
+            return Ok((events, Vec::new()));
+        }
+        let token = HistoryToken {
+            run_id: d.ms.run_id.clone(),
+            next_event_id: next,
+            last_event_id: last,
+            transient: History {
+                events: transient.to_vec(),
+            }
+            .encode_to_vec(),
+        };
+        Ok((events, token.encode_to_vec()))
+    }
+
     async fn query_task(
         &self,
         run: RunKey,
@@ -206,7 +243,7 @@ impl Engine {
         queue: &str,
     ) -> Result<Option<PollWorkflowTaskQueueResponse>> {
         let entry = self.entry(&run).await?;
-        let mut d = entry.data.lock().await;
+        let d = entry.data.lock().await;
         let Some(q) = d.extra.queries.get(&query_id) else {
             return Ok(None);
         };
@@ -215,10 +252,10 @@ impl Engine {
         }
         let query: WorkflowQuery = q.query.clone();
         let sticky = queue != d.ms.task_queue;
-        let events = if sticky {
-            vec![]
+        let (events, next_page_token) = if sticky {
+            (vec![], vec![])
         } else {
-            self.history_of(&mut d, 1).await?
+            self.history_first_page(&d, 1, &[]).await?
         };
         let ms = &d.ms;
         let mut token = TaskToken::new(
@@ -241,6 +278,7 @@ impl Engine {
             started_event_id: 0,
             attempt: 1,
             history: Some(History { events }),
+            next_page_token,
             query: Some(query),
             workflow_execution_task_queue: Some(normal_queue(&ms.task_queue)),
             scheduled_time: Some(ts(self.inner.clock.now())),

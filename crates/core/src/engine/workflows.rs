@@ -712,36 +712,43 @@ impl Engine {
         loop {
             let entry = self.entry(&key).await?;
             let seen = *entry.version.borrow();
-            let mut d = entry.data.lock().await;
+            let d = entry.data.lock().await;
             let running = d.ms.status == Status::Running as i32;
-            let last = d.ms.next_event_id - 1;
+            // A workflow task's history is pinned to what the task saw.
+            let pinned = token.as_ref().map(|t| t.last_event_id).filter(|l| *l > 0);
+            let last = pinned.unwrap_or(d.ms.next_event_id - 1);
             if close_only {
                 if !running {
                     let id = d.ms.close_event_id;
-                    let ev = self.history_of(&mut d, id).await?;
+                    let ev = self.history_event(&d, id).await?;
                     return Ok(GetWorkflowExecutionHistoryResponse {
                         history: Some(History {
-                            events: ev.into_iter().take(1).collect(),
+                            events: ev.into_iter().collect(),
                         }),
                         ..Default::default()
                     });
                 }
             } else if from <= last {
-                let events: Vec<_> = self
-                    .history_of(&mut d, from)
-                    .await?
-                    .into_iter()
-                    .take(page)
-                    .collect();
+                let mut events = self.history_range(&d, from, last, page).await?;
                 let next = from + events.len() as i64;
-                let more = next <= last || (running && req.wait_new_event);
+                let more = next <= last || (running && req.wait_new_event && pinned.is_none());
                 let next_page_token = if more {
                     HistoryToken {
                         run_id: key.run_id.clone(),
                         next_event_id: next,
+                        ..token.clone().unwrap_or_default()
                     }
                     .encode_to_vec()
                 } else {
+                    // The last page of a workflow task's history ends with its unpersisted
+                    // (transient) scheduled/started events.
+                    if let Some(t) = &token {
+                        events.extend(
+                            History::decode(t.transient.as_slice())
+                                .unwrap_or_default()
+                                .events,
+                        );
+                    }
                     vec![]
                 };
                 return Ok(GetWorkflowExecutionHistoryResponse {
@@ -770,6 +777,7 @@ impl Engine {
                     next_page_token: HistoryToken {
                         run_id: key.run_id.clone(),
                         next_event_id: if close_only { 1 } else { from },
+                        ..Default::default()
                     }
                     .encode_to_vec(),
                     ..Default::default()
@@ -1301,7 +1309,7 @@ impl Engine {
     pub(crate) async fn notify_parent(&self, child: RunKey) -> Result<()> {
         let entry = self.entry(&child).await?;
         let (parent, close, run_id) = {
-            let mut d = entry.data.lock().await;
+            let d = entry.data.lock().await;
             let Some(p) = d.ms.parent.clone() else {
                 return Ok(());
             };
@@ -1309,8 +1317,8 @@ impl Engine {
                 return Ok(());
             }
             let id = d.ms.close_event_id;
-            let ev = self.history_of(&mut d, id).await?;
-            let Some(attrs) = ev.into_iter().next().and_then(|e| e.attributes) else {
+            let ev = self.history_event(&d, id).await?;
+            let Some(attrs) = ev.and_then(|e| e.attributes) else {
                 return Ok(());
             };
             (p, attrs, d.ms.run_id.clone())
@@ -1387,13 +1395,20 @@ impl Engine {
     }
 }
 
-/// Page token of GetWorkflowExecutionHistory.
+/// Page token of GetWorkflowExecutionHistory (and of a workflow task's first page).
 #[derive(Clone, PartialEq, prost::Message)]
-struct HistoryToken {
+pub(crate) struct HistoryToken {
     #[prost(string, tag = "1")]
-    run_id: String,
+    pub(crate) run_id: String,
     #[prost(int64, tag = "2")]
-    next_event_id: i64,
+    pub(crate) next_event_id: i64,
+    /// For a workflow task's history: the last persisted event the task saw (0: none pinned).
+    #[prost(int64, tag = "3")]
+    pub(crate) last_event_id: i64,
+    /// For a workflow task's history: its transient events (an encoded `History`), sent after
+    /// the last page.
+    #[prost(bytes = "vec", tag = "4")]
+    pub(crate) transient: Vec<u8>,
 }
 
 /// Page token of ListWorkflowExecutions.
