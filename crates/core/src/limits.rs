@@ -39,6 +39,10 @@ pub struct Limits {
     pub search_attributes_total_size: usize,
     /// Largest failure kept as sent; larger ones are cut down (see [`Limits::fit_failure`]).
     pub failure_size: usize,
+    /// History event count from which workflow tasks suggest continue-as-new.
+    pub history_count_suggest_continue_as_new: usize,
+    /// History size in bytes from which workflow tasks suggest continue-as-new.
+    pub history_size_suggest_continue_as_new: usize,
     /// History event count at which a warning is logged.
     pub history_count_warn: usize,
     /// History event count at which the run is terminated.
@@ -65,6 +69,8 @@ impl Default for Limits {
             search_attribute_value_size: 2 * 1024,
             search_attributes_total_size: 40 * 1024,
             failure_size: 2 * 1024 * 1024,
+            history_count_suggest_continue_as_new: 4 * 1024,
+            history_size_suggest_continue_as_new: 4 * 1024 * 1024,
             history_count_warn: 10 * 1024,
             history_count: 50 * 1024,
             history_size_warn: 10 * 1024 * 1024,
@@ -90,6 +96,28 @@ impl Limits {
         } else {
             Err("Blob data size exceeds limit.".into())
         }
+    }
+
+    /// Why a history of `count` events and `size` bytes must end the run, if it must.
+    pub fn history_breach(&self, count: i64, size: i64) -> Option<&'static str> {
+        if count > self.history_count as i64 {
+            Some(HISTORY_COUNT_EXCEEDS_LIMIT)
+        } else if size > self.history_size as i64 {
+            Some(HISTORY_SIZE_EXCEEDS_LIMIT)
+        } else {
+            None
+        }
+    }
+
+    /// Whether a history of `count` events and `size` bytes is past the warning thresholds.
+    pub fn history_warning(&self, count: i64, size: i64) -> bool {
+        count > self.history_count_warn as i64 || size > self.history_size_warn as i64
+    }
+
+    /// Whether workflow tasks on such a history suggest continue-as-new.
+    pub fn suggest_continue_as_new(&self, count: i64, size: i64) -> bool {
+        count >= self.history_count_suggest_continue_as_new as i64
+            || size >= self.history_size_suggest_continue_as_new as i64
     }
 
     /// Checks a memo against its limit.

@@ -156,6 +156,7 @@ impl Tx<'_> {
         let now = self.now;
         let next = self.ms.next_event_id;
         let history_size = self.ms.history_size_bytes;
+        let suggest_continue_as_new = self.limits.suggest_continue_as_new(next - 1, history_size);
         let task_timeout = dur(&self.ms.task_timeout);
         let w = self
             .ms
@@ -168,6 +169,7 @@ impl Tx<'_> {
                 identity: identity.to_string(),
                 request_id: request_id.to_string(),
                 history_size_bytes: history_size,
+                suggest_continue_as_new,
                 ..Default::default()
             })
         };
@@ -362,6 +364,22 @@ impl Tx<'_> {
             .expect("complete_wft without a started task");
         if let Some(msg) = command_sequence_error(&req.commands) {
             return Err(Rejected(msg));
+        }
+        let (count, size) = (self.ms.next_event_id - 1, self.ms.history_size_bytes);
+        if let Some(reason) = self.limits.history_breach(count, size) {
+            // The history outgrew its limits: the run ends here, as Temporal ends it.
+            self.fail_wft(Cause::ForceCloseCommand, None, &req.identity);
+            self.terminate(reason, None, "history-service");
+            return Err(Rejected(reason.into()));
+        }
+        if self.limits.history_warning(count, size) {
+            tracing::warn!(
+                workflow_id = %self.ms.workflow_id,
+                run_id = %self.ms.run_id,
+                events = count,
+                bytes = size,
+                "the history is approaching its size or count limit; consider continue-as-new"
+            );
         }
         let closing = req.commands.iter().any(is_closing);
         let delivered_pending = self.ms.updates.iter().any(|u| {
