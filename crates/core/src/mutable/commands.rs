@@ -189,6 +189,28 @@ impl Tx<'_> {
             })
         };
         let mut pending_activities = self.ms.activities.len();
+        let mut pending_children = self.ms.children.len();
+        let pending_external = |cancel: bool| {
+            self.ms
+                .external_requests
+                .iter()
+                .filter(|r| r.cancel == cancel)
+                .count()
+        };
+        let (mut pending_signals, mut pending_cancels) =
+            (pending_external(false), pending_external(true));
+        let over = |cause: Cause, what: &str, n: &mut usize, limit: usize| {
+            *n += 1;
+            (*n > limit).then(|| {
+                (
+                    cause,
+                    format!(
+                        "the number of {what}, {}, has reached the per-workflow limit of {limit}",
+                        *n - 1
+                    ),
+                )
+            })
+        };
         for c in commands.iter_mut() {
             let declared = declared_type(c);
             let matches = c
@@ -351,6 +373,14 @@ impl Tx<'_> {
                     ));
                 }
                 Some(CA::StartChildWorkflowExecutionCommandAttributes(s)) => {
+                    if let Some(e) = over(
+                        Cause::PendingChildWorkflowsLimitExceeded,
+                        "pending child workflow executions",
+                        &mut pending_children,
+                        limits.pending_children,
+                    ) {
+                        return Err(e);
+                    }
                     if s.workflow_id.is_empty() {
                         return Err((
                             Cause::BadStartChildExecutionAttributes,
@@ -365,6 +395,14 @@ impl Tx<'_> {
                     }
                 }
                 Some(CA::SignalExternalWorkflowExecutionCommandAttributes(s)) => {
+                    if let Some(e) = over(
+                        Cause::PendingSignalsLimitExceeded,
+                        "pending signals to external workflows",
+                        &mut pending_signals,
+                        limits.pending_signals,
+                    ) {
+                        return Err(e);
+                    }
                     if s.execution
                         .as_ref()
                         .is_none_or(|e| e.workflow_id.is_empty())
@@ -388,6 +426,16 @@ impl Tx<'_> {
                         Cause::BadRequestCancelExternalWorkflowExecutionAttributes,
                         "WorkflowId is not set on command.".into(),
                     ));
+                }
+                Some(CA::RequestCancelExternalWorkflowExecutionCommandAttributes(_)) => {
+                    if let Some(e) = over(
+                        Cause::PendingRequestCancelLimitExceeded,
+                        "pending requests to cancel external workflows",
+                        &mut pending_cancels,
+                        limits.pending_cancels,
+                    ) {
+                        return Err(e);
+                    }
                 }
                 Some(CA::RequestCancelActivityTaskCommandAttributes(r))
                     if !self
