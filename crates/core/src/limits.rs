@@ -13,6 +13,8 @@ use prost::Message;
 pub const FAILURE_EXCEEDS_LIMIT: &str = "Failure exceeds size limit.";
 /// The failure written for an activity result over the blob limit.
 pub const COMPLETE_RESULT_EXCEEDS_LIMIT: &str = "Complete result exceeds size limit.";
+/// The failure written for heartbeat details over the blob limit.
+pub const HEARTBEAT_DETAILS_EXCEED_LIMIT: &str = "Heartbeat details exceed size limit.";
 /// The termination reason when a history grows past its size limit.
 pub const HISTORY_SIZE_EXCEEDS_LIMIT: &str = "Workflow history size exceeds limit.";
 /// The termination reason when a history grows past its event count limit.

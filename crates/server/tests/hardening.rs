@@ -558,6 +558,36 @@ async fn activity_outcomes_over_the_limits_are_stored_within_them() {
     );
     intact(&mut c, &id).await;
 
+    // Heartbeat details over the blob limit fail the activity for good.
+    let (id, token) = started_task(&mut c, "hb-big").await;
+    respond(
+        &mut c,
+        token,
+        vec![activity("a", &format!("{id}-act"), None)],
+    )
+    .await
+    .unwrap();
+    let at = poll_activity(&mut c, &format!("{id}-act")).await;
+    let _ = c
+        .record_activity_task_heartbeat(RecordActivityTaskHeartbeatRequest {
+            namespace: "default".into(),
+            task_token: at,
+            details: big(3 << 20),
+            identity: "test".into(),
+            ..Default::default()
+        })
+        .await;
+    let events = history(&mut c, &id).await;
+    let failure = events
+        .iter()
+        .find_map(|e| match &e.attributes {
+            Some(A::ActivityTaskFailedEventAttributes(a)) => a.failure.clone(),
+            _ => None,
+        })
+        .expect("ActivityTaskFailed");
+    assert_eq!(failure.message, "Heartbeat details exceed size limit.");
+    intact(&mut c, &id).await;
+
     // A failure over the 2 MiB limit is cut down, so a history holding several stays readable
     // with the default 4 MiB message limit (3.5 MiB: Temporal's transport refuses 4 MiB).
     let (id, token) = started_task(&mut c, "fail-big").await;

@@ -662,7 +662,6 @@ impl Engine {
         by_id: Option<(&str, &str, &str, &str)>,
         details: Option<Payloads>,
     ) -> Result<bool> {
-        self.check_blobs(details.as_ref())?;
         let (key, r) = match (token, by_id) {
             (Some((ns, t)), _) => self.activity_target_by_token(ns, t).await?,
             (None, Some((ns, wf, run, act))) => {
@@ -674,8 +673,10 @@ impl Engine {
                 ));
             }
         };
-        self.on_activity("", key, r, move |tx, i| tx.activity_heartbeat(i, details))
-            .await
+        self.on_activity("", key, r, move |tx, i| {
+            tx.activity_heartbeat_or_too_big(i, details)
+        })
+        .await
     }
 
     /// ShutdownWorker: the sticky queue goes away; its pending tasks move to normal queues.

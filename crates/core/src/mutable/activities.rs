@@ -309,6 +309,24 @@ impl Tx<'_> {
         self.activity_failed(i, Some(failure), None, identity);
     }
 
+    /// A heartbeat whose details are over the blob limit fails the activity for good with
+    /// `Heartbeat details exceed size limit.`, as Temporal does, and tells the worker to stop
+    /// (cancel requested); otherwise an ordinary heartbeat.
+    pub fn activity_heartbeat_or_too_big(&mut self, i: usize, details: Option<Payloads>) -> bool {
+        if self.limits.blob_fits(details.as_ref()) {
+            return self.activity_heartbeat(i, details);
+        }
+        let failure = Failure {
+            message: crate::limits::HEARTBEAT_DETAILS_EXCEED_LIMIT.into(),
+            failure_info: Some(FailureInfo::ServerFailureInfo(ServerFailureInfo {
+                non_retryable: true,
+            })),
+            ..Default::default()
+        };
+        self.activity_failed(i, Some(failure), None, "history-service");
+        true
+    }
+
     /// A failed attempt: retried (no event) or final. Returns true when retried. A failure over
     /// the size limit is cut down first.
     pub fn activity_failed(
