@@ -39,6 +39,10 @@ pub struct StartDev {
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: String,
+    /// A limit as KEY=VALUE with Temporal's dynamic config key, e.g.
+    /// `limit.blobSize.error=4194304` (repeatable; `temporal server start-dev` takes the same).
+    #[arg(long, value_name = "KEY=VALUE")]
+    dynamic_config_value: Vec<String>,
 }
 
 pub fn start_dev(args: StartDev) -> anyhow::Result<()> {
@@ -60,9 +64,15 @@ pub fn start_dev(args: StartDev) -> anyhow::Result<()> {
         let listener = perdure_server::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
+        let mut limits = perdure_server::Limits::default();
+        for setting in &args.dynamic_config_value {
+            perdure_server::dynamic_config::apply(&mut limits, setting)
+                .context("invalid --dynamic-config-value")?;
+        }
         let config = perdure_server::ServerConfig {
             db_path: (!args.in_memory).then(|| args.db_filename.clone()),
             namespaces: args.namespace.clone(),
+            limits,
         };
         let storage = if args.in_memory {
             "in memory".to_string()

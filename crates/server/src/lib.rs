@@ -1,7 +1,10 @@
 //! The Perdure server: wires the SQLite store, the engine and the gRPC frontend together, and
 //! exposes [`run`] so tests can start a real server on port 0 in-process.
 
+pub mod dynamic_config;
 pub mod grpc;
+
+pub use perdure_core::limits::Limits;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,11 +31,13 @@ pub enum Error {
 }
 
 /// What `perdure server start-dev` configures.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ServerConfig {
     /// `None` = a throwaway database (`--in-memory`).
     pub db_path: Option<PathBuf>,
     pub namespaces: Vec<String>,
+    /// Size and count limits (see [`dynamic_config`] for setting them by Temporal's key names).
+    pub limits: Limits,
 }
 
 /// Largest gRPC message accepted (payload limits are enforced separately, with clear errors).
@@ -62,6 +67,7 @@ pub async fn run(
         Arc::new(SystemClock),
         Config {
             namespaces,
+            limits: config.limits.clone(),
             ..Config::default()
         },
     )

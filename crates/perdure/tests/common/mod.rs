@@ -45,10 +45,16 @@ pub struct Server {
 
 /// Starts a server on a free port and waits until `perdure workflow list` answers.
 pub fn server() -> Server {
+    server_with(&[])
+}
+
+/// [`server`] with extra `start-dev` arguments.
+pub fn server_with(extra: &[&str]) -> Server {
     let port = free_port();
     let child = Command::new(perdure_bin())
         .args(["server", "start-dev", "--in-memory", "--log-level", "error"])
         .args(["--port", &port.to_string()])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

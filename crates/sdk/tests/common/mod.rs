@@ -76,6 +76,7 @@ pub async fn server() -> TestServer {
         let config = perdure_server::ServerConfig {
             db_path: None,
             namespaces: vec![],
+            ..Default::default()
         };
         tokio::spawn(perdure_server::run(
             config,

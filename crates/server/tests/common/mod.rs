@@ -38,6 +38,7 @@ pub async fn channel() -> Channel {
     let config = perdure_server::ServerConfig {
         db_path: None,
         namespaces: vec![],
+        ..Default::default()
     };
     tokio::spawn(perdure_server::run(
         config,
