@@ -2,13 +2,19 @@
 //! transition through the store's group commit, and only then carries out its effects (queueing
 //! tasks, arming timers, waking waiters, cross-run work).
 
+mod control;
+mod cross_run;
+mod history;
 mod namespaces;
+mod queries;
 mod queues;
+mod start;
 mod tasks;
-mod workflows;
+mod visibility;
 
 pub use namespaces::Namespace;
-pub use workflows::{QueryOutcome, StartOutcome};
+pub use queries::QueryOutcome;
+pub use start::StartOutcome;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use perdure_proto::api::history::v1::{History, HistoryEvent};
 use perdure_proto::api::query::v1::WorkflowQuery;
 use perdure_proto::api::workflowservice::v1::*;
 
-use super::workflows::HistoryToken;
+use super::history::HistoryToken;
 use super::{Engine, QueryOutcome, RunData, outcome_of};
 use crate::clock::convert::ts;
 use crate::error::{Error, Result};

@@ -1,0 +1,268 @@
+//! Cross-run work carried out after a commit: starting children, delivering external signals
+//! and cancels, notifying parents, and applying parent close policies.
+
+use perdure_proto::api::common::v1::WorkflowExecution;
+use perdure_proto::api::enums::v1::{
+    ParentClosePolicy, WorkflowIdConflictPolicy as Conflict, WorkflowIdReusePolicy as Reuse,
+};
+use perdure_proto::api::history::v1::StartChildWorkflowExecutionInitiatedEventAttributes;
+use perdure_proto::api::workflowservice::v1::*;
+use prost::Message;
+
+use super::Engine;
+use super::control::closed_error;
+use super::start::StartSpec;
+use crate::error::{Error, Result};
+use crate::matching::RunKey;
+use crate::mutable::SignalParams;
+use crate::state::ParentInfo;
+
+impl Engine {
+    /// Starts the child recorded under `initiated` in the parent run `parent`.
+    pub(crate) async fn start_child(&self, parent: RunKey, initiated: i64) -> Result<()> {
+        let entry = self.entry(&parent).await?;
+        let (attrs, pms) = {
+            let d = entry.data.lock().await;
+            let Some(c) =
+                d.ms.children
+                    .iter()
+                    .find(|c| c.initiated_event_id == initiated)
+            else {
+                return Ok(());
+            };
+            if !c.run_id.is_empty() {
+                return Ok(());
+            }
+            let a =
+                StartChildWorkflowExecutionInitiatedEventAttributes::decode(c.initiated.as_slice())
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+            (a, d.ms.clone())
+        };
+        let result = async {
+            let ns = self.namespace(&attrs.namespace)?;
+            let mut p = self.start_params_common(
+                &ns,
+                &attrs.workflow_id,
+                attrs.workflow_type.as_ref(),
+                attrs.task_queue.as_ref(),
+            )?;
+            self.fill_start(
+                &ns,
+                &mut p,
+                attrs.input.clone(),
+                [
+                    attrs.workflow_execution_timeout,
+                    attrs.workflow_run_timeout,
+                    attrs.workflow_task_timeout,
+                ],
+                attrs.retry_policy.clone(),
+                attrs.memo.clone(),
+                attrs.search_attributes.clone(),
+                attrs.header.clone(),
+                None,
+            )?;
+            p.request_id = format!("{}:{}", pms.run_id, initiated);
+            p.identity = pms.identity.clone();
+            p.cron_schedule = attrs.cron_schedule.clone();
+            self.apply_cron(&mut p)?;
+            p.priority = attrs.priority.clone();
+            p.parent = Some(ParentInfo {
+                namespace: pms.namespace.clone(),
+                namespace_id: pms.namespace_id.clone(),
+                workflow_id: pms.workflow_id.clone(),
+                run_id: pms.run_id.clone(),
+                initiated_event_id: initiated,
+            });
+            p.root_workflow_id = pms.root_workflow_id.clone();
+            p.root_run_id = pms.root_run_id.clone();
+            p.parent_close_policy = attrs.parent_close_policy;
+            let reuse =
+                Reuse::try_from(attrs.workflow_id_reuse_policy).unwrap_or(Reuse::Unspecified);
+            self.start_with_policies(StartSpec {
+                params: p,
+                reuse,
+                conflict: Conflict::Fail,
+            })
+            .await
+        }
+        .await;
+        match result {
+            Ok(o) => {
+                let run_id = o.run_id;
+                self.mutate(parent, move |tx, _| {
+                    tx.child_started(initiated, &run_id);
+                    Ok(())
+                })
+                .await
+            }
+            Err(Error::AlreadyStarted { .. }) | Err(Error::NamespaceNotFound(_)) => {
+                self.mutate(parent, move |tx, _| {
+                    tx.child_start_failed(initiated);
+                    Ok(())
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Delivers a signal-external or cancel-external request and records the outcome.
+    pub(crate) async fn deliver_external(&self, source: RunKey, initiated: i64) -> Result<()> {
+        let entry = self.entry(&source).await?;
+        let (r, src) = {
+            let d = entry.data.lock().await;
+            let Some(r) =
+                d.ms.external_requests
+                    .iter()
+                    .find(|r| r.initiated_event_id == initiated)
+            else {
+                return Ok(());
+            };
+            (r.clone(), d.ms.clone())
+        };
+        let target = async {
+            let ns = self.namespace(&r.namespace)?;
+            let key = self
+                .resolve(
+                    &ns.id,
+                    Some(&WorkflowExecution {
+                        workflow_id: r.workflow_id.clone(),
+                        run_id: r.run_id.clone(),
+                    }),
+                )
+                .await?;
+            let external = WorkflowExecution {
+                workflow_id: src.workflow_id.clone(),
+                run_id: src.run_id.clone(),
+            };
+            let request_id = format!("{}:{}", src.run_id, initiated);
+            let r2 = r.clone();
+            self.mutate(key, move |tx, _| {
+                if !tx.is_running() {
+                    return Err(closed_error());
+                }
+                if r2.cancel {
+                    tx.request_cancel(
+                        &r2.reason,
+                        &src.identity,
+                        &request_id,
+                        Some((initiated, external)),
+                    );
+                } else {
+                    tx.signal(SignalParams {
+                        name: r2.signal_name.clone(),
+                        input: r2.input.clone(),
+                        header: r2.header.clone(),
+                        identity: src.identity.clone(),
+                        request_id,
+                        external: Some(external),
+                    });
+                }
+                Ok(())
+            })
+            .await
+        }
+        .await;
+        let ok = match target {
+            Ok(()) => true,
+            Err(Error::NotFound(_))
+            | Err(Error::NamespaceNotFound(_))
+            | Err(Error::InvalidArgument(_)) => false,
+            Err(e) => return Err(e),
+        };
+        self.mutate(source, move |tx, _| {
+            tx.external_done(initiated, ok);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Reports a closed child run to its parent, then marks it notified.
+    pub(crate) async fn notify_parent(&self, child: RunKey) -> Result<()> {
+        let entry = self.entry(&child).await?;
+        let (parent, close, run_id) = {
+            let d = entry.data.lock().await;
+            let Some(p) = d.ms.parent.clone() else {
+                return Ok(());
+            };
+            if d.ms.parent_notified || d.ms.close_event_id == 0 {
+                return Ok(());
+            }
+            let id = d.ms.close_event_id;
+            let ev = self.history_event(&d, id).await?;
+            let Some(attrs) = ev.and_then(|e| e.attributes) else {
+                return Ok(());
+            };
+            (p, attrs, d.ms.run_id.clone())
+        };
+        let pkey = RunKey {
+            namespace_id: parent.namespace_id.clone(),
+            run_id: parent.run_id.clone(),
+        };
+        let initiated = parent.initiated_event_id;
+        match self
+            .mutate(pkey, move |tx, _| {
+                if tx.is_running() {
+                    tx.child_closed(initiated, &run_id, &close);
+                }
+                Ok(())
+            })
+            .await
+        {
+            Ok(()) | Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.mutate(child, |tx, _| {
+            tx.ms.parent_notified = true;
+            tx.changed = true;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn apply_parent_close_policy(
+        &self,
+        namespace: String,
+        children: Vec<crate::state::ChildState>,
+    ) {
+        for c in children {
+            let policy = ParentClosePolicy::try_from(c.parent_close_policy)
+                .unwrap_or(ParentClosePolicy::Terminate);
+            let ns = if c.namespace.is_empty() {
+                namespace.clone()
+            } else {
+                c.namespace.clone()
+            };
+            let exec = Some(WorkflowExecution {
+                workflow_id: c.workflow_id.clone(),
+                run_id: String::new(),
+            });
+            let r = match policy {
+                ParentClosePolicy::Abandon => continue,
+                ParentClosePolicy::RequestCancel => {
+                    self.request_cancel(RequestCancelWorkflowExecutionRequest {
+                        namespace: ns,
+                        workflow_execution: exec,
+                        identity: "perdure-server".into(),
+                        reason: "by parent close policy".into(),
+                        ..Default::default()
+                    })
+                    .await
+                }
+                _ => {
+                    self.terminate(TerminateWorkflowExecutionRequest {
+                        namespace: ns,
+                        workflow_execution: exec,
+                        reason: "by parent close policy".into(),
+                        identity: "perdure-server".into(),
+                        ..Default::default()
+                    })
+                    .await
+                }
+            };
+            if let Err(e) = r {
+                tracing::debug!(%e, child = %c.workflow_id, "parent close policy not applied");
+            }
+        }
+    }
+}
