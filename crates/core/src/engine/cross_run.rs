@@ -11,11 +11,10 @@ use prost::Message;
 
 use super::Engine;
 use super::control::closed_error;
-use super::start::StartSpec;
+use super::start::{StartRequest, StartSpec};
 use crate::error::{Error, Result};
 use crate::matching::RunKey;
 use crate::mutable::SignalParams;
-use crate::state::ParentInfo;
 
 impl Engine {
     /// Starts the child recorded under `initiated` in the parent run `parent`.
@@ -40,44 +39,9 @@ impl Engine {
         };
         let result = async {
             let ns = self.namespace(&attrs.namespace)?;
-            let mut p = self.start_params_common(
-                &ns,
-                &attrs.workflow_id,
-                attrs.workflow_type.as_ref(),
-                attrs.task_queue.as_ref(),
-            )?;
-            self.fill_start(
-                &ns,
-                &mut p,
-                attrs.input.clone(),
-                [
-                    attrs.workflow_execution_timeout,
-                    attrs.workflow_run_timeout,
-                    attrs.workflow_task_timeout,
-                ],
-                attrs.retry_policy.clone(),
-                attrs.memo.clone(),
-                attrs.search_attributes.clone(),
-                attrs.header.clone(),
-                None,
-            )?;
-            p.request_id = format!("{}:{}", pms.run_id, initiated);
-            p.identity = pms.identity.clone();
-            p.cron_schedule = attrs.cron_schedule.clone();
-            self.apply_cron(&mut p)?;
-            p.priority = attrs.priority.clone();
-            p.parent = Some(ParentInfo {
-                namespace: pms.namespace.clone(),
-                namespace_id: pms.namespace_id.clone(),
-                workflow_id: pms.workflow_id.clone(),
-                run_id: pms.run_id.clone(),
-                initiated_event_id: initiated,
-            });
-            p.root_workflow_id = pms.root_workflow_id.clone();
-            p.root_run_id = pms.root_run_id.clone();
-            p.parent_close_policy = attrs.parent_close_policy;
             let reuse =
                 Reuse::try_from(attrs.workflow_id_reuse_policy).unwrap_or(Reuse::Unspecified);
+            let p = self.start_params(&ns, StartRequest::child(attrs, &pms, initiated))?;
             self.start_with_policies(StartSpec {
                 params: p,
                 reuse,

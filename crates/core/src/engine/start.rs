@@ -1,19 +1,27 @@
-//! Starting runs: StartWorkflowExecution, SignalWithStartWorkflowExecution, the request-id
-//! dedup and id reuse/conflict policies every start goes through, and cron schedules.
+//! Starting runs: `StartRequest`, what StartWorkflowExecution (and so update-with-start),
+//! SignalWithStartWorkflowExecution and child starts carry, with its one validation into
+//! `StartParams` (cron schedules included); and the request-id dedup and id reuse/conflict
+//! policies every start goes through.
 
-use perdure_proto::api::common::v1::Payloads;
+use perdure_proto::api::common::v1::{
+    Header, Memo, Payloads, Priority, RetryPolicy, SearchAttributes, WorkflowType,
+};
 use perdure_proto::api::enums::v1::{
     WorkflowExecutionStatus as Status, WorkflowIdConflictPolicy as Conflict,
     WorkflowIdReusePolicy as Reuse,
 };
+use perdure_proto::api::history::v1::StartChildWorkflowExecutionInitiatedEventAttributes;
+use perdure_proto::api::taskqueue::v1::TaskQueue;
 use perdure_proto::api::workflowservice::v1::*;
+use perdure_proto::prost_types;
 
-use super::Engine;
+use super::{Engine, Namespace};
 use crate::clock::convert::dur;
 use crate::error::{Error, Result};
 use crate::info::type_search_attributes;
 use crate::matching::RunKey;
 use crate::mutable::{SignalParams, StartParams, start_run};
+use crate::state::{ExecutionState, ParentInfo};
 
 /// Result of a start.
 #[derive(Debug, Clone)]
@@ -22,49 +30,175 @@ pub struct StartOutcome {
     pub started: bool,
 }
 
-/// A start request in normalised form (Start, SignalWithStart and child starts share it).
+/// A validated start and the id policies that decide it (every kind of start ends here).
 pub(crate) struct StartSpec {
     pub params: StartParams,
     pub reuse: Reuse,
     pub conflict: Conflict,
 }
 
-impl Engine {
-    fn check_request_id(&self, request_id: &str) -> Result<()> {
-        self.limits()
-            .check_id("RequestId", request_id)
-            .map_err(Error::InvalidArgument)
-    }
+/// What every start carries, taken from its request: StartWorkflowExecution (which
+/// update-with-start goes through too), SignalWithStartWorkflowExecution, or a parent's
+/// StartChildWorkflowExecutionInitiated event. `Engine::start_params` validates it and turns it
+/// into the parameters of the new run.
+pub(crate) struct StartRequest {
+    pub workflow_id: String,
+    pub workflow_type: Option<WorkflowType>,
+    pub task_queue: Option<TaskQueue>,
+    pub input: Option<Payloads>,
+    pub execution_timeout: Option<prost_types::Duration>,
+    pub run_timeout: Option<prost_types::Duration>,
+    pub task_timeout: Option<prost_types::Duration>,
+    pub retry_policy: Option<RetryPolicy>,
+    pub memo: Option<Memo>,
+    pub search_attributes: Option<SearchAttributes>,
+    pub header: Option<Header>,
+    pub start_delay: Option<prost_types::Duration>,
+    pub cron_schedule: String,
+    /// A client's request id (checked against the id length limit; empty: one is made up), or
+    /// the one a child start derives from its parent.
+    pub request_id: String,
+    pub identity: String,
+    pub priority: Option<Priority>,
+    /// The id reuse policy recorded on the new run.
+    pub reuse_policy: i32,
+    /// Set for a child start.
+    pub child_of: Option<ChildOf>,
+}
 
-    pub(super) fn start_params_common(
-        &self,
-        ns: &super::Namespace,
-        workflow_id: &str,
-        workflow_type: Option<&perdure_proto::api::common::v1::WorkflowType>,
-        task_queue: Option<&perdure_proto::api::taskqueue::v1::TaskQueue>,
-    ) -> Result<StartParams> {
-        if workflow_id.is_empty() {
+/// The parent side of a child start.
+pub(crate) struct ChildOf {
+    pub parent: ParentInfo,
+    pub root_workflow_id: String,
+    pub root_run_id: String,
+    pub parent_close_policy: i32,
+}
+
+impl From<StartWorkflowExecutionRequest> for StartRequest {
+    fn from(r: StartWorkflowExecutionRequest) -> Self {
+        StartRequest {
+            workflow_id: r.workflow_id,
+            workflow_type: r.workflow_type,
+            task_queue: r.task_queue,
+            input: r.input,
+            execution_timeout: r.workflow_execution_timeout,
+            run_timeout: r.workflow_run_timeout,
+            task_timeout: r.workflow_task_timeout,
+            retry_policy: r.retry_policy,
+            memo: r.memo,
+            search_attributes: r.search_attributes,
+            header: r.header,
+            start_delay: r.workflow_start_delay,
+            cron_schedule: r.cron_schedule,
+            request_id: r.request_id,
+            identity: r.identity,
+            priority: r.priority,
+            reuse_policy: r.workflow_id_reuse_policy,
+            child_of: None,
+        }
+    }
+}
+
+/// The start part of a signal-with-start (its signal fields are not part of it).
+impl From<SignalWithStartWorkflowExecutionRequest> for StartRequest {
+    fn from(r: SignalWithStartWorkflowExecutionRequest) -> Self {
+        StartRequest {
+            workflow_id: r.workflow_id,
+            workflow_type: r.workflow_type,
+            task_queue: r.task_queue,
+            input: r.input,
+            execution_timeout: r.workflow_execution_timeout,
+            run_timeout: r.workflow_run_timeout,
+            task_timeout: r.workflow_task_timeout,
+            retry_policy: r.retry_policy,
+            memo: r.memo,
+            search_attributes: r.search_attributes,
+            header: r.header,
+            start_delay: r.workflow_start_delay,
+            cron_schedule: r.cron_schedule,
+            request_id: r.request_id,
+            identity: r.identity,
+            priority: r.priority,
+            reuse_policy: r.workflow_id_reuse_policy,
+            child_of: None,
+        }
+    }
+}
+
+impl StartRequest {
+    /// The start of the child that `parent` initiated with event `initiated` (`attrs`). Its
+    /// request id is derived from the parent, it runs under the parent's identity, and it has no
+    /// start delay.
+    pub(crate) fn child(
+        attrs: StartChildWorkflowExecutionInitiatedEventAttributes,
+        parent: &ExecutionState,
+        initiated: i64,
+    ) -> Self {
+        StartRequest {
+            workflow_id: attrs.workflow_id,
+            workflow_type: attrs.workflow_type,
+            task_queue: attrs.task_queue,
+            input: attrs.input,
+            execution_timeout: attrs.workflow_execution_timeout,
+            run_timeout: attrs.workflow_run_timeout,
+            task_timeout: attrs.workflow_task_timeout,
+            retry_policy: attrs.retry_policy,
+            memo: attrs.memo,
+            search_attributes: attrs.search_attributes,
+            header: attrs.header,
+            start_delay: None,
+            cron_schedule: attrs.cron_schedule,
+            request_id: format!("{}:{}", parent.run_id, initiated),
+            identity: parent.identity.clone(),
+            priority: attrs.priority,
+            // A child's run does not record its reuse policy; `start_child` applies it to the
+            // start decision.
+            reuse_policy: Reuse::Unspecified as i32,
+            child_of: Some(ChildOf {
+                parent: ParentInfo {
+                    namespace: parent.namespace.clone(),
+                    namespace_id: parent.namespace_id.clone(),
+                    workflow_id: parent.workflow_id.clone(),
+                    run_id: parent.run_id.clone(),
+                    initiated_event_id: initiated,
+                },
+                root_workflow_id: parent.root_workflow_id.clone(),
+                root_run_id: parent.root_run_id.clone(),
+                parent_close_policy: attrs.parent_close_policy,
+            }),
+        }
+    }
+}
+
+impl Engine {
+    /// Validates a start request and turns it into the parameters of a new run. Checks, in
+    /// order: workflow id, type and task queue; timeouts and start delay; input size; retry
+    /// policy; search attributes; memo; a client's request id; the cron schedule (which also
+    /// delays the first workflow task until its first tick).
+    pub(super) fn start_params(&self, ns: &Namespace, r: StartRequest) -> Result<StartParams> {
+        let limits = self.limits();
+        if r.workflow_id.is_empty() {
             return Err(Error::InvalidArgument(
                 "WorkflowId is not set on request.".into(),
             ));
         }
-        let limit = self.limits().id_length;
-        if workflow_id.len() > limit {
+        let limit = limits.id_length;
+        if r.workflow_id.len() > limit {
             return Err(Error::InvalidArgument(format!(
                 "WorkflowId exceeds maximum allowed length ({}/{limit})",
-                workflow_id.len()
+                r.workflow_id.len()
             )));
         }
-        let wt = workflow_type.map(|t| t.name.clone()).unwrap_or_default();
+        let wt = r.workflow_type.map(|t| t.name).unwrap_or_default();
         if wt.is_empty() {
             return Err(Error::InvalidArgument(
                 "WorkflowType is not set on request.".into(),
             ));
         }
-        self.limits()
+        limits
             .check_id("WorkflowType", &wt)
             .map_err(Error::InvalidArgument)?;
-        let tq = task_queue.map(|t| t.name.clone()).unwrap_or_default();
+        let tq = r.task_queue.map(|t| t.name).unwrap_or_default();
         if tq.is_empty() {
             return Err(Error::InvalidArgument(
                 "TaskQueue is not set on request.".into(),
@@ -75,82 +209,90 @@ impl Engine {
                 "taskQueue length exceeds limit".into(),
             ));
         }
-        Ok(StartParams {
-            namespace: ns.name.clone(),
-            namespace_id: ns.id.clone(),
-            workflow_id: workflow_id.to_string(),
-            run_id: uuid::Uuid::now_v7().to_string(),
-            workflow_type: wt,
-            task_queue: tq,
-            attempt: 1,
-            ..Default::default()
-        })
-    }
-
-    fn validate_timeouts(
-        ds: &[(&str, &Option<perdure_proto::prost_types::Duration>)],
-    ) -> Result<()> {
-        for (name, d) in ds {
+        for (name, d) in [
+            ("WorkflowExecutionTimeout", &r.execution_timeout),
+            ("WorkflowRunTimeout", &r.run_timeout),
+            ("WorkflowTaskTimeout", &r.task_timeout),
+            ("WorkflowStartDelay", &r.start_delay),
+        ] {
             if let Some(d) = d
                 && (d.seconds < 0 || d.nanos < 0)
             {
                 return Err(Error::InvalidArgument(format!("Invalid {name}.")));
             }
         }
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn fill_start(
-        &self,
-        ns: &super::Namespace,
-        p: &mut StartParams,
-        input: Option<Payloads>,
-        timeouts: [Option<perdure_proto::prost_types::Duration>; 3],
-        retry: Option<perdure_proto::api::common::v1::RetryPolicy>,
-        memo: Option<perdure_proto::api::common::v1::Memo>,
-        sa: Option<perdure_proto::api::common::v1::SearchAttributes>,
-        header: Option<perdure_proto::api::common::v1::Header>,
-        delay: Option<perdure_proto::prost_types::Duration>,
-    ) -> Result<()> {
-        Self::validate_timeouts(&[
-            ("WorkflowExecutionTimeout", &timeouts[0]),
-            ("WorkflowRunTimeout", &timeouts[1]),
-            ("WorkflowTaskTimeout", &timeouts[2]),
-            ("WorkflowStartDelay", &delay),
-        ])?;
-        self.check_blobs(input.as_ref())?;
-        if let Some(r) = &retry {
-            crate::retry::normalize(Some(r.clone())).map_err(Error::InvalidArgument)?;
+        self.check_blobs(r.input.as_ref())?;
+        if let Some(retry) = &r.retry_policy {
+            crate::retry::normalize(Some(retry.clone())).map_err(Error::InvalidArgument)?;
         }
-        let limits = self.limits();
         limits
-            .check_search_attributes(sa.as_ref())
+            .check_search_attributes(r.search_attributes.as_ref())
             .map_err(Error::InvalidArgument)?;
-        let mut sa = sa;
+        let mut sa = r.search_attributes;
         if let Some(sa) = sa.as_mut() {
             type_search_attributes(sa, &ns.name, &|n| ns.sa_type(n))
                 .map_err(Error::InvalidArgument)?;
         }
         limits
-            .check_memo(memo.as_ref())
+            .check_memo(r.memo.as_ref())
             .map_err(Error::InvalidArgument)?;
+        let request_id = if r.child_of.is_some() {
+            r.request_id
+        } else {
+            limits
+                .check_id("RequestId", &r.request_id)
+                .map_err(Error::InvalidArgument)?;
+            if r.request_id.is_empty() {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                r.request_id
+            }
+        };
+        let (parent, root_workflow_id, root_run_id, parent_close_policy) = match r.child_of {
+            Some(c) => (
+                Some(c.parent),
+                c.root_workflow_id,
+                c.root_run_id,
+                c.parent_close_policy,
+            ),
+            None => Default::default(),
+        };
         // Temporal keeps timeouts and delays of at most 100 years.
         let capped = |d| dur(d).min(crate::limits::MAX_WORKFLOW_TIMEOUT);
-        p.input = input;
-        p.execution_timeout = capped(&timeouts[0]);
-        p.run_timeout = capped(&timeouts[1]);
-        p.task_timeout = capped(&timeouts[2]);
-        p.retry_policy = retry;
-        p.memo = memo;
-        p.search_attributes = sa;
-        p.header = header;
-        p.backoff = capped(&delay);
-        Ok(())
+        let mut p = StartParams {
+            namespace: ns.name.clone(),
+            namespace_id: ns.id.clone(),
+            workflow_id: r.workflow_id,
+            run_id: uuid::Uuid::now_v7().to_string(),
+            workflow_type: wt,
+            task_queue: tq,
+            input: r.input,
+            header: r.header,
+            execution_timeout: capped(&r.execution_timeout),
+            run_timeout: capped(&r.run_timeout),
+            task_timeout: capped(&r.task_timeout),
+            retry_policy: r.retry_policy,
+            cron_schedule: r.cron_schedule,
+            memo: r.memo,
+            search_attributes: sa,
+            identity: r.identity,
+            request_id,
+            parent,
+            root_workflow_id,
+            root_run_id,
+            attempt: 1,
+            backoff: capped(&r.start_delay),
+            priority: r.priority,
+            reuse_policy: r.reuse_policy,
+            parent_close_policy,
+            ..Default::default()
+        };
+        self.apply_cron(&mut p)?;
+        Ok(p)
     }
 
     /// Validates a cron schedule and delays the first workflow task until its first tick.
-    pub(super) fn apply_cron(&self, p: &mut StartParams) -> Result<()> {
+    fn apply_cron(&self, p: &mut StartParams) -> Result<()> {
         if p.cron_schedule.is_empty() {
             return Ok(());
         }
@@ -169,45 +311,16 @@ impl Engine {
 
     pub async fn start_workflow(&self, req: StartWorkflowExecutionRequest) -> Result<StartOutcome> {
         let ns = self.namespace(&req.namespace)?;
-        let mut p = self.start_params_common(
-            &ns,
-            &req.workflow_id,
-            req.workflow_type.as_ref(),
-            req.task_queue.as_ref(),
-        )?;
-        self.fill_start(
-            &ns,
-            &mut p,
-            req.input,
-            [
-                req.workflow_execution_timeout,
-                req.workflow_run_timeout,
-                req.workflow_task_timeout,
-            ],
-            req.retry_policy,
-            req.memo,
-            req.search_attributes,
-            req.header,
-            req.workflow_start_delay,
-        )?;
-        p.identity = req.identity;
-        self.check_request_id(&req.request_id)?;
-        p.request_id = if req.request_id.is_empty() {
-            uuid::Uuid::new_v4().to_string()
-        } else {
-            req.request_id
-        };
-        p.cron_schedule = req.cron_schedule;
-        self.apply_cron(&mut p)?;
-        p.priority = req.priority;
-        p.reuse_policy = req.workflow_id_reuse_policy;
-        let spec = StartSpec {
+        let conflict =
+            Conflict::try_from(req.workflow_id_conflict_policy).unwrap_or(Conflict::Unspecified);
+        let p = self.start_params(&ns, req.into())?;
+        let reuse = Reuse::try_from(p.reuse_policy).unwrap_or(Reuse::Unspecified);
+        self.start_with_policies(StartSpec {
             params: p,
-            reuse: Reuse::try_from(req.workflow_id_reuse_policy).unwrap_or(Reuse::Unspecified),
-            conflict: Conflict::try_from(req.workflow_id_conflict_policy)
-                .unwrap_or(Conflict::Unspecified),
-        };
-        self.start_with_policies(spec).await
+            reuse,
+            conflict,
+        })
+        .await
     }
 
     /// Applies request-id dedup and the id reuse/conflict policies, then creates the run; a
@@ -322,7 +435,7 @@ impl Engine {
 
     pub async fn signal_with_start(
         &self,
-        req: SignalWithStartWorkflowExecutionRequest,
+        mut req: SignalWithStartWorkflowExecutionRequest,
     ) -> Result<StartOutcome> {
         let ns = self.namespace(&req.namespace)?;
         if req.signal_name.is_empty() {
@@ -331,51 +444,21 @@ impl Engine {
             ));
         }
         self.check_blobs(req.signal_input.as_ref())?;
-        let mut p = self.start_params_common(
-            &ns,
-            &req.workflow_id,
-            req.workflow_type.as_ref(),
-            req.task_queue.as_ref(),
-        )?;
-        self.fill_start(
-            &ns,
-            &mut p,
-            req.input,
-            [
-                req.workflow_execution_timeout,
-                req.workflow_run_timeout,
-                req.workflow_task_timeout,
-            ],
-            req.retry_policy,
-            req.memo,
-            req.search_attributes,
-            req.header.clone(),
-            req.workflow_start_delay,
-        )?;
-        self.check_request_id(&req.request_id)?;
-        let request_id = if req.request_id.is_empty() {
-            uuid::Uuid::new_v4().to_string()
-        } else {
-            req.request_id
-        };
-        let signal = SignalParams {
-            name: req.signal_name,
-            input: req.signal_input,
-            header: req.header,
-            identity: req.identity.clone(),
-            request_id: request_id.clone(),
+        let name = std::mem::take(&mut req.signal_name);
+        let input = req.signal_input.take();
+        let mut p = self.start_params(&ns, req.into())?;
+        p.signal = Some(SignalParams {
+            name,
+            input,
+            header: p.header.clone(),
+            identity: p.identity.clone(),
+            request_id: p.request_id.clone(),
             external: None,
-        };
-        p.identity = req.identity;
-        p.request_id = request_id;
-        p.cron_schedule = req.cron_schedule;
-        self.apply_cron(&mut p)?;
-        p.priority = req.priority;
-        p.reuse_policy = req.workflow_id_reuse_policy;
-        p.signal = Some(signal);
+        });
+        let reuse = Reuse::try_from(p.reuse_policy).unwrap_or(Reuse::Unspecified);
         self.start_with_policies(StartSpec {
             params: p,
-            reuse: Reuse::try_from(req.workflow_id_reuse_policy).unwrap_or(Reuse::Unspecified),
+            reuse,
             conflict: Conflict::UseExisting,
         })
         .await
