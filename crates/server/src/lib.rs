@@ -106,8 +106,8 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .add_service(health)
-        .add_service(grpc::Unimplemented(wf))
-        .add_service(grpc::Unimplemented(op))
+        .add_service(grpc::Guard(wf))
+        .add_service(grpc::Guard(op))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())

@@ -5,7 +5,8 @@
 //! The generated service traits answer UNIMPLEMENTED for every RPC by default. [`WorkflowApi`]
 //! overrides the RPCs listed in `implemented!` below, each with the inherent method of the same
 //! name in its area module (`namespaces`, `workflows`, `visibility`, `tasks`, `cluster`);
-//! [`Unimplemented`] gives every other RPC Perdure's "unknown method" message.
+//! [`Guard`] gives every other RPC Perdure's "unknown method" message and turns a handler's
+//! panic into INTERNAL.
 
 mod cluster;
 mod deadline;
@@ -13,14 +14,14 @@ mod namespaces;
 pub mod operator;
 mod status;
 mod tasks;
-mod unimplemented;
+mod guard;
 mod visibility;
 mod workflows;
 
 pub use cluster::{CLUSTER_NAME, SERVER_VERSION, SUPPORTED_CLIENTS};
 pub use deadline::{deadline, parse_grpc_timeout};
 pub use status::status;
-pub use unimplemented::Unimplemented;
+pub use guard::Guard;
 
 use perdure_core::Engine;
 use perdure_proto::api::workflowservice::v1::*;
