@@ -154,9 +154,9 @@ fn json_value(p: &Payload) -> Option<serde_json::Value> {
 }
 
 /// The `WorkflowExecutionInfo` of a run.
-pub fn execution_info(ms: &ExecutionState) -> WorkflowExecutionInfo {
-    let closed = ms.status != Status::Running as i32;
-    let duration = match (&ms.close_time, &ms.execution_time) {
+pub fn execution_info(state: &ExecutionState) -> WorkflowExecutionInfo {
+    let closed = state.status != Status::Running as i32;
+    let duration = match (&state.close_time, &state.execution_time) {
         (Some(c), Some(e)) if closed => {
             let n = (ts_nanos(c) - ts_nanos(e)).max(0);
             Some(pdur(std::time::Duration::from_nanos(n as u64)))
@@ -165,64 +165,64 @@ pub fn execution_info(ms: &ExecutionState) -> WorkflowExecutionInfo {
     };
     WorkflowExecutionInfo {
         execution: Some(WorkflowExecution {
-            workflow_id: ms.workflow_id.clone(),
-            run_id: ms.run_id.clone(),
+            workflow_id: state.workflow_id.clone(),
+            run_id: state.run_id.clone(),
         }),
         r#type: Some(perdure_proto::api::common::v1::WorkflowType {
-            name: ms.workflow_type.clone(),
+            name: state.workflow_type.clone(),
         }),
-        start_time: ms.start_time,
-        close_time: ms.close_time,
-        status: ms.status,
-        history_length: ms.next_event_id - 1,
-        parent_namespace_id: ms
+        start_time: state.start_time,
+        close_time: state.close_time,
+        status: state.status,
+        history_length: state.next_event_id - 1,
+        parent_namespace_id: state
             .parent
             .as_ref()
             .map(|p| p.namespace_id.clone())
             .unwrap_or_default(),
-        parent_execution: ms.parent.as_ref().map(|p| WorkflowExecution {
+        parent_execution: state.parent.as_ref().map(|p| WorkflowExecution {
             workflow_id: p.workflow_id.clone(),
             run_id: p.run_id.clone(),
         }),
-        execution_time: ms.execution_time,
-        memo: Some(ms.memo.clone().unwrap_or_default()),
-        search_attributes: Some(ms.search_attributes.clone().unwrap_or_default()),
-        task_queue: ms.task_queue.clone(),
-        state_transition_count: ms.state_transition_count,
-        history_size_bytes: ms.history_size_bytes,
+        execution_time: state.execution_time,
+        memo: Some(state.memo.clone().unwrap_or_default()),
+        search_attributes: Some(state.search_attributes.clone().unwrap_or_default()),
+        task_queue: state.task_queue.clone(),
+        state_transition_count: state.state_transition_count,
+        history_size_bytes: state.history_size_bytes,
         execution_duration: duration,
         root_execution: Some(WorkflowExecution {
-            workflow_id: ms.root_workflow_id.clone(),
-            run_id: ms.root_run_id.clone(),
+            workflow_id: state.root_workflow_id.clone(),
+            run_id: state.root_run_id.clone(),
         }),
-        first_run_id: ms.first_execution_run_id.clone(),
+        first_run_id: state.first_execution_run_id.clone(),
         ..Default::default()
     }
 }
 
 /// The visibility row of a run.
-pub fn visibility_row(ms: &ExecutionState) -> VisibilityRow {
-    let info = execution_info(ms);
+pub fn visibility_row(state: &ExecutionState) -> VisibilityRow {
+    let info = execution_info(state);
     VisibilityRow {
-        namespace_id: ms.namespace_id.clone(),
-        run_id: ms.run_id.clone(),
-        workflow_id: ms.workflow_id.clone(),
-        workflow_type: ms.workflow_type.clone(),
-        task_queue: ms.task_queue.clone(),
-        status: ms.status,
-        start_time: opt_ts_nanos(&ms.start_time),
-        execution_time: opt_ts_nanos(&ms.execution_time),
-        close_time: ms.close_time.as_ref().map(ts_nanos),
+        namespace_id: state.namespace_id.clone(),
+        run_id: state.run_id.clone(),
+        workflow_id: state.workflow_id.clone(),
+        workflow_type: state.workflow_type.clone(),
+        task_queue: state.task_queue.clone(),
+        status: state.status,
+        start_time: opt_ts_nanos(&state.start_time),
+        execution_time: opt_ts_nanos(&state.execution_time),
+        close_time: state.close_time.as_ref().map(ts_nanos),
         execution_duration: info
             .execution_duration
             .as_ref()
             .map(|d| d.seconds * 1_000_000_000 + d.nanos as i64),
-        history_length: ms.next_event_id - 1,
-        history_size_bytes: ms.history_size_bytes,
-        state_transition_count: ms.state_transition_count,
-        parent_workflow_id: ms.parent.as_ref().map(|p| p.workflow_id.clone()),
-        root_workflow_id: Some(ms.root_workflow_id.clone()),
-        search_attributes: search_attributes_json(ms.search_attributes.as_ref()),
+        history_length: state.next_event_id - 1,
+        history_size_bytes: state.history_size_bytes,
+        state_transition_count: state.state_transition_count,
+        parent_workflow_id: state.parent.as_ref().map(|p| p.workflow_id.clone()),
+        root_workflow_id: Some(state.root_workflow_id.clone()),
+        search_attributes: search_attributes_json(state.search_attributes.as_ref()),
         info: info.encode_to_vec(),
     }
 }

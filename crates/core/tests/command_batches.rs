@@ -157,30 +157,30 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 struct Run {
-    ms: ExecutionState,
+    state: ExecutionState,
     history: Vec<HistoryEvent>,
     now: SystemTime,
 }
 
 impl Run {
     fn tx<R>(&mut self, f: impl FnOnce(&mut Tx) -> R) -> R {
-        let mut tx = Tx::new(&mut self.ms, self.now);
+        let mut tx = Tx::new(&mut self.state, self.now);
         let r = f(&mut tx);
         self.history.extend(tx.events);
         r
     }
 
     fn apply(&mut self, s: Step) {
-        if self.ms.status != 1 {
+        if self.state.status != 1 {
             return;
         }
         match s {
             Step::Complete(commands) => {
-                if self.ms.wft.is_none() {
+                if self.state.wft.is_none() {
                     return;
                 }
                 if self
-                    .ms
+                    .state
                     .wft
                     .as_ref()
                     .is_some_and(|w| w.started_event_id == 0)
@@ -204,17 +204,17 @@ impl Run {
                 })
             }),
             Step::FireTimer(i) => {
-                if let Some(t) = self.ms.timers.get(i).map(|t| t.started_event_id) {
+                if let Some(t) = self.state.timers.get(i).map(|t| t.started_event_id) {
                     self.tx(|tx| tx.timer_fired(t));
                 }
             }
             Step::ActivityCompleted(i) | Step::ActivityFailed(i, _)
-                if i < self.ms.activities.len() =>
+                if i < self.state.activities.len() =>
             {
-                if self.ms.activities[i].started_time.is_none() {
+                if self.state.activities[i].started_time.is_none() {
                     self.tx(|tx| tx.start_activity(i, "r", "w"));
                 }
-                if i >= self.ms.activities.len() {
+                if i >= self.state.activities.len() {
                     return;
                 }
                 match s {
@@ -236,7 +236,7 @@ impl Run {
             }
             Step::ActivityCompleted(_) | Step::ActivityFailed(..) => {}
             Step::WorkflowTaskTimeout => {
-                if let Some(seq) = self.ms.wft.as_ref().map(|w| w.dispatch_seq) {
+                if let Some(seq) = self.state.wft.as_ref().map(|w| w.dispatch_seq) {
                     self.tx(|tx| tx.wft_timeout(seq, TimeoutType::StartToClose));
                 }
             }
@@ -268,7 +268,7 @@ proptest! {
             },
             now,
         );
-        let mut run = Run { ms: nr.state, history: nr.events, now };
+        let mut run = Run { state: nr.state, history: nr.events, now };
         for s in steps {
             run.apply(s);
             for (i, e) in run.history.iter().enumerate() {

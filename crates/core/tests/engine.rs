@@ -21,7 +21,7 @@ fn t0() -> SystemTime {
 
 /// A run plus its full persisted history, driven step by step.
 struct Run {
-    ms: ExecutionState,
+    state: ExecutionState,
     history: Vec<HistoryEvent>,
     now: SystemTime,
     effects: Vec<Effect>,
@@ -43,7 +43,7 @@ impl Run {
             t0(),
         );
         Run {
-            ms: nr.state,
+            state: nr.state,
             history: nr.events,
             now: t0(),
             effects: nr.effects,
@@ -51,7 +51,7 @@ impl Run {
     }
 
     fn step<R>(&mut self, f: impl FnOnce(&mut Tx) -> R) -> R {
-        let mut tx = Tx::new(&mut self.ms, self.now);
+        let mut tx = Tx::new(&mut self.state, self.now);
         let r = f(&mut tx);
         let (events, effects) = (tx.events, tx.effects);
         self.history.extend(events);
@@ -167,7 +167,7 @@ fn workflow_task_lifecycle_and_command_events_in_order() {
     let p = a.retry_policy.as_ref().unwrap();
     assert_eq!(p.backoff_coefficient, 2.0);
     assert_eq!(p.maximum_interval, Some(pdur(Duration::from_secs(100))));
-    assert_eq!(r.ms.last_completed_wft_started_id, 3);
+    assert_eq!(r.state.last_completed_wft_started_id, 3);
     assert!(r.ids_are_contiguous());
 }
 
@@ -223,7 +223,7 @@ fn closing_with_an_unhandled_signal_is_rejected() {
             WorkflowTaskScheduled
         ]
     );
-    assert!(r.ms.wft.as_ref().is_some_and(|w| w.attempt == 1));
+    assert!(r.state.wft.as_ref().is_some_and(|w| w.attempt == 1));
     // The retry sees the signal and may now complete.
     r.poll();
     r.complete(vec![complete_wf()]).unwrap();
@@ -387,12 +387,12 @@ fn user_timer_fires_and_cancelled_timer_does_not() {
 fn workflow_task_timeout_retries_as_a_transient_task() {
     let mut r = Run::start();
     r.poll();
-    let seq = r.ms.wft.as_ref().unwrap().dispatch_seq;
+    let seq = r.state.wft.as_ref().unwrap().dispatch_seq;
     r.advance(Duration::from_secs(11));
     assert!(r.step(|tx| tx.wft_timeout(seq, TimeoutType::StartToClose)));
     assert_eq!(*r.types().last().unwrap(), WorkflowTaskTimedOut);
     let n = r.history.len();
-    let w = r.ms.wft.clone().unwrap();
+    let w = r.state.wft.clone().unwrap();
     assert!(w.transient && w.attempt == 2);
     // The transient attempt's events come with the poll, not in history.
     let started = r.step(|tx| tx.start_wft("req", "w"));
@@ -421,7 +421,8 @@ fn duplicate_timer_id_fails_the_workflow_task() {
     assert_eq!(*r.types().last().unwrap(), WorkflowTaskFailed);
     // The retry is a transient attempt 2: its events are not persisted yet.
     assert!(
-        r.ms.wft
+        r.state
+            .wft
             .as_ref()
             .is_some_and(|w| w.transient && w.attempt == 2)
     );
@@ -458,7 +459,7 @@ fn continue_as_new_starts_a_new_run_in_the_same_transition() {
 #[test]
 fn cron_run_completes_into_the_next_run_at_the_next_tick() {
     let mut r = Run::start();
-    r.ms.cron_schedule = "*/5 * * * *".into();
+    r.state.cron_schedule = "*/5 * * * *".into();
     r.poll();
     r.advance(Duration::from_secs(62)); // closes at 00:01:02 past a 5-minute boundary
     let new_run = r.step(|tx| {
@@ -497,7 +498,7 @@ fn cron_run_completes_into_the_next_run_at_the_next_tick() {
 #[test]
 fn failed_cron_run_without_retry_policy_still_schedules_the_next_run() {
     let mut r = Run::start();
-    r.ms.cron_schedule = "@every 10s".into();
+    r.state.cron_schedule = "@every 10s".into();
     r.poll();
     let new_run = r.step(|tx| {
         let req = RespondWorkflowTaskCompletedRequest {
@@ -667,7 +668,7 @@ mod updates {
         }
 
         fn stage(&self, id: &str) -> Option<i32> {
-            self.ms
+            self.state
                 .updates
                 .iter()
                 .find(|u| u.update_id == id)
@@ -718,7 +719,7 @@ mod updates {
             failure.failure_info,
             Some(FailureInfo::ServerFailureInfo(_))
         ));
-        assert!(r.ms.wft.as_ref().is_some_and(|w| w.attempt == 2));
+        assert!(r.state.wft.as_ref().is_some_and(|w| w.attempt == 2));
         assert!(r.ids_are_contiguous());
     }
 
@@ -804,7 +805,7 @@ mod updates {
         );
         // Only the failure: no timer, no acceptance.
         assert_eq!(r.types()[before..], [WorkflowTaskFailed]);
-        assert!(r.ms.timers.is_empty());
+        assert!(r.state.timers.is_empty());
     }
 
     #[test]

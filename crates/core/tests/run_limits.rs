@@ -36,10 +36,10 @@ fn past_the_count_limit_the_next_completion_terminates_the_run() {
         },
         now,
     );
-    let (mut ms, mut history): (_, Vec<HistoryEvent>) = (nr.state, nr.events);
+    let (mut state, mut history): (_, Vec<HistoryEvent>) = (nr.state, nr.events);
     macro_rules! step {
         ($f:expr) => {{
-            let mut tx = Tx::with_limits(&mut ms, now, &limits);
+            let mut tx = Tx::with_limits(&mut state, now, &limits);
             #[allow(clippy::redundant_closure_call)]
             let r = ($f)(&mut tx);
             history.extend(tx.events);
@@ -182,8 +182,8 @@ fn pending_work_is_capped_per_run() {
             },
             now,
         );
-        let mut ms = nr.state;
-        let mut tx = Tx::with_limits(&mut ms, now, &limits);
+        let mut state = nr.state;
+        let mut tx = Tx::with_limits(&mut state, now, &limits);
         tx.start_wft("r", "w");
         let req = RespondWorkflowTaskCompletedRequest {
             commands: batch

@@ -95,7 +95,7 @@ impl Engine {
             e => e,
         })?;
         let data = entry.data.lock().await;
-        if data.ms.workflow_id != exec.workflow_id {
+        if data.state.workflow_id != exec.workflow_id {
             return Err(not_found_wf(&exec.workflow_id));
         }
         Ok(key)
@@ -130,8 +130,9 @@ impl Engine {
         .await
     }
 
-    pub(super) fn check_chain(ms: &ExecutionState, first_execution_run_id: &str) -> Result<()> {
-        if !first_execution_run_id.is_empty() && ms.first_execution_run_id != first_execution_run_id
+    pub(super) fn check_chain(state: &ExecutionState, first_execution_run_id: &str) -> Result<()> {
+        if !first_execution_run_id.is_empty()
+            && state.first_execution_run_id != first_execution_run_id
         {
             return Err(Error::NotFound(format!(
                 "workflow execution not found for first execution run ID {first_execution_run_id}"
@@ -146,7 +147,7 @@ impl Engine {
             .resolve(&ns.id, req.workflow_execution.as_ref())
             .await?;
         self.mutate(key, move |tx, _| {
-            Self::check_chain(tx.ms, &req.first_execution_run_id)?;
+            Self::check_chain(tx.state, &req.first_execution_run_id)?;
             if !tx.is_running() {
                 return Err(closed_error());
             }
@@ -163,7 +164,7 @@ impl Engine {
             .resolve(&ns.id, req.workflow_execution.as_ref())
             .await?;
         self.mutate(key, move |tx, _| {
-            Self::check_chain(tx.ms, &req.first_execution_run_id)?;
+            Self::check_chain(tx.state, &req.first_execution_run_id)?;
             if !tx.is_running() {
                 return Err(closed_error());
             }
@@ -207,12 +208,12 @@ impl Engine {
         let key = self.resolve(&ns.id, req.execution.as_ref()).await?;
         let entry = self.entry(&key).await?;
         let d = entry.data.lock().await;
-        let ms = &d.ms;
-        let pending_activities = ms
+        let state = &d.state;
+        let pending_activities = state
             .activities
             .iter()
             .map(|a| {
-                let state = if a.cancel_requested_event_id != 0 {
+                let activity_state = if a.cancel_requested_event_id != 0 {
                     PendingActivityState::CancelRequested
                 } else if a.started_time.is_some() {
                     PendingActivityState::Started
@@ -223,7 +224,7 @@ impl Engine {
                 PendingActivityInfo {
                     activity_id: a.activity_id.clone(),
                     activity_type: Some(crate::mutable::activity_type(a)),
-                    state: state as i32,
+                    state: activity_state as i32,
                     heartbeat_details: a.heartbeat_details.clone(),
                     last_heartbeat_time: a.last_heartbeat_time,
                     last_started_time: a.started_time,
@@ -250,7 +251,7 @@ impl Engine {
                 }
             })
             .collect();
-        let pending_children = ms
+        let pending_children = state
             .children
             .iter()
             .map(|c| PendingChildExecutionInfo {
@@ -261,7 +262,7 @@ impl Engine {
                 parent_close_policy: c.parent_close_policy,
             })
             .collect();
-        let pending_workflow_task = ms.wft.as_ref().map(|w| PendingWorkflowTaskInfo {
+        let pending_workflow_task = state.wft.as_ref().map(|w| PendingWorkflowTaskInfo {
             state: if w.started_event_id != 0 {
                 PendingWorkflowTaskState::Started as i32
             } else {
@@ -275,16 +276,16 @@ impl Engine {
         Ok(DescribeWorkflowExecutionResponse {
             execution_config: Some(WorkflowExecutionConfig {
                 task_queue: Some(perdure_proto::api::taskqueue::v1::TaskQueue {
-                    name: ms.task_queue.clone(),
+                    name: state.task_queue.clone(),
                     kind: 1,
                     normal_name: String::new(),
                 }),
-                workflow_execution_timeout: ms.execution_timeout,
-                workflow_run_timeout: ms.run_timeout,
-                default_workflow_task_timeout: ms.task_timeout,
+                workflow_execution_timeout: state.execution_timeout,
+                workflow_run_timeout: state.run_timeout,
+                default_workflow_task_timeout: state.task_timeout,
                 user_metadata: None,
             }),
-            workflow_execution_info: Some(execution_info(ms)),
+            workflow_execution_info: Some(execution_info(state)),
             pending_activities,
             pending_children,
             pending_workflow_task,

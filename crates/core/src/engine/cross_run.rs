@@ -20,12 +20,13 @@ impl Engine {
     /// Starts the child recorded under `initiated` in the parent run `parent`.
     pub(crate) async fn start_child(&self, parent: RunKey, initiated: i64) -> Result<()> {
         let entry = self.entry(&parent).await?;
-        let (attrs, pms) = {
+        let (attrs, parent_state) = {
             let d = entry.data.lock().await;
-            let Some(c) =
-                d.ms.children
-                    .iter()
-                    .find(|c| c.initiated_event_id == initiated)
+            let Some(c) = d
+                .state
+                .children
+                .iter()
+                .find(|c| c.initiated_event_id == initiated)
             else {
                 return Ok(());
             };
@@ -35,13 +36,13 @@ impl Engine {
             let a =
                 StartChildWorkflowExecutionInitiatedEventAttributes::decode(c.initiated.as_slice())
                     .map_err(|e| Error::Internal(e.to_string()))?;
-            (a, d.ms.clone())
+            (a, d.state.clone())
         };
         let result = async {
             let ns = self.namespace(&attrs.namespace)?;
             let reuse =
                 Reuse::try_from(attrs.workflow_id_reuse_policy).unwrap_or(Reuse::Unspecified);
-            let p = self.start_params(&ns, StartRequest::child(attrs, &pms, initiated))?;
+            let p = self.start_params(&ns, StartRequest::child(attrs, &parent_state, initiated))?;
             self.start_with_policies(StartSpec {
                 params: p,
                 reuse,
@@ -75,14 +76,15 @@ impl Engine {
         let entry = self.entry(&source).await?;
         let (r, src) = {
             let d = entry.data.lock().await;
-            let Some(r) =
-                d.ms.external_requests
-                    .iter()
-                    .find(|r| r.initiated_event_id == initiated)
+            let Some(r) = d
+                .state
+                .external_requests
+                .iter()
+                .find(|r| r.initiated_event_id == initiated)
             else {
                 return Ok(());
             };
-            (r.clone(), d.ms.clone())
+            (r.clone(), d.state.clone())
         };
         let target = async {
             let ns = self.namespace(&r.namespace)?;
@@ -146,18 +148,18 @@ impl Engine {
         let entry = self.entry(&child).await?;
         let (parent, close, run_id) = {
             let d = entry.data.lock().await;
-            let Some(p) = d.ms.parent.clone() else {
+            let Some(p) = d.state.parent.clone() else {
                 return Ok(());
             };
-            if d.ms.parent_notified || d.ms.close_event_id == 0 {
+            if d.state.parent_notified || d.state.close_event_id == 0 {
                 return Ok(());
             }
-            let id = d.ms.close_event_id;
+            let id = d.state.close_event_id;
             let ev = self.history_event(&d, id).await?;
             let Some(attrs) = ev.and_then(|e| e.attributes) else {
                 return Ok(());
             };
-            (p, attrs, d.ms.run_id.clone())
+            (p, attrs, d.state.run_id.clone())
         };
         let pkey = RunKey {
             namespace_id: parent.namespace_id.clone(),
@@ -177,7 +179,7 @@ impl Engine {
             Err(e) => return Err(e),
         }
         self.mutate(child, |tx, _| {
-            tx.ms.parent_notified = true;
+            tx.state.parent_notified = true;
             tx.changed = true;
             Ok(())
         })

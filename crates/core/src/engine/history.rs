@@ -41,13 +41,13 @@ impl Engine {
             let entry = self.entry(&key).await?;
             let seen = *entry.version.borrow();
             let d = entry.data.lock().await;
-            let running = d.ms.status == Status::Running as i32;
+            let running = d.state.status == Status::Running as i32;
             // A workflow task's history is pinned to what the task saw.
             let pinned = token.as_ref().map(|t| t.last_event_id).filter(|l| *l > 0);
-            let last = pinned.unwrap_or(d.ms.next_event_id - 1);
+            let last = pinned.unwrap_or(d.state.next_event_id - 1);
             if close_only {
                 if !running {
-                    let id = d.ms.close_event_id;
+                    let id = d.state.close_event_id;
                     let ev = self.history_event(&d, id).await?;
                     return Ok(GetWorkflowExecutionHistoryResponse {
                         history: Some(History {

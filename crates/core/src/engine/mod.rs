@@ -98,7 +98,7 @@ pub(crate) struct Entry {
 }
 
 pub(crate) struct RunData {
-    pub(crate) ms: ExecutionState,
+    pub(crate) state: ExecutionState,
     pub(crate) extra: RunExtra,
 }
 
@@ -227,19 +227,19 @@ impl Engine {
             .map_err(|e| Error::Internal(e.to_string()))??;
         let mut keys = Vec::new();
         for row in rows {
-            let ms = ExecutionState::decode(row.state.as_slice())
+            let state = ExecutionState::decode(row.state.as_slice())
                 .map_err(|e| Error::Internal(format!("corrupt execution state: {e}")))?;
             let key = RunKey {
-                namespace_id: ms.namespace_id.clone(),
-                run_id: ms.run_id.clone(),
+                namespace_id: state.namespace_id.clone(),
+                run_id: state.run_id.clone(),
             };
-            if ms.status == Status::Running as i32 {
+            if state.status == Status::Running as i32 {
                 self.inner.current.lock().insert(
-                    (ms.namespace_id.clone(), ms.workflow_id.clone()),
-                    ms.run_id.clone(),
+                    (state.namespace_id.clone(), state.workflow_id.clone()),
+                    state.run_id.clone(),
                 );
             }
-            self.insert_entry(key.clone(), ms, None);
+            self.insert_entry(key.clone(), state, None);
             keys.push(key);
         }
         let n = keys.len();
@@ -247,7 +247,7 @@ impl Engine {
             self.mutate(key, |tx, _| {
                 if tx.is_running() {
                     tx.rearm_all();
-                } else if tx.ms.parent.is_some() && !tx.ms.parent_notified {
+                } else if tx.state.parent.is_some() && !tx.state.parent_notified {
                     tx.effects.push(Effect::NotifyParent);
                 }
                 Ok(())
@@ -263,12 +263,12 @@ impl Engine {
     fn insert_entry(
         &self,
         key: RunKey,
-        ms: ExecutionState,
+        state: ExecutionState,
         history: Option<Vec<HistoryEvent>>,
     ) -> Arc<Entry> {
         let entry = Arc::new(Entry {
             data: tokio::sync::Mutex::new(RunData {
-                ms,
+                state,
                 extra: RunExtra {
                     history,
                     ..Default::default()
@@ -296,14 +296,14 @@ impl Engine {
                 key.run_id
             )));
         };
-        let ms = ExecutionState::decode(row.state.as_slice())
+        let state = ExecutionState::decode(row.state.as_slice())
             .map_err(|e| Error::Internal(format!("corrupt execution state: {e}")))?;
         let runs = self.inner.runs.lock();
         if let Some(e) = runs.get(key) {
             return Ok(e.clone());
         }
         drop(runs);
-        Ok(self.insert_entry(key.clone(), ms, None))
+        Ok(self.insert_entry(key.clone(), state, None))
     }
 
     /// Runs `f` as one transition of the run and commits it. The work runs on its own task, so a
@@ -345,8 +345,8 @@ impl Engine {
         F: FnOnce(&mut Tx, &mut RunExtra) -> Result<R>,
     {
         let now = self.inner.clock.now();
-        let RunData { ms, extra } = data;
-        let mut tx = Tx::with_limits(ms, now, &self.inner.config.limits);
+        let RunData { state, extra } = data;
+        let mut tx = Tx::with_limits(state, now, &self.inner.config.limits);
         let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut tx, extra)));
         let out = match applied {
             Ok(Ok(out)) => out,
@@ -380,12 +380,12 @@ impl Engine {
             ..
         } = tx;
         if changed || new_run.is_some() {
-            data.ms.state_transition_count += 1;
-            let mut writes = vec![execution_write(&data.ms, &events, false)];
+            data.state.state_transition_count += 1;
+            let mut writes = vec![execution_write(&data.state, &events, false)];
             if let Some(nr) = &new_run {
                 writes.push(execution_write(&nr.state, &nr.events, true));
             }
-            if let Err(e) = self.commit(&data.ms, writes).await {
+            if let Err(e) = self.commit(&data.state, writes).await {
                 // The in-memory state may be ahead of the store: drop it and reload next time.
                 self.discard(key, data);
                 return Err(e);
@@ -395,9 +395,9 @@ impl Engine {
             }
         }
         entry.version.send_modify(|v| *v += 1);
-        let closed = data.ms.status != Status::Running as i32;
-        self.run_effects(key, &data.ms, &mut data.extra, effects);
-        self.dispatch_queries(key, &data.ms, &mut data.extra);
+        let closed = data.state.status != Status::Running as i32;
+        self.run_effects(key, &data.state, &mut data.extra, effects);
+        self.dispatch_queries(key, &data.state, &mut data.extra);
         if let Some(nr) = new_run {
             let nkey = RunKey {
                 namespace_id: nr.state.namespace_id.clone(),
@@ -409,11 +409,11 @@ impl Engine {
             );
             let e = self.insert_entry(nkey.clone(), nr.state, Some(nr.events));
             let mut nd = e.data.lock().await;
-            let RunData { ms, extra } = &mut *nd;
-            self.run_effects(&nkey, ms, extra, nr.effects);
+            let RunData { state, extra } = &mut *nd;
+            self.run_effects(&nkey, state, extra, nr.effects);
         }
         if closed
-            && (data.ms.parent.is_none() || data.ms.parent_notified)
+            && (data.state.parent.is_none() || data.state.parent_notified)
             && data.extra.queries.is_empty()
         {
             // Closed runs are reloaded on demand; memory is for open ones.
@@ -429,8 +429,8 @@ impl Engine {
         self.inner.runs.lock().remove(key);
     }
 
-    async fn commit(&self, ms: &ExecutionState, executions: Vec<ExecutionWrite>) -> Result<()> {
-        let shard_id = self.shard_of(&ms.namespace_id, &ms.workflow_id);
+    async fn commit(&self, state: &ExecutionState, executions: Vec<ExecutionWrite>) -> Result<()> {
+        let shard_id = self.shard_of(&state.namespace_id, &state.workflow_id);
         let batch = WriteBatch {
             shard_id,
             range_id: self.inner.range_ids[shard_id as usize],
@@ -461,25 +461,25 @@ impl Engine {
         );
         let entry = self.insert_entry(key.clone(), run.state, Some(run.events));
         let mut data = entry.data.lock().await;
-        let RunData { ms, extra } = &mut *data;
-        self.run_effects(&key, ms, extra, run.effects);
+        let RunData { state, extra } = &mut *data;
+        self.run_effects(&key, state, extra, run.effects);
         Ok(())
     }
 
     fn run_effects(
         &self,
         key: &RunKey,
-        ms: &ExecutionState,
+        state: &ExecutionState,
         _extra: &mut RunExtra,
         effects: Vec<Effect>,
     ) {
         for e in effects {
             match e {
                 Effect::DispatchWorkflowTask => {
-                    let Some(w) = &ms.wft else { continue };
+                    let Some(w) = &state.wft else { continue };
                     if w.sticky
                         && !self.inner.matching.recently_polled(
-                            &ms.namespace_id,
+                            &state.namespace_id,
                             &w.task_queue,
                             Duration::from_secs(10),
                         )
@@ -493,7 +493,7 @@ impl Engine {
                         continue;
                     }
                     self.inner.matching.add(
-                        &ms.namespace_id,
+                        &state.namespace_id,
                         &w.task_queue,
                         QueueKind::Workflow,
                         Task::Workflow {
@@ -506,7 +506,7 @@ impl Engine {
                     scheduled_event_id,
                     attempt,
                 } => {
-                    let Some(a) = ms
+                    let Some(a) = state
                         .activities
                         .iter()
                         .find(|a| a.scheduled_event_id == scheduled_event_id)
@@ -514,7 +514,7 @@ impl Engine {
                         continue;
                     };
                     self.inner.matching.add(
-                        &ms.namespace_id,
+                        &state.namespace_id,
                         &a.task_queue,
                         QueueKind::Activity,
                         Task::Activity {
@@ -554,7 +554,7 @@ impl Engine {
                 }
                 Effect::ParentClosePolicy(children) => {
                     let me = self.clone();
-                    let ns = ms.namespace.clone();
+                    let ns = state.namespace.clone();
                     tokio::spawn(async move { me.apply_parent_close_policy(ns, children).await });
                 }
                 Effect::UpdatesChanged | Effect::Closed => {}
@@ -563,22 +563,22 @@ impl Engine {
     }
 
     /// Sends queries that wait for no workflow task out as query tasks.
-    fn dispatch_queries(&self, key: &RunKey, ms: &ExecutionState, extra: &mut RunExtra) {
-        if ms.wft.is_some() && ms.status == Status::Running as i32 {
+    fn dispatch_queries(&self, key: &RunKey, state: &ExecutionState, extra: &mut RunExtra) {
+        if state.wft.is_some() && state.status == Status::Running as i32 {
             return;
         }
-        let running = ms.status == Status::Running as i32;
+        let running = state.status == Status::Running as i32;
         let sticky = running
-            && !ms.sticky_queue.is_empty()
+            && !state.sticky_queue.is_empty()
             && self.inner.matching.recently_polled(
-                &ms.namespace_id,
-                &ms.sticky_queue,
+                &state.namespace_id,
+                &state.sticky_queue,
                 Duration::from_secs(10),
             );
         let queue = if sticky {
-            ms.sticky_queue.clone()
+            state.sticky_queue.clone()
         } else {
-            ms.task_queue.clone()
+            state.task_queue.clone()
         };
         for (id, q) in extra.queries.iter_mut() {
             if q.dispatched || q.attached_to.is_some() {
@@ -586,7 +586,7 @@ impl Engine {
             }
             q.dispatched = true;
             self.inner.matching.add(
-                &ms.namespace_id,
+                &state.namespace_id,
                 &queue,
                 QueueKind::Workflow,
                 Task::Query {
@@ -597,9 +597,9 @@ impl Engine {
             if sticky {
                 // If the sticky worker does not answer in time, try the normal queue.
                 let me = self.clone();
-                let (k, id, normal) = (key.clone(), *id, ms.task_queue.clone());
-                let ns = ms.namespace_id.clone();
-                let wait = crate::clock::convert::dur(&ms.sticky_schedule_to_start)
+                let (k, id, normal) = (key.clone(), *id, state.task_queue.clone());
+                let ns = state.namespace_id.clone();
+                let wait = crate::clock::convert::dur(&state.sticky_schedule_to_start)
                     .max(Duration::from_secs(3));
                 tokio::spawn(async move {
                     tokio::time::sleep(wait).await;
@@ -640,7 +640,7 @@ impl Engine {
                     attempt,
                 } => {
                     let ok = tx.activity_index(scheduled_event_id).is_some_and(|i| {
-                        let a = &tx.ms.activities[i];
+                        let a = &tx.state.activities[i];
                         a.attempt == attempt && a.started_time.is_none()
                     });
                     if ok {
@@ -688,7 +688,7 @@ impl Engine {
             return Ok(h.iter().skip(start).take(n).cloned().collect());
         }
         let s = self.inner.store.clone();
-        let (ns, run) = (data.ms.namespace_id.clone(), data.ms.run_id.clone());
+        let (ns, run) = (data.state.namespace_id.clone(), data.state.run_id.clone());
         let rows = tokio::task::spawn_blocking(move || s.read_events(&ns, &run, from, n))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
@@ -728,24 +728,26 @@ impl Engine {
 
 /// The store write for a run's state and new events.
 pub(crate) fn execution_write(
-    ms: &ExecutionState,
+    state: &ExecutionState,
     events: &[HistoryEvent],
     set_current: bool,
 ) -> ExecutionWrite {
-    let running = ms.status == Status::Running as i32;
+    let running = state.status == Status::Running as i32;
     ExecutionWrite {
-        namespace_id: ms.namespace_id.clone(),
-        workflow_id: ms.workflow_id.clone(),
-        run_id: ms.run_id.clone(),
-        status: ms.status,
+        namespace_id: state.namespace_id.clone(),
+        workflow_id: state.workflow_id.clone(),
+        run_id: state.run_id.clone(),
+        status: state.status,
         open: running
-            || (ms.parent.is_some() && !ms.parent_notified && ms.new_execution_run_id.is_empty()),
-        state: ms.encode_to_vec(),
+            || (state.parent.is_some()
+                && !state.parent_notified
+                && state.new_execution_run_id.is_empty()),
+        state: state.encode_to_vec(),
         events: events
             .iter()
             .map(|e| (e.event_id, e.encode_to_vec()))
             .collect(),
         set_current,
-        visibility: visibility_row(ms),
+        visibility: visibility_row(state),
     }
 }

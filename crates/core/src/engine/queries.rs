@@ -51,7 +51,7 @@ impl Engine {
         let cond = req.query_reject_condition;
         let rejected = self
             .mutate(key.clone(), move |t, extra| {
-                let status = t.ms.status;
+                let status = t.state.status;
                 let running = status == Status::Running as i32;
                 if cond == QueryRejectCondition::NotOpen as i32 && !running {
                     return Ok(Some(status));
@@ -62,12 +62,12 @@ impl Engine {
                 {
                     return Ok(Some(status));
                 }
-                if !running && t.ms.last_completed_wft_started_id == 0 {
+                if !running && t.state.last_completed_wft_started_id == 0 {
                     return Err(Error::WorkflowNotReady(
                         "Workflow execution closed before WorkflowTaskStarted event".into(),
                     ));
                 }
-                if running && t.ms.wft.as_ref().is_some_and(|w| w.attempt >= 3) {
+                if running && t.state.wft.as_ref().is_some_and(|w| w.attempt >= 3) {
                     return Err(Error::WorkflowNotReady(
                         "Unable to query workflow due to Workflow Task in failed state.".into(),
                     ));
@@ -167,14 +167,14 @@ impl Engine {
         let first = req.first_execution_run_id.clone();
         let r = request.clone();
         self.mutate(key.clone(), move |tx, _| {
-            Self::check_chain(tx.ms, &first)?;
-            let known = tx.ms.updates.iter().any(|u| {
+            Self::check_chain(tx.state, &first)?;
+            let known = tx.state.updates.iter().any(|u| {
                 u.update_id == r.meta.as_ref().map(|m| m.update_id.clone()).unwrap_or_default()
             });
             if !known && !tx.is_running() {
                 return Err(closed_error());
             }
-            if !known && tx.ms.wft.as_ref().is_some_and(|w| w.attempt >= 3) {
+            if !known && tx.state.wft.as_ref().is_some_and(|w| w.attempt >= 3) {
                 return Err(Error::WorkflowNotReady(
                     "Unable to perform workflow execution update due to Workflow Task in failed state.".into(),
                 ));
@@ -254,8 +254,8 @@ impl Engine {
             let seen = *entry.version.borrow();
             {
                 let d = entry.data.lock().await;
-                let Some(u) = d.ms.updates.iter().find(|u| u.update_id == update_id) else {
-                    if known && d.ms.status == Status::Running as i32 {
+                let Some(u) = d.state.updates.iter().find(|u| u.update_id == update_id) else {
+                    if known && d.state.status == Status::Running as i32 {
                         return Err(Error::WorkflowNotReady(
                             "Unable to perform workflow execution update due to unexpected workflow task failure.".into(),
                         ));
@@ -267,7 +267,7 @@ impl Engine {
                     let outcome = upd::Outcome::decode(u.outcome.as_slice()).ok();
                     return Ok((Stage::Completed as i32, outcome));
                 }
-                if d.ms.status != Status::Running as i32 {
+                if d.state.status != Status::Running as i32 {
                     return Err(Error::NotFound(
                         "Workflow Update failed because the Workflow completed before the Update completed.".into(),
                     ));

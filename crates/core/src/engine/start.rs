@@ -368,7 +368,7 @@ impl Engine {
             let entry = self.entry(&key).await?;
             let (status, start_request_id) = {
                 let d = entry.data.lock().await;
-                (d.ms.status, d.ms.start_request_id.clone())
+                (d.state.status, d.state.start_request_id.clone())
             };
             if start_request_id == p.request_id {
                 return Ok(StartOutcome {

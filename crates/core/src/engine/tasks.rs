@@ -137,8 +137,8 @@ impl Engine {
         // Start the task in one transition, then build the response under the same lock.
         let h = tokio::spawn(async move {
             let mut d = entry.data.lock().await;
-            let valid = d.ms.status == Status::Running as i32
-                && d.ms
+            let valid = d.state.status == Status::Running as i32
+                && d.state
                     .wft
                     .as_ref()
                     .is_some_and(|w| w.dispatch_seq == dispatch_seq && w.started_event_id == 0);
@@ -151,10 +151,10 @@ impl Engine {
                     Ok(tx.start_wft(&request_id, &identity))
                 })
                 .await?;
-            let ms = &d.ms;
-            let sticky = ms.wft.as_ref().is_some_and(|w| w.sticky);
+            let state = &d.state;
+            let sticky = state.wft.as_ref().is_some_and(|w| w.sticky);
             let from = if sticky {
-                ms.last_completed_wft_started_id + 1
+                state.last_completed_wft_started_id + 1
             } else {
                 1
             };
@@ -169,13 +169,13 @@ impl Engine {
                     queries.insert(id.to_string(), q.query.clone());
                 }
             }
-            let ms = &d.ms;
-            let w = ms.wft.as_ref().unwrap();
+            let state = &d.state;
+            let w = state.wft.as_ref().unwrap();
             let mut token = TaskToken::new(
                 TokenKind::Workflow,
-                &ms.namespace_id,
-                &ms.workflow_id,
-                &ms.run_id,
+                &state.namespace_id,
+                &state.workflow_id,
+                &state.run_id,
             );
             token.scheduled_event_id = started.scheduled_event_id;
             token.started_event_id = started.started_event_id;
@@ -184,18 +184,18 @@ impl Engine {
             Ok::<_, Error>(Some(PollWorkflowTaskQueueResponse {
                 task_token: token.encode(),
                 workflow_execution: Some(WorkflowExecution {
-                    workflow_id: ms.workflow_id.clone(),
-                    run_id: ms.run_id.clone(),
+                    workflow_id: state.workflow_id.clone(),
+                    run_id: state.run_id.clone(),
                 }),
                 workflow_type: Some(WorkflowType {
-                    name: ms.workflow_type.clone(),
+                    name: state.workflow_type.clone(),
                 }),
-                previous_started_event_id: ms.last_completed_wft_started_id,
+                previous_started_event_id: state.last_completed_wft_started_id,
                 started_event_id: started.started_event_id,
                 attempt: started.attempt,
                 history: Some(History { events }),
                 next_page_token,
-                workflow_execution_task_queue: Some(normal_queue(&ms.task_queue)),
+                workflow_execution_task_queue: Some(normal_queue(&state.task_queue)),
                 scheduled_time: w.scheduled_time,
                 started_time: w.started_time,
                 queries,
@@ -215,7 +215,7 @@ impl Engine {
         from: i64,
         transient: &[HistoryEvent],
     ) -> Result<(Vec<HistoryEvent>, Vec<u8>)> {
-        let last = d.ms.next_event_id - 1;
+        let last = d.state.next_event_id - 1;
         let mut events = self
             .history_range(d, from, last, WORKFLOW_TASK_HISTORY_PAGE)
             .await?;
@@ -225,7 +225,7 @@ impl Engine {
             return Ok((events, Vec::new()));
         }
         let token = HistoryToken {
-            run_id: d.ms.run_id.clone(),
+            run_id: d.state.run_id.clone(),
             next_event_id: next,
             last_event_id: last,
             transient: History {
@@ -251,36 +251,36 @@ impl Engine {
             return Ok(None);
         }
         let query: WorkflowQuery = q.query.clone();
-        let sticky = queue != d.ms.task_queue;
+        let sticky = queue != d.state.task_queue;
         let (events, next_page_token) = if sticky {
             (vec![], vec![])
         } else {
             self.history_first_page(&d, 1, &[]).await?
         };
-        let ms = &d.ms;
+        let state = &d.state;
         let mut token = TaskToken::new(
             TokenKind::Query,
-            &ms.namespace_id,
-            &ms.workflow_id,
-            &ms.run_id,
+            &state.namespace_id,
+            &state.workflow_id,
+            &state.run_id,
         );
         token.query_id = query_id;
         Ok(Some(PollWorkflowTaskQueueResponse {
             task_token: token.encode(),
             workflow_execution: Some(WorkflowExecution {
-                workflow_id: ms.workflow_id.clone(),
-                run_id: ms.run_id.clone(),
+                workflow_id: state.workflow_id.clone(),
+                run_id: state.run_id.clone(),
             }),
             workflow_type: Some(WorkflowType {
-                name: ms.workflow_type.clone(),
+                name: state.workflow_type.clone(),
             }),
-            previous_started_event_id: ms.last_completed_wft_started_id,
+            previous_started_event_id: state.last_completed_wft_started_id,
             started_event_id: 0,
             attempt: 1,
             history: Some(History { events }),
             next_page_token,
             query: Some(query),
-            workflow_execution_task_queue: Some(normal_queue(&ms.task_queue)),
+            workflow_execution_task_queue: Some(normal_queue(&state.task_queue)),
             scheduled_time: Some(ts(self.inner.clock.now())),
             started_time: Some(ts(self.inner.clock.now())),
             ..Default::default()
@@ -322,7 +322,7 @@ impl Engine {
         let rejected = self
             .mutate(key, move |tx, extra| {
                 let valid = tx.is_running()
-                    && tx.ms.wft.as_ref().is_some_and(|w| {
+                    && tx.state.wft.as_ref().is_some_and(|w| {
                         w.dispatch_seq == token.dispatch_seq
                             && w.started_event_id == token.started_event_id
                             && w.started_event_id != 0
@@ -358,7 +358,7 @@ impl Engine {
         let key = self.wft_key(&token);
         self.mutate(key, move |tx, extra| {
             let valid = tx.is_running()
-                && tx.ms.wft.as_ref().is_some_and(|w| {
+                && tx.state.wft.as_ref().is_some_and(|w| {
                     w.dispatch_seq == token.dispatch_seq
                         && w.started_event_id == token.started_event_id
                 });
@@ -451,18 +451,18 @@ impl Engine {
                     let Some(i) = tx.activity_index(scheduled_event_id) else {
                         return Ok(None);
                     };
-                    let a = &tx.ms.activities[i];
+                    let a = &tx.state.activities[i];
                     if !tx.is_running() || a.attempt != attempt || a.started_time.is_some() {
                         return Ok(None);
                     }
                     tx.start_activity(i, &uuid::Uuid::new_v4().to_string(), &identity);
-                    let ms = &*tx.ms;
-                    let a = &ms.activities[i];
+                    let state = &*tx.state;
+                    let a = &state.activities[i];
                     let mut token = TaskToken::new(
                         TokenKind::Activity,
-                        &ms.namespace_id,
-                        &ms.workflow_id,
-                        &ms.run_id,
+                        &state.namespace_id,
+                        &state.workflow_id,
+                        &state.run_id,
                     );
                     token.scheduled_event_id = scheduled_event_id;
                     token.attempt = attempt;
@@ -471,11 +471,11 @@ impl Engine {
                         task_token: token.encode(),
                         workflow_namespace: namespace,
                         workflow_type: Some(WorkflowType {
-                            name: ms.workflow_type.clone(),
+                            name: state.workflow_type.clone(),
                         }),
                         workflow_execution: Some(WorkflowExecution {
-                            workflow_id: ms.workflow_id.clone(),
-                            run_id: ms.run_id.clone(),
+                            workflow_id: state.workflow_id.clone(),
+                            run_id: state.run_id.clone(),
                         }),
                         activity_type: Some(crate::mutable::activity_type(a)),
                         activity_id: a.activity_id.clone(),
@@ -521,14 +521,14 @@ impl Engine {
                     let i = tx
                         .activity_index(t.scheduled_event_id)
                         .ok_or_else(activity_not_found)?;
-                    let a = &tx.ms.activities[i];
+                    let a = &tx.state.activities[i];
                     if a.attempt != t.attempt || a.started_time.is_none() {
                         return Err(activity_not_found());
                     }
                     i
                 }
                 ActivityRef::Id { activity_id } => tx
-                    .ms
+                    .state
                     .activities
                     .iter()
                     .position(|a| a.activity_id == *activity_id)

@@ -76,7 +76,7 @@ impl Tx<'_> {
     pub(super) fn schedule_activity(&mut self, a: ScheduleActivityTaskCommandAttributes, wtc: i64) {
         let task_queue = match a.task_queue.as_ref() {
             Some(q) if !q.name.is_empty() => q.name.clone(),
-            _ => self.ms.task_queue.clone(),
+            _ => self.state.task_queue.clone(),
         };
         let id = self.append(A::ActivityTaskScheduledEventAttributes(
             ActivityTaskScheduledEventAttributes {
@@ -125,7 +125,7 @@ impl Tx<'_> {
                 },
             });
         }
-        self.ms.activities.push(st);
+        self.state.activities.push(st);
     }
 
     /// Applies a RequestCancelActivityTask command: an activity that has not started is canceled at
@@ -142,15 +142,15 @@ impl Tx<'_> {
             },
         ));
         let Some(i) = self
-            .ms
+            .state
             .activities
             .iter()
             .position(|a| a.scheduled_event_id == r.scheduled_event_id)
         else {
             return false;
         };
-        if self.ms.activities[i].started_time.is_none() {
-            let a = self.ms.activities.remove(i);
+        if self.state.activities[i].started_time.is_none() {
+            let a = self.state.activities.remove(i);
             self.append(A::ActivityTaskCanceledEventAttributes(
                 ActivityTaskCanceledEventAttributes {
                     details: None,
@@ -163,7 +163,7 @@ impl Tx<'_> {
             ));
             true
         } else {
-            self.ms.activities[i].cancel_requested_event_id = requested;
+            self.state.activities[i].cancel_requested_event_id = requested;
             false
         }
     }
@@ -202,7 +202,7 @@ impl Tx<'_> {
     }
 
     pub fn activity_index(&self, scheduled_event_id: i64) -> Option<usize> {
-        self.ms
+        self.state
             .activities
             .iter()
             .position(|a| a.scheduled_event_id == scheduled_event_id)
@@ -212,7 +212,7 @@ impl Tx<'_> {
     pub fn start_activity(&mut self, i: usize, request_id: &str, identity: &str) {
         let now = self.now;
         self.changed = true;
-        let a = &mut self.ms.activities[i];
+        let a = &mut self.state.activities[i];
         a.started_time = Some(ts(now));
         a.request_id = request_id.to_string();
         a.started_identity = identity.to_string();
@@ -246,7 +246,7 @@ impl Tx<'_> {
     /// Writes ActivityTaskStarted (if an attempt ever started) plus the final outcome event
     /// built by `outcome(started_event_id)`, then schedules a workflow task.
     fn activity_final(&mut self, i: usize, outcome: impl FnOnce(i64) -> A, prev_failure: bool) {
-        let a = self.ms.activities.remove(i);
+        let a = self.state.activities.remove(i);
         let ever_started = a.started_time.is_some() || a.attempt > 1;
         if ever_started {
             let started =
@@ -271,7 +271,7 @@ impl Tx<'_> {
     }
 
     pub fn activity_completed(&mut self, i: usize, result: Option<Payloads>, identity: &str) {
-        let sched = self.ms.activities[i].scheduled_event_id;
+        let sched = self.state.activities[i].scheduled_event_id;
         let identity = identity.to_string();
         self.activity_final(
             i,
@@ -339,7 +339,7 @@ impl Tx<'_> {
         let failure = failure.map(|f| self.limits.fit_failure(f));
         let details = details.filter(|d| self.limits.blob_fits(Some(d)));
         if details.is_some() {
-            self.ms.activities[i].heartbeat_details = details;
+            self.state.activities[i].heartbeat_details = details;
         }
         let decision = self.activity_retry_decision(i, failure.as_ref());
         match decision {
@@ -348,7 +348,7 @@ impl Tx<'_> {
                 true
             }
             Err(state) => {
-                let sched = self.ms.activities[i].scheduled_event_id;
+                let sched = self.state.activities[i].scheduled_event_id;
                 let identity = identity.to_string();
                 self.activity_final(
                     i,
@@ -374,7 +374,7 @@ impl Tx<'_> {
         i: usize,
         failure: Option<&Failure>,
     ) -> Result<Duration, RetryState> {
-        let a = &self.ms.activities[i];
+        let a = &self.state.activities[i];
         let p = retry::with_defaults(a.retry_policy.clone());
         let s2c = dur(&a.schedule_to_close);
         let exp = (!s2c.is_zero())
@@ -386,7 +386,7 @@ impl Tx<'_> {
     fn retry_activity(&mut self, i: usize, delay: Duration, failure: Option<Failure>) {
         let now = self.now;
         self.changed = true;
-        let a = &mut self.ms.activities[i];
+        let a = &mut self.state.activities[i];
         a.last_failure = failure;
         a.attempt += 1;
         a.started_time = None;
@@ -397,7 +397,7 @@ impl Tx<'_> {
     }
 
     pub fn activity_canceled(&mut self, i: usize, details: Option<Payloads>, identity: &str) {
-        let a = &self.ms.activities[i];
+        let a = &self.state.activities[i];
         let (sched, requested) = (a.scheduled_event_id, a.cancel_requested_event_id);
         let identity = identity.to_string();
         self.activity_final(
@@ -419,7 +419,7 @@ impl Tx<'_> {
     /// Records a heartbeat; returns whether cancellation was requested.
     pub fn activity_heartbeat(&mut self, i: usize, details: Option<Payloads>) -> bool {
         self.changed = true;
-        let a = &mut self.ms.activities[i];
+        let a = &mut self.state.activities[i];
         if details.is_some() {
             a.heartbeat_details = details;
         }
@@ -432,7 +432,7 @@ impl Tx<'_> {
         let Some(i) = self.activity_index(sched) else {
             return false;
         };
-        let a = self.ms.activities[i].clone();
+        let a = self.state.activities[i].clone();
         let now = self.now;
         match tt {
             TimeoutType::ScheduleToClose => {}
@@ -500,7 +500,7 @@ impl Tx<'_> {
             Err(state) => {
                 // A schedule-to-start timeout means the attempt never started.
                 if tt == TimeoutType::ScheduleToStart && a.attempt == 1 {
-                    self.ms.activities[i].started_time = None;
+                    self.state.activities[i].started_time = None;
                 }
                 self.activity_final(
                     i,

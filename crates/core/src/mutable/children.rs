@@ -21,13 +21,13 @@ impl Tx<'_> {
         wtc: i64,
     ) {
         let namespace = if s.namespace.is_empty() {
-            self.ms.namespace.clone()
+            self.state.namespace.clone()
         } else {
             s.namespace.clone()
         };
         let task_queue = match s.task_queue.as_ref() {
             Some(q) if !q.name.is_empty() => q.name.clone(),
-            _ => self.ms.task_queue.clone(),
+            _ => self.state.task_queue.clone(),
         };
         let policy = if s.parent_close_policy == 0 {
             ParentClosePolicy::Terminate as i32
@@ -36,7 +36,7 @@ impl Tx<'_> {
         };
         let attrs = StartChildWorkflowExecutionInitiatedEventAttributes {
             namespace: namespace.clone(),
-            namespace_id: self.ms.namespace_id.clone(),
+            namespace_id: self.state.namespace_id.clone(),
             workflow_id: s.workflow_id.clone(),
             workflow_type: s.workflow_type.clone(),
             task_queue: Some(normal_queue(&task_queue)),
@@ -65,7 +65,7 @@ impl Tx<'_> {
         let id = self.append(A::StartChildWorkflowExecutionInitiatedEventAttributes(
             attrs,
         ));
-        self.ms.children.push(ChildState {
+        self.state.children.push(ChildState {
             initiated_event_id: id,
             namespace,
             workflow_id: s.workflow_id,
@@ -87,7 +87,7 @@ impl Tx<'_> {
         wtc: i64,
     ) {
         let namespace = if s.namespace.is_empty() {
-            self.ms.namespace.clone()
+            self.state.namespace.clone()
         } else {
             s.namespace.clone()
         };
@@ -96,7 +96,7 @@ impl Tx<'_> {
             SignalExternalWorkflowExecutionInitiatedEventAttributes {
                 workflow_task_completed_event_id: wtc,
                 namespace: namespace.clone(),
-                namespace_id: self.ms.namespace_id.clone(),
+                namespace_id: self.state.namespace_id.clone(),
                 workflow_execution: Some(exec.clone()),
                 signal_name: s.signal_name.clone(),
                 input: s.input.clone(),
@@ -105,7 +105,7 @@ impl Tx<'_> {
                 header: s.header.clone(),
             },
         ));
-        self.ms.external_requests.push(ExternalRequestState {
+        self.state.external_requests.push(ExternalRequestState {
             initiated_event_id: id,
             cancel: false,
             namespace,
@@ -131,7 +131,7 @@ impl Tx<'_> {
         wtc: i64,
     ) {
         let namespace = if s.namespace.is_empty() {
-            self.ms.namespace.clone()
+            self.state.namespace.clone()
         } else {
             s.namespace.clone()
         };
@@ -140,7 +140,7 @@ impl Tx<'_> {
                 RequestCancelExternalWorkflowExecutionInitiatedEventAttributes {
                     workflow_task_completed_event_id: wtc,
                     namespace: namespace.clone(),
-                    namespace_id: self.ms.namespace_id.clone(),
+                    namespace_id: self.state.namespace_id.clone(),
                     workflow_execution: Some(WorkflowExecution {
                         workflow_id: s.workflow_id.clone(),
                         run_id: s.run_id.clone(),
@@ -151,7 +151,7 @@ impl Tx<'_> {
                 },
             ),
         );
-        self.ms.external_requests.push(ExternalRequestState {
+        self.state.external_requests.push(ExternalRequestState {
             initiated_event_id: id,
             cancel: true,
             namespace,
@@ -168,7 +168,7 @@ impl Tx<'_> {
     }
 
     fn child_index(&self, initiated: i64) -> Option<usize> {
-        self.ms
+        self.state
             .children
             .iter()
             .position(|c| c.initiated_event_id == initiated)
@@ -178,10 +178,10 @@ impl Tx<'_> {
         let Some(i) = self.child_index(initiated) else {
             return false;
         };
-        if !self.ms.children[i].run_id.is_empty() {
+        if !self.state.children[i].run_id.is_empty() {
             return false;
         }
-        let c = self.ms.children[i].clone();
+        let c = self.state.children[i].clone();
         let id = self.add(A::ChildWorkflowExecutionStartedEventAttributes(
             ChildWorkflowExecutionStartedEventAttributes {
                 namespace: c.namespace.clone(),
@@ -196,7 +196,7 @@ impl Tx<'_> {
                 ..Default::default()
             },
         ));
-        let ch = &mut self.ms.children[i];
+        let ch = &mut self.state.children[i];
         ch.run_id = run_id.to_string();
         ch.started_event_id = id;
         self.schedule_wft();
@@ -207,7 +207,7 @@ impl Tx<'_> {
         let Some(i) = self.child_index(initiated) else {
             return false;
         };
-        let c = self.ms.children.remove(i);
+        let c = self.state.children.remove(i);
         self.add(A::StartChildWorkflowExecutionFailedEventAttributes(
             StartChildWorkflowExecutionFailedEventAttributes {
                 namespace: c.namespace,
@@ -229,7 +229,7 @@ impl Tx<'_> {
         let Some(i) = self.child_index(initiated) else {
             return false;
         };
-        let c = self.ms.children.remove(i);
+        let c = self.state.children.remove(i);
         let exec = Some(WorkflowExecution {
             workflow_id: c.workflow_id.clone(),
             run_id: run_id.to_string(),
@@ -312,14 +312,14 @@ impl Tx<'_> {
     /// The outcome of a signal-external or cancel-external request.
     pub fn external_done(&mut self, initiated: i64, ok: bool) -> bool {
         let Some(i) = self
-            .ms
+            .state
             .external_requests
             .iter()
             .position(|r| r.initiated_event_id == initiated)
         else {
             return false;
         };
-        let r = self.ms.external_requests.remove(i);
+        let r = self.state.external_requests.remove(i);
         let exec = Some(WorkflowExecution {
             workflow_id: r.workflow_id.clone(),
             run_id: r.run_id.clone(),

@@ -20,12 +20,12 @@ use super::{Effect, StartParams, TimerKind, Tx, normal_queue, start_run, timeout
 impl Tx<'_> {
     /// The retry decision for a failed or timed-out run.
     fn workflow_retry(&self, failure: Option<&Failure>) -> Result<Duration, RetryState> {
-        let Some(p) = self.ms.retry_policy.clone() else {
+        let Some(p) = self.state.retry_policy.clone() else {
             return Err(RetryState::RetryPolicyNotSet);
         };
         let p = retry::with_defaults(Some(p));
-        let exp = self.ms.execution_expiration.as_ref().map(from_ts);
-        retry::next_delay(&p, self.ms.attempt, failure, self.now, exp)
+        let exp = self.state.execution_expiration.as_ref().map(from_ts);
+        retry::next_delay(&p, self.state.attempt, failure, self.now, exp)
     }
 
     /// After a failure or timeout: a retry if the retry policy allows one, else the next run of a
@@ -40,7 +40,7 @@ impl Tx<'_> {
             Err(state) => match self.cron_backoff() {
                 Some(delay) => {
                     let run_id = uuid::Uuid::new_v4().to_string();
-                    let last = self.ms.last_completion_result.clone();
+                    let last = self.state.last_completion_result.clone();
                     self.spawn_next_run(&run_id, delay, failure.cloned(), last);
                     (state, run_id)
                 }
@@ -52,13 +52,13 @@ impl Tx<'_> {
     /// The wait before the next run of a cron workflow closing now, unless the chain must end (no
     /// schedule, or the next run would start after the execution timeout).
     pub(super) fn cron_backoff(&self) -> Option<Duration> {
-        if self.ms.cron_schedule.is_empty() {
+        if self.state.cron_schedule.is_empty() {
             return None;
         }
-        let delay = crate::cron::Schedule::parse(&self.ms.cron_schedule)
+        let delay = crate::cron::Schedule::parse(&self.state.cron_schedule)
             .ok()?
             .backoff(self.now)?;
-        match self.ms.execution_expiration.as_ref().map(from_ts) {
+        match self.state.execution_expiration.as_ref().map(from_ts) {
             Some(exp) if self.now + delay >= exp => None,
             _ => Some(delay),
         }
@@ -66,8 +66,8 @@ impl Tx<'_> {
 
     /// Starts the next attempt of a run whose retry policy allows another.
     fn spawn_retry_run(&mut self, run_id: &str, delay: Duration, failure: Option<Failure>) {
-        let last = self.ms.last_completion_result.clone();
-        let attempt = self.ms.attempt + 1;
+        let last = self.state.last_completion_result.clone();
+        let attempt = self.state.attempt + 1;
         let initiator = ContinueAsNewInitiator::Retry;
         self.spawn_run_after(run_id, delay, failure, (initiator, attempt), last);
     }
@@ -99,37 +99,37 @@ impl Tx<'_> {
         (initiator, attempt): (ContinueAsNewInitiator, i32),
         last_completion_result: Option<Payloads>,
     ) {
-        let ms = &*self.ms;
+        let state = &*self.state;
         let p = StartParams {
-            namespace: ms.namespace.clone(),
-            namespace_id: ms.namespace_id.clone(),
-            workflow_id: ms.workflow_id.clone(),
+            namespace: state.namespace.clone(),
+            namespace_id: state.namespace_id.clone(),
+            workflow_id: state.workflow_id.clone(),
             run_id: run_id.to_string(),
-            workflow_type: ms.workflow_type.clone(),
-            task_queue: ms.task_queue.clone(),
-            input: ms.input.clone(),
-            header: ms.header.clone(),
-            run_timeout: dur(&ms.run_timeout),
-            execution_timeout: dur(&ms.execution_timeout),
-            task_timeout: dur(&ms.task_timeout),
-            retry_policy: ms.retry_policy.clone(),
-            cron_schedule: ms.cron_schedule.clone(),
-            memo: ms.memo.clone(),
-            search_attributes: ms.search_attributes.clone(),
-            identity: ms.identity.clone(),
+            workflow_type: state.workflow_type.clone(),
+            task_queue: state.task_queue.clone(),
+            input: state.input.clone(),
+            header: state.header.clone(),
+            run_timeout: dur(&state.run_timeout),
+            execution_timeout: dur(&state.execution_timeout),
+            task_timeout: dur(&state.task_timeout),
+            retry_policy: state.retry_policy.clone(),
+            cron_schedule: state.cron_schedule.clone(),
+            memo: state.memo.clone(),
+            search_attributes: state.search_attributes.clone(),
+            identity: state.identity.clone(),
             request_id: uuid::Uuid::new_v4().to_string(),
-            parent: ms.parent.clone(),
-            root_workflow_id: ms.root_workflow_id.clone(),
-            root_run_id: ms.root_run_id.clone(),
-            first_execution_run_id: ms.first_execution_run_id.clone(),
+            parent: state.parent.clone(),
+            root_workflow_id: state.root_workflow_id.clone(),
+            root_run_id: state.root_run_id.clone(),
+            first_execution_run_id: state.first_execution_run_id.clone(),
             attempt,
             initiator: initiator as i32,
             last_completion_result,
-            continued_execution_run_id: ms.run_id.clone(),
+            continued_execution_run_id: state.run_id.clone(),
             continued_failure: failure,
             backoff: delay,
-            execution_expiration: ms.execution_expiration.as_ref().map(from_ts),
-            priority: ms.priority.clone(),
+            execution_expiration: state.execution_expiration.as_ref().map(from_ts),
+            priority: state.priority.clone(),
             ..Default::default()
         };
         let run = start_run(p, self.now);
@@ -142,58 +142,61 @@ impl Tx<'_> {
         wtc: i64,
     ) {
         let run_id = uuid::Uuid::new_v4().to_string();
-        let ms = &*self.ms;
+        let state = &*self.state;
         let workflow_type = c
             .workflow_type
             .as_ref()
             .filter(|t| !t.name.is_empty())
             .map(|t| t.name.clone())
-            .unwrap_or_else(|| ms.workflow_type.clone());
+            .unwrap_or_else(|| state.workflow_type.clone());
         let task_queue = c
             .task_queue
             .as_ref()
             .filter(|q| !q.name.is_empty())
             .map(|q| q.name.clone())
-            .unwrap_or_else(|| ms.task_queue.clone());
+            .unwrap_or_else(|| state.task_queue.clone());
         let run_timeout = Some(dur(&c.workflow_run_timeout))
             .filter(|d| !d.is_zero())
-            .unwrap_or(dur(&ms.run_timeout));
+            .unwrap_or(dur(&state.run_timeout));
         let task_timeout = Some(dur(&c.workflow_task_timeout))
             .filter(|d| !d.is_zero())
-            .unwrap_or(dur(&ms.task_timeout));
+            .unwrap_or(dur(&state.task_timeout));
         let p = StartParams {
-            namespace: ms.namespace.clone(),
-            namespace_id: ms.namespace_id.clone(),
-            workflow_id: ms.workflow_id.clone(),
+            namespace: state.namespace.clone(),
+            namespace_id: state.namespace_id.clone(),
+            workflow_id: state.workflow_id.clone(),
             run_id: run_id.clone(),
             workflow_type: workflow_type.clone(),
             task_queue: task_queue.clone(),
             input: c.input.clone(),
-            header: c.header.clone().or_else(|| ms.header.clone()),
+            header: c.header.clone().or_else(|| state.header.clone()),
             run_timeout,
-            execution_timeout: dur(&ms.execution_timeout),
+            execution_timeout: dur(&state.execution_timeout),
             task_timeout,
-            retry_policy: c.retry_policy.clone().or_else(|| ms.retry_policy.clone()),
-            cron_schedule: ms.cron_schedule.clone(),
-            memo: c.memo.clone().or_else(|| ms.memo.clone()),
+            retry_policy: c
+                .retry_policy
+                .clone()
+                .or_else(|| state.retry_policy.clone()),
+            cron_schedule: state.cron_schedule.clone(),
+            memo: c.memo.clone().or_else(|| state.memo.clone()),
             search_attributes: c
                 .search_attributes
                 .clone()
-                .or_else(|| ms.search_attributes.clone()),
-            identity: ms.identity.clone(),
+                .or_else(|| state.search_attributes.clone()),
+            identity: state.identity.clone(),
             request_id: uuid::Uuid::new_v4().to_string(),
-            parent: ms.parent.clone(),
-            root_workflow_id: ms.root_workflow_id.clone(),
-            root_run_id: ms.root_run_id.clone(),
-            first_execution_run_id: ms.first_execution_run_id.clone(),
+            parent: state.parent.clone(),
+            root_workflow_id: state.root_workflow_id.clone(),
+            root_run_id: state.root_run_id.clone(),
+            first_execution_run_id: state.first_execution_run_id.clone(),
             attempt: 1,
             initiator: ContinueAsNewInitiator::Workflow as i32,
-            continued_execution_run_id: ms.run_id.clone(),
+            continued_execution_run_id: state.run_id.clone(),
             continued_failure: c.failure.clone(),
             last_completion_result: c.last_completion_result.clone(),
             backoff: dur(&c.backoff_start_interval),
-            execution_expiration: ms.execution_expiration.as_ref().map(from_ts),
-            priority: ms.priority.clone(),
+            execution_expiration: state.execution_expiration.as_ref().map(from_ts),
+            priority: state.priority.clone(),
             ..Default::default()
         };
         self.append(A::WorkflowExecutionContinuedAsNewEventAttributes(
@@ -218,21 +221,21 @@ impl Tx<'_> {
             },
         ));
         self.new_run = Some(start_run(p, self.now));
-        self.ms.new_execution_run_id = run_id;
+        self.state.new_execution_run_id = run_id;
         self.close(Status::ContinuedAsNew);
     }
 
     /// Bookkeeping after a close event was appended.
     pub(super) fn close(&mut self, status: Status) {
-        self.ms.status = status as i32;
-        self.ms.close_time = Some(ts(self.now));
-        self.ms.close_event_id = self.ms.next_event_id - 1;
-        self.ms.wft = None;
-        self.ms.activities.clear();
-        self.ms.timers.clear();
-        self.ms.external_requests.clear();
-        self.ms.first_wft_backoff_until = None;
-        let children = std::mem::take(&mut self.ms.children);
+        self.state.status = status as i32;
+        self.state.close_time = Some(ts(self.now));
+        self.state.close_event_id = self.state.next_event_id - 1;
+        self.state.wft = None;
+        self.state.activities.clear();
+        self.state.timers.clear();
+        self.state.external_requests.clear();
+        self.state.first_wft_backoff_until = None;
+        let children = std::mem::take(&mut self.state.children);
         let children: Vec<_> = children
             .into_iter()
             .filter(|c| !c.run_id.is_empty())
@@ -240,17 +243,17 @@ impl Tx<'_> {
         if !children.is_empty() {
             self.effects.push(Effect::ParentClosePolicy(children));
         }
-        if self.ms.parent.is_some() && self.new_run.is_none() {
+        if self.state.parent.is_some() && self.new_run.is_none() {
             self.effects.push(Effect::NotifyParent);
         }
-        if !self.ms.updates.is_empty() {
+        if !self.state.updates.is_empty() {
             self.effects.push(Effect::UpdatesChanged);
         }
         self.effects.push(Effect::Closed);
     }
 
     pub(super) fn arm_workflow_timeout(&mut self) {
-        let deadline = [&self.ms.run_expiration, &self.ms.execution_expiration]
+        let deadline = [&self.state.run_expiration, &self.state.execution_expiration]
             .into_iter()
             .flatten()
             .map(from_ts)
@@ -265,9 +268,9 @@ impl Tx<'_> {
 
     /// The start backoff ended: schedule the first workflow task.
     pub fn start_backoff_fired(&mut self) -> bool {
-        match &self.ms.first_wft_backoff_until {
+        match &self.state.first_wft_backoff_until {
             Some(t) if from_ts(t) <= self.now && self.is_running() => {
-                self.ms.first_wft_backoff_until = None;
+                self.state.first_wft_backoff_until = None;
                 self.schedule_wft();
                 true
             }
@@ -280,7 +283,7 @@ impl Tx<'_> {
         if !self.is_running() {
             return false;
         }
-        let deadline = [&self.ms.run_expiration, &self.ms.execution_expiration]
+        let deadline = [&self.state.run_expiration, &self.state.execution_expiration]
             .into_iter()
             .flatten()
             .map(from_ts)
@@ -289,7 +292,7 @@ impl Tx<'_> {
             Some(d) if d <= self.now => {}
             _ => return false,
         }
-        self.ms.wft = None;
+        self.state.wft = None;
         self.flush_buffer();
         let failure = timeout_failure("workflow", TimeoutType::StartToClose, None, None);
         let (retry_state, new_run_id) = match self.retry_or_cron(Some(&failure)) {
@@ -302,14 +305,14 @@ impl Tx<'_> {
                 new_execution_run_id: new_run_id.clone(),
             },
         ));
-        self.ms.new_execution_run_id = new_run_id;
+        self.state.new_execution_run_id = new_run_id;
         self.close(Status::TimedOut);
         true
     }
 
     /// Terminates the run.
     pub fn terminate(&mut self, reason: &str, details: Option<Payloads>, identity: &str) {
-        self.ms.wft = None;
+        self.state.wft = None;
         self.flush_buffer();
         self.append(A::WorkflowExecutionTerminatedEventAttributes(
             WorkflowExecutionTerminatedEventAttributes {

@@ -171,10 +171,15 @@ impl Tx<'_> {
         let bad_message = |e: String| (Cause::BadUpdateWorkflowExecutionMessage, e);
         let mut states = Vec::new();
         let placed = placed_message_ids(commands);
-        let run_timeout = dur(&self.ms.run_timeout);
-        let mut timers: Vec<String> = self.ms.timers.iter().map(|t| t.timer_id.clone()).collect();
+        let run_timeout = dur(&self.state.run_timeout);
+        let mut timers: Vec<String> = self
+            .state
+            .timers
+            .iter()
+            .map(|t| t.timer_id.clone())
+            .collect();
         let mut activities: Vec<String> = self
-            .ms
+            .state
             .activities
             .iter()
             .map(|a| a.activity_id.clone())
@@ -188,10 +193,10 @@ impl Tx<'_> {
                 )
             })
         };
-        let mut pending_activities = self.ms.activities.len();
-        let mut pending_children = self.ms.children.len();
+        let mut pending_activities = self.state.activities.len();
+        let mut pending_children = self.state.children.len();
         let pending_external = |cancel: bool| {
-            self.ms
+            self.state
                 .external_requests
                 .iter()
                 .filter(|r| r.cancel == cancel)
@@ -345,7 +350,7 @@ impl Tx<'_> {
                                 Cause::BadSearchAttributes,
                                 format!(
                                     "Namespace {} has no mapping defined for search attribute {}",
-                                    self.ms.namespace, k
+                                    self.state.namespace, k
                                 ),
                             ));
                         }
@@ -439,7 +444,7 @@ impl Tx<'_> {
                 }
                 Some(CA::RequestCancelActivityTaskCommandAttributes(r))
                     if !self
-                        .ms
+                        .state
                         .activities
                         .iter()
                         .any(|a| a.scheduled_event_id == r.scheduled_event_id) =>
@@ -517,7 +522,7 @@ impl Tx<'_> {
                         new_execution_run_id: new_run_id.clone(),
                     },
                 ));
-                self.ms.new_execution_run_id = new_run_id;
+                self.state.new_execution_run_id = new_run_id;
                 self.close(Status::Completed);
                 false
             }
@@ -531,7 +536,7 @@ impl Tx<'_> {
                         new_execution_run_id: new_run_id.clone(),
                     },
                 ));
-                self.ms.new_execution_run_id = new_run_id;
+                self.state.new_execution_run_id = new_run_id;
                 self.close(Status::Failed);
                 false
             }
@@ -564,7 +569,7 @@ impl Tx<'_> {
             CA::UpsertWorkflowSearchAttributesCommandAttributes(u) => {
                 let sa = u.search_attributes.unwrap_or_default();
                 let cur = self
-                    .ms
+                    .state
                     .search_attributes
                     .get_or_insert_with(Default::default);
                 for (k, v) in &sa.indexed_fields {
@@ -584,7 +589,7 @@ impl Tx<'_> {
             }
             CA::ModifyWorkflowPropertiesCommandAttributes(m) => {
                 let memo = m.upserted_memo.unwrap_or_default();
-                let cur = self.ms.memo.get_or_insert_with(Default::default);
+                let cur = self.state.memo.get_or_insert_with(Default::default);
                 for (k, v) in &memo.fields {
                     if v.data.is_empty() || v.data == b"null" {
                         cur.fields.remove(k);

@@ -126,7 +126,7 @@ pub struct Rejected(pub String);
 
 /// One transition of one run.
 pub struct Tx<'a> {
-    pub ms: &'a mut ExecutionState,
+    pub state: &'a mut ExecutionState,
     pub now: SystemTime,
     /// Newly persisted events, with ids.
     pub events: Vec<HistoryEvent>,
@@ -192,13 +192,13 @@ pub fn cause_name(c: Cause) -> String {
 }
 
 impl<'a> Tx<'a> {
-    pub fn new(ms: &'a mut ExecutionState, now: SystemTime) -> Self {
-        Self::with_limits(ms, now, &DEFAULT_LIMITS)
+    pub fn new(state: &'a mut ExecutionState, now: SystemTime) -> Self {
+        Self::with_limits(state, now, &DEFAULT_LIMITS)
     }
 
-    pub fn with_limits(ms: &'a mut ExecutionState, now: SystemTime, limits: &'a Limits) -> Self {
+    pub fn with_limits(state: &'a mut ExecutionState, now: SystemTime, limits: &'a Limits) -> Self {
         Tx {
-            ms,
+            state,
             now,
             events: Vec::new(),
             effects: Vec::new(),
@@ -209,7 +209,7 @@ impl<'a> Tx<'a> {
     }
 
     pub fn is_running(&self) -> bool {
-        self.ms.status == Status::Running as i32
+        self.state.status == Status::Running as i32
     }
 
     fn make(&self, a: A) -> HistoryEvent {
@@ -225,12 +225,12 @@ impl<'a> Tx<'a> {
     /// Persists an event now and returns its id.
     pub fn append(&mut self, a: A) -> i64 {
         let mut e = self.make(a);
-        e.event_id = self.ms.next_event_id;
+        e.event_id = self.state.next_event_id;
         e.task_id = e.event_id;
-        self.ms.next_event_id += 1;
-        self.ms.history_size_bytes += e.encoded_len() as i64;
+        self.state.next_event_id += 1;
+        self.state.history_size_bytes += e.encoded_len() as i64;
         self.events.push(e);
         self.changed = true;
-        self.ms.next_event_id - 1
+        self.state.next_event_id - 1
     }
 }

@@ -13,19 +13,19 @@ impl Tx<'_> {
             return;
         }
         self.arm_workflow_timeout();
-        if let Some(t) = &self.ms.first_wft_backoff_until {
+        if let Some(t) = &self.state.first_wft_backoff_until {
             self.effects.push(Effect::Timer {
                 at: from_ts(t),
                 kind: TimerKind::StartBackoff,
             });
         }
-        for t in self.ms.timers.clone() {
+        for t in self.state.timers.clone() {
             self.effects.push(Effect::Timer {
                 at: t.fire_time.as_ref().map(from_ts).unwrap_or(self.now),
                 kind: TimerKind::User(t.started_event_id),
             });
         }
-        for a in self.ms.activities.clone() {
+        for a in self.state.activities.clone() {
             let s2c = dur(&a.schedule_to_close);
             if !s2c.is_zero() {
                 let first = a.scheduled_time.as_ref().map(from_ts).unwrap_or(self.now);
@@ -68,11 +68,11 @@ impl Tx<'_> {
                 }
             }
         }
-        if let Some(w) = self.ms.wft.clone() {
+        if let Some(w) = self.state.wft.clone() {
             if w.started_event_id != 0 {
                 let started = w.started_time.as_ref().map(from_ts).unwrap_or(self.now);
                 self.effects.push(Effect::Timer {
-                    at: started + dur(&self.ms.task_timeout),
+                    at: started + dur(&self.state.task_timeout),
                     kind: TimerKind::WorkflowTask {
                         dispatch_seq: w.dispatch_seq,
                         timeout: TimeoutType::StartToClose as i32,
@@ -87,14 +87,14 @@ impl Tx<'_> {
                 }
             }
         }
-        for c in self.ms.children.clone() {
+        for c in self.state.children.clone() {
             if c.run_id.is_empty() {
                 self.effects.push(Effect::StartChild {
                     initiated_event_id: c.initiated_event_id,
                 });
             }
         }
-        for r in self.ms.external_requests.clone() {
+        for r in self.state.external_requests.clone() {
             self.effects.push(Effect::External {
                 initiated_event_id: r.initiated_event_id,
             });

@@ -24,12 +24,12 @@ impl Tx<'_> {
     /// Records a signal (deduplicated by request id) and schedules a workflow task.
     pub fn signal(&mut self, s: SignalParams) {
         if !s.request_id.is_empty() {
-            if self.ms.signal_request_ids.contains(&s.request_id) {
+            if self.state.signal_request_ids.contains(&s.request_id) {
                 return;
             }
-            self.ms.signal_request_ids.push(s.request_id.clone());
-            if self.ms.signal_request_ids.len() > SIGNAL_DEDUP {
-                self.ms.signal_request_ids.remove(0);
+            self.state.signal_request_ids.push(s.request_id.clone());
+            if self.state.signal_request_ids.len() > SIGNAL_DEDUP {
+                self.state.signal_request_ids.remove(0);
             }
         }
         self.add(A::WorkflowExecutionSignaledEventAttributes(
@@ -54,11 +54,11 @@ impl Tx<'_> {
         request_id: &str,
         external: Option<(i64, WorkflowExecution)>,
     ) {
-        if self.ms.cancel_requested {
+        if self.state.cancel_requested {
             return;
         }
-        self.ms.cancel_requested = true;
-        self.ms.cancel_request_id = request_id.to_string();
+        self.state.cancel_requested = true;
+        self.state.cancel_request_id = request_id.to_string();
         self.add(A::WorkflowExecutionCancelRequestedEventAttributes(
             WorkflowExecutionCancelRequestedEventAttributes {
                 cause: reason.to_string(),

@@ -76,7 +76,7 @@ pub fn start_run(p: StartParams, now: SystemTime) -> NewRun {
     } else {
         p.first_execution_run_id.clone()
     };
-    let mut ms = ExecutionState {
+    let mut state = ExecutionState {
         namespace_id: p.namespace_id.clone(),
         namespace: p.namespace.clone(),
         workflow_id: p.workflow_id.clone(),
@@ -118,7 +118,7 @@ pub fn start_run(p: StartParams, now: SystemTime) -> NewRun {
         workflow_id_reuse_policy: p.reuse_policy,
         ..Default::default()
     };
-    let mut tx = Tx::new(&mut ms, now);
+    let mut tx = Tx::new(&mut state, now);
     let parent = p.parent.as_ref();
     tx.append(A::WorkflowExecutionStartedEventAttributes(
         WorkflowExecutionStartedEventAttributes {
@@ -156,8 +156,8 @@ pub fn start_run(p: StartParams, now: SystemTime) -> NewRun {
             header: p.header.clone(),
             workflow_id: p.workflow_id.clone(),
             root_workflow_execution: Some(WorkflowExecution {
-                workflow_id: tx.ms.root_workflow_id.clone(),
-                run_id: tx.ms.root_run_id.clone(),
+                workflow_id: tx.state.root_workflow_id.clone(),
+                run_id: tx.state.root_run_id.clone(),
             }),
             priority: p.priority.clone(),
             ..Default::default()
@@ -170,7 +170,7 @@ pub fn start_run(p: StartParams, now: SystemTime) -> NewRun {
         tx.schedule_wft();
     } else {
         let until = now + p.backoff;
-        tx.ms.first_wft_backoff_until = Some(ts(until));
+        tx.state.first_wft_backoff_until = Some(ts(until));
         tx.effects.push(Effect::Timer {
             at: until,
             kind: TimerKind::StartBackoff,
@@ -179,7 +179,7 @@ pub fn start_run(p: StartParams, now: SystemTime) -> NewRun {
     tx.arm_workflow_timeout();
     let (events, effects) = (tx.events, tx.effects);
     NewRun {
-        state: ms,
+        state,
         events,
         effects,
     }

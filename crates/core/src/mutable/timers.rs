@@ -20,7 +20,7 @@ impl Tx<'_> {
             },
         ));
         let fire = self.now + dur(&t.start_to_fire_timeout);
-        self.ms.timers.push(TimerState {
+        self.state.timers.push(TimerState {
             timer_id: t.timer_id,
             started_event_id: id,
             fire_time: Some(ts(fire)),
@@ -33,11 +33,16 @@ impl Tx<'_> {
 
     /// Applies a CancelTimer command.
     pub(super) fn cancel_timer(&mut self, t: CancelTimerCommandAttributes, wtc: i64) {
-        let Some(i) = self.ms.timers.iter().position(|x| x.timer_id == t.timer_id) else {
+        let Some(i) = self
+            .state
+            .timers
+            .iter()
+            .position(|x| x.timer_id == t.timer_id)
+        else {
             // Already fired (its TimerFired is in the buffer): nothing to cancel.
             return;
         };
-        let timer = self.ms.timers.remove(i);
+        let timer = self.state.timers.remove(i);
         self.append(A::TimerCanceledEventAttributes(
             TimerCanceledEventAttributes {
                 timer_id: timer.timer_id,
@@ -51,14 +56,14 @@ impl Tx<'_> {
     /// A user timer fired.
     pub fn timer_fired(&mut self, started_event_id: i64) -> bool {
         let Some(i) = self
-            .ms
+            .state
             .timers
             .iter()
             .position(|t| t.started_event_id == started_event_id)
         else {
             return false;
         };
-        let t = self.ms.timers.remove(i);
+        let t = self.state.timers.remove(i);
         self.add(A::TimerFiredEventAttributes(TimerFiredEventAttributes {
             timer_id: t.timer_id,
             started_event_id,

@@ -54,11 +54,11 @@ impl Tx<'_> {
         message: &str,
         identity: &str,
     ) {
-        let before = self.ms.updates.len();
-        self.ms.updates.retain(|u| {
+        let before = self.state.updates.len();
+        self.state.updates.retain(|u| {
             !(u.stage == Stage::Admitted as i32 && w.delivered_updates.contains(&u.update_id))
         });
-        if self.ms.updates.len() != before {
+        if self.state.updates.len() != before {
             self.effects.push(Effect::UpdatesChanged);
         }
         self.fail_wft(
@@ -90,7 +90,7 @@ impl Tx<'_> {
         let i = match states.iter().position(|(u, _)| u == id) {
             Some(i) => i,
             None => {
-                let st = match self.ms.updates.iter().find(|u| u.update_id == id) {
+                let st = match self.state.updates.iter().find(|u| u.update_id == id) {
                     Some(u) if u.stage == Stage::Admitted as i32 => {
                         if delivered.iter().any(|d| d == id) {
                             UpdateValidationState::Sent
@@ -173,7 +173,7 @@ impl Tx<'_> {
     }
 
     fn update_mut(&mut self, id: &str) -> Option<&mut UpdateState> {
-        self.ms.updates.iter_mut().find(|u| u.update_id == id)
+        self.state.updates.iter_mut().find(|u| u.update_id == id)
     }
 
     /// Applies one validated update message: an Acceptance or a Response writes its event (in
@@ -192,7 +192,7 @@ impl Tx<'_> {
             };
             // Like Temporal, the event carries the request as the server sent it.
             let request = self
-                .ms
+                .state
                 .updates
                 .iter()
                 .find(|u| u.update_id == id)
@@ -215,7 +215,7 @@ impl Tx<'_> {
                 return;
             };
             let accepted = self
-                .ms
+                .state
                 .updates
                 .iter()
                 .find(|u| u.update_id == id)
@@ -260,11 +260,11 @@ impl Tx<'_> {
             .as_ref()
             .map(|m| m.update_id.clone())
             .unwrap_or_default();
-        if self.ms.updates.iter().any(|u| u.update_id == id) {
+        if self.state.updates.iter().any(|u| u.update_id == id) {
             return false;
         }
         self.changed = true;
-        self.ms.updates.push(UpdateState {
+        self.state.updates.push(UpdateState {
             update_id: id,
             stage: Stage::Admitted as i32,
             request: request.encode_to_vec(),

@@ -28,7 +28,7 @@ impl Tx<'_> {
     pub fn add(&mut self, a: A) -> i64 {
         if self.wft_started() {
             let e = self.make(a);
-            self.ms.buffered_events.push(e);
+            self.state.buffered_events.push(e);
             self.changed = true;
             PREVIOUS_EVENT
         } else {
@@ -37,7 +37,7 @@ impl Tx<'_> {
     }
 
     pub fn wft_started(&self) -> bool {
-        self.ms
+        self.state
             .wft
             .as_ref()
             .is_some_and(|w| w.started_event_id != 0)
@@ -45,15 +45,15 @@ impl Tx<'_> {
 
     /// Writes the buffered events after everything else; returns how many there were.
     pub fn flush_buffer(&mut self) -> usize {
-        let mut buf = std::mem::take(&mut self.ms.buffered_events);
+        let mut buf = std::mem::take(&mut self.state.buffered_events);
         if buf.is_empty() {
             return 0;
         }
-        let (next, child_started) = assign_ids(&mut buf, self.ms.next_event_id);
-        self.ms.next_event_id = next;
+        let (next, child_started) = assign_ids(&mut buf, self.state.next_event_id);
+        self.state.next_event_id = next;
         for (init, sid) in child_started {
             if let Some(c) = self
-                .ms
+                .state
                 .children
                 .iter_mut()
                 .find(|c| c.initiated_event_id == init)
@@ -63,7 +63,7 @@ impl Tx<'_> {
         }
         for e in &mut buf {
             e.task_id = e.event_id;
-            self.ms.history_size_bytes += e.encoded_len() as i64;
+            self.state.history_size_bytes += e.encoded_len() as i64;
         }
         let n = buf.len();
         self.events.extend(buf);
@@ -71,34 +71,36 @@ impl Tx<'_> {
     }
 
     fn next_seq(&self) -> i64 {
-        self.ms.state_transition_count + self.ms.next_event_id * 1_000_000
+        self.state.state_transition_count + self.state.next_event_id * 1_000_000
     }
 
     /// Schedules a workflow task (attempt 1, persisted) unless one is outstanding.
     pub fn schedule_wft(&mut self) {
-        if !self.is_running() || self.ms.wft.is_some() || self.ms.first_wft_backoff_until.is_some()
+        if !self.is_running()
+            || self.state.wft.is_some()
+            || self.state.first_wft_backoff_until.is_some()
         {
             return;
         }
-        let sticky = !self.ms.sticky_queue.is_empty();
+        let sticky = !self.state.sticky_queue.is_empty();
         let queue = if sticky {
             TaskQueue {
-                name: self.ms.sticky_queue.clone(),
+                name: self.state.sticky_queue.clone(),
                 kind: TaskQueueKind::Sticky as i32,
-                normal_name: self.ms.task_queue.clone(),
+                normal_name: self.state.task_queue.clone(),
             }
         } else {
-            normal_queue(&self.ms.task_queue)
+            normal_queue(&self.state.task_queue)
         };
         let scheduled = self.append(A::WorkflowTaskScheduledEventAttributes(
             WorkflowTaskScheduledEventAttributes {
                 task_queue: Some(queue.clone()),
-                start_to_close_timeout: self.ms.task_timeout,
+                start_to_close_timeout: self.state.task_timeout,
                 attempt: 1,
             },
         ));
         let seq = self.next_seq();
-        self.ms.wft = Some(WorkflowTaskState {
+        self.state.wft = Some(WorkflowTaskState {
             scheduled_event_id: scheduled,
             attempt: 1,
             scheduled_time: Some(ts(self.now)),
@@ -110,7 +112,7 @@ impl Tx<'_> {
         });
         self.effects.push(Effect::DispatchWorkflowTask);
         if sticky {
-            let to = dur(&self.ms.sticky_schedule_to_start);
+            let to = dur(&self.state.sticky_schedule_to_start);
             let to = if to.is_zero() {
                 Duration::from_secs(5)
             } else {
@@ -130,7 +132,7 @@ impl Tx<'_> {
     /// later attempts are transient.
     fn schedule_wft_attempt(&mut self, attempt: i32) {
         self.changed = true;
-        self.ms.sticky_queue.clear();
+        self.state.sticky_queue.clear();
         if attempt <= 1 {
             self.schedule_wft();
             return;
@@ -139,11 +141,11 @@ impl Tx<'_> {
             return;
         }
         let seq = self.next_seq();
-        self.ms.wft = Some(WorkflowTaskState {
+        self.state.wft = Some(WorkflowTaskState {
             attempt,
             scheduled_time: Some(ts(self.now)),
             original_scheduled_time: Some(ts(self.now)),
-            task_queue: self.ms.task_queue.clone(),
+            task_queue: self.state.task_queue.clone(),
             transient: true,
             dispatch_seq: seq,
             ..Default::default()
@@ -154,12 +156,12 @@ impl Tx<'_> {
     /// Marks the scheduled workflow task started by a poller.
     pub fn start_wft(&mut self, request_id: &str, identity: &str) -> StartedTask {
         let now = self.now;
-        let next = self.ms.next_event_id;
-        let history_size = self.ms.history_size_bytes;
+        let next = self.state.next_event_id;
+        let history_size = self.state.history_size_bytes;
         let suggest_continue_as_new = self.limits.suggest_continue_as_new(next - 1, history_size);
-        let task_timeout = dur(&self.ms.task_timeout);
+        let task_timeout = dur(&self.state.task_timeout);
         let w = self
-            .ms
+            .state
             .wft
             .clone()
             .expect("start_wft without a scheduled task");
@@ -176,8 +178,8 @@ impl Tx<'_> {
         let (scheduled, started, transient_events) = if w.transient {
             let mut s = self.make(A::WorkflowTaskScheduledEventAttributes(
                 WorkflowTaskScheduledEventAttributes {
-                    task_queue: Some(normal_queue(&self.ms.task_queue)),
-                    start_to_close_timeout: self.ms.task_timeout,
+                    task_queue: Some(normal_queue(&self.state.task_queue)),
+                    start_to_close_timeout: self.state.task_timeout,
                     attempt: w.attempt,
                 },
             ));
@@ -195,7 +197,7 @@ impl Tx<'_> {
         // Update requests go with the task, sequenced right before its started event.
         let mut messages = Vec::new();
         let mut delivered = Vec::new();
-        for u in &self.ms.updates {
+        for u in &self.state.updates {
             if u.stage == Stage::Admitted as i32 {
                 messages.push(Message {
                     id: format!("{}/request", u.update_id),
@@ -215,7 +217,7 @@ impl Tx<'_> {
         }
         let seq = w.dispatch_seq;
         self.changed = true;
-        let wm = self.ms.wft.as_mut().unwrap();
+        let wm = self.state.wft.as_mut().unwrap();
         wm.scheduled_event_id = scheduled;
         wm.started_event_id = started;
         wm.started_time = Some(ts(now));
@@ -240,14 +242,16 @@ impl Tx<'_> {
 
     /// Persists the Scheduled/Started events of a transient task that is being completed.
     fn persist_transient(&mut self) {
-        let Some(w) = self.ms.wft.clone() else { return };
+        let Some(w) = self.state.wft.clone() else {
+            return;
+        };
         if !w.transient {
             return;
         }
         let scheduled = self.append(A::WorkflowTaskScheduledEventAttributes(
             WorkflowTaskScheduledEventAttributes {
-                task_queue: Some(normal_queue(&self.ms.task_queue)),
-                start_to_close_timeout: self.ms.task_timeout,
+                task_queue: Some(normal_queue(&self.state.task_queue)),
+                start_to_close_timeout: self.state.task_timeout,
                 attempt: w.attempt,
             },
         ));
@@ -259,7 +263,7 @@ impl Tx<'_> {
                 scheduled_event_id: scheduled,
                 identity: w.identity.clone(),
                 request_id: w.request_id.clone(),
-                history_size_bytes: self.ms.history_size_bytes,
+                history_size_bytes: self.state.history_size_bytes,
                 ..Default::default()
             },
         ));
@@ -274,7 +278,9 @@ impl Tx<'_> {
 
     /// Fails the started workflow task and schedules its retry.
     pub fn fail_wft(&mut self, cause: Cause, failure: Option<Failure>, identity: &str) {
-        let Some(w) = self.ms.wft.take() else { return };
+        let Some(w) = self.state.wft.take() else {
+            return;
+        };
         if !w.transient {
             self.append(A::WorkflowTaskFailedEventAttributes(
                 WorkflowTaskFailedEventAttributes {
@@ -298,7 +304,7 @@ impl Tx<'_> {
 
     /// A workflow task timer fired (`dispatch_seq` must still be current).
     pub fn wft_timeout(&mut self, dispatch_seq: i64, timeout: TimeoutType) -> bool {
-        let Some(w) = self.ms.wft.clone() else {
+        let Some(w) = self.state.wft.clone() else {
             return false;
         };
         if w.dispatch_seq != dispatch_seq {
@@ -306,7 +312,7 @@ impl Tx<'_> {
         }
         match timeout {
             TimeoutType::ScheduleToStart if w.started_event_id == 0 && w.sticky => {
-                self.ms.wft = None;
+                self.state.wft = None;
                 self.append(A::WorkflowTaskTimedOutEventAttributes(
                     WorkflowTaskTimedOutEventAttributes {
                         scheduled_event_id: w.scheduled_event_id,
@@ -314,12 +320,12 @@ impl Tx<'_> {
                         timeout_type: TimeoutType::ScheduleToStart as i32,
                     },
                 ));
-                self.ms.sticky_queue.clear();
+                self.state.sticky_queue.clear();
                 self.schedule_wft();
                 true
             }
             TimeoutType::StartToClose if w.started_event_id != 0 => {
-                self.ms.wft = None;
+                self.state.wft = None;
                 if !w.transient {
                     self.append(A::WorkflowTaskTimedOutEventAttributes(
                         WorkflowTaskTimedOutEventAttributes {
@@ -341,8 +347,8 @@ impl Tx<'_> {
     /// Moves a sticky, not-yet-started workflow task to the normal queue (its sticky worker went
     /// away).
     pub fn unstick(&mut self) -> bool {
-        self.ms.sticky_queue.clear();
-        match self.ms.wft.clone() {
+        self.state.sticky_queue.clear();
+        match self.state.wft.clone() {
             Some(w) if w.sticky && w.started_event_id == 0 => {
                 self.wft_timeout(w.dispatch_seq, TimeoutType::ScheduleToStart)
             }
@@ -358,14 +364,14 @@ impl Tx<'_> {
         sa_type: &dyn Fn(&str) -> Option<IndexedValueType>,
     ) -> Result<(), Rejected> {
         let w = self
-            .ms
+            .state
             .wft
             .clone()
             .expect("complete_wft without a started task");
         if let Some(msg) = command_sequence_error(&req.commands) {
             return Err(Rejected(msg));
         }
-        let (count, size) = (self.ms.next_event_id - 1, self.ms.history_size_bytes);
+        let (count, size) = (self.state.next_event_id - 1, self.state.history_size_bytes);
         if let Some(reason) = self.limits.history_breach(count, size) {
             // The history outgrew its limits: the run ends here, as Temporal ends it.
             self.fail_wft(Cause::ForceCloseCommand, None, &req.identity);
@@ -374,15 +380,15 @@ impl Tx<'_> {
         }
         if self.limits.history_warning(count, size) {
             tracing::warn!(
-                workflow_id = %self.ms.workflow_id,
-                run_id = %self.ms.run_id,
+                workflow_id = %self.state.workflow_id,
+                run_id = %self.state.run_id,
                 events = count,
                 bytes = size,
                 "the history is approaching its size or count limit; consider continue-as-new"
             );
         }
         let closing = req.commands.iter().any(is_closing);
-        let delivered_pending = self.ms.updates.iter().any(|u| {
+        let delivered_pending = self.state.updates.iter().any(|u| {
             u.stage == Stage::Admitted as i32
                 && !w.delivered_updates.contains(&u.update_id)
                 && !req
@@ -390,7 +396,7 @@ impl Tx<'_> {
                     .iter()
                     .any(|m| m.protocol_instance_id == u.update_id)
         });
-        if closing && (!self.ms.buffered_events.is_empty() || delivered_pending) {
+        if closing && (!self.state.buffered_events.is_empty() || delivered_pending) {
             self.fail_wft(
                 Cause::UnhandledCommand,
                 Some(Failure {
@@ -440,8 +446,8 @@ impl Tx<'_> {
                 ..Default::default()
             },
         ));
-        self.ms.wft = None;
-        self.ms.last_completed_wft_started_id = w.started_event_id;
+        self.state.wft = None;
+        self.state.last_completed_wft_started_id = w.started_event_id;
         let mut need_wft = req.force_create_new_workflow_task;
         let used_messages = placed_message_ids(&commands);
         for c in commands {
@@ -464,16 +470,16 @@ impl Tx<'_> {
         if let Some(sa) = &req.sticky_attributes {
             match sa.worker_task_queue.as_ref() {
                 Some(q) if !q.name.is_empty() => {
-                    self.ms.sticky_queue = q.name.clone();
-                    self.ms.sticky_schedule_to_start = sa.schedule_to_start_timeout;
+                    self.state.sticky_queue = q.name.clone();
+                    self.state.sticky_schedule_to_start = sa.schedule_to_start_timeout;
                 }
-                _ => self.ms.sticky_queue.clear(),
+                _ => self.state.sticky_queue.clear(),
             }
         } else {
-            self.ms.sticky_queue.clear();
+            self.state.sticky_queue.clear();
         }
         let admitted = self
-            .ms
+            .state
             .updates
             .iter()
             .any(|u| u.stage == Stage::Admitted as i32);
