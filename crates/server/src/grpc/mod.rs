@@ -10,18 +10,18 @@
 
 mod cluster;
 mod deadline;
+mod guard;
 mod namespaces;
 pub mod operator;
 mod status;
 mod tasks;
-mod guard;
 mod visibility;
 mod workflows;
 
 pub use cluster::{CLUSTER_NAME, SERVER_VERSION, SUPPORTED_CLIENTS};
 pub use deadline::{deadline, parse_grpc_timeout};
-pub use status::status;
 pub use guard::Guard;
+pub use status::status;
 
 use perdure_core::Engine;
 use perdure_proto::api::workflowservice::v1::*;
