@@ -12,6 +12,9 @@ mod start;
 mod tasks;
 mod visibility;
 
+#[cfg(test)]
+mod tests;
+
 pub use namespaces::Namespace;
 pub use queries::QueryOutcome;
 pub use start::StartOutcome;

@@ -506,12 +506,10 @@ impl Engine {
     /// Finds the activity a completion refers to and applies `f` to it.
     async fn on_activity<R: Send + 'static>(
         &self,
-        namespace: &str,
         key: RunKey,
         r: ActivityRef,
         f: impl FnOnce(&mut crate::mutable::Tx, usize) -> R + Send + 'static,
     ) -> Result<R> {
-        let _ = namespace;
         self.mutate(key, move |tx, _| {
             if !tx.is_running() {
                 return Err(activity_not_found());
@@ -582,7 +580,7 @@ impl Engine {
         let (key, r) = self
             .activity_target_by_token(&req.namespace, &req.task_token)
             .await?;
-        self.on_activity(&req.namespace, key, r, move |tx, i| {
+        self.on_activity(key, r, move |tx, i| {
             tx.activity_completed_or_too_big(i, req.result, &req.identity)
         })
         .await
@@ -600,10 +598,26 @@ impl Engine {
                 &req.activity_id,
             )
             .await?;
-        self.on_activity(&req.namespace, key, r, move |tx, i| {
+        self.on_activity(key, r, move |tx, i| {
             tx.activity_completed_or_too_big(i, req.result, &req.identity)
         })
         .await
+    }
+
+    /// The activity a request names, by task token (namespace, token) or by id (namespace,
+    /// workflow id, run id, activity id).
+    async fn activity_target(
+        &self,
+        token: Option<(&str, &[u8])>,
+        by_id: Option<(&str, &str, &str, &str)>,
+    ) -> Result<(RunKey, ActivityRef)> {
+        match (token, by_id) {
+            (Some((ns, t)), _) => self.activity_target_by_token(ns, t).await,
+            (None, Some((ns, wf, run, act))) => self.activity_target_by_id(ns, wf, run, act).await,
+            _ => Err(Error::InvalidArgument(
+                "TaskToken is not set on request.".into(),
+            )),
+        }
     }
 
     pub async fn fail_activity(
@@ -614,18 +628,8 @@ impl Engine {
         details: Option<Payloads>,
         identity: String,
     ) -> Result<()> {
-        let (key, r) = match (token, by_id) {
-            (Some((ns, t)), _) => self.activity_target_by_token(ns, t).await?,
-            (None, Some((ns, wf, run, act))) => {
-                self.activity_target_by_id(ns, wf, run, act).await?
-            }
-            _ => {
-                return Err(Error::InvalidArgument(
-                    "TaskToken is not set on request.".into(),
-                ));
-            }
-        };
-        self.on_activity("", key, r, move |tx, i| {
+        let (key, r) = self.activity_target(token, by_id).await?;
+        self.on_activity(key, r, move |tx, i| {
             tx.activity_failed(i, failure, details, &identity);
         })
         .await
@@ -638,18 +642,8 @@ impl Engine {
         details: Option<Payloads>,
         identity: String,
     ) -> Result<()> {
-        let (key, r) = match (token, by_id) {
-            (Some((ns, t)), _) => self.activity_target_by_token(ns, t).await?,
-            (None, Some((ns, wf, run, act))) => {
-                self.activity_target_by_id(ns, wf, run, act).await?
-            }
-            _ => {
-                return Err(Error::InvalidArgument(
-                    "TaskToken is not set on request.".into(),
-                ));
-            }
-        };
-        self.on_activity("", key, r, move |tx, i| {
+        let (key, r) = self.activity_target(token, by_id).await?;
+        self.on_activity(key, r, move |tx, i| {
             tx.activity_canceled(i, details, &identity);
         })
         .await
@@ -662,18 +656,8 @@ impl Engine {
         by_id: Option<(&str, &str, &str, &str)>,
         details: Option<Payloads>,
     ) -> Result<bool> {
-        let (key, r) = match (token, by_id) {
-            (Some((ns, t)), _) => self.activity_target_by_token(ns, t).await?,
-            (None, Some((ns, wf, run, act))) => {
-                self.activity_target_by_id(ns, wf, run, act).await?
-            }
-            _ => {
-                return Err(Error::InvalidArgument(
-                    "TaskToken is not set on request.".into(),
-                ));
-            }
-        };
-        self.on_activity("", key, r, move |tx, i| {
+        let (key, r) = self.activity_target(token, by_id).await?;
+        self.on_activity(key, r, move |tx, i| {
             tx.activity_heartbeat_or_too_big(i, details)
         })
         .await
