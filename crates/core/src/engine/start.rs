@@ -74,56 +74,42 @@ pub(crate) struct ChildOf {
     pub parent_close_policy: i32,
 }
 
-impl From<StartWorkflowExecutionRequest> for StartRequest {
-    fn from(r: StartWorkflowExecutionRequest) -> Self {
-        StartRequest {
-            workflow_id: r.workflow_id,
-            workflow_type: r.workflow_type,
-            task_queue: r.task_queue,
-            input: r.input,
-            execution_timeout: r.workflow_execution_timeout,
-            run_timeout: r.workflow_run_timeout,
-            task_timeout: r.workflow_task_timeout,
-            retry_policy: r.retry_policy,
-            memo: r.memo,
-            search_attributes: r.search_attributes,
-            header: r.header,
-            start_delay: r.workflow_start_delay,
-            cron_schedule: r.cron_schedule,
-            request_id: r.request_id,
-            identity: r.identity,
-            priority: r.priority,
-            reuse_policy: r.workflow_id_reuse_policy,
-            child_of: None,
+/// `From` a request type whose start fields have the names StartWorkflowExecution gives them
+/// (StartWorkflowExecution itself, and the start part of SignalWithStartWorkflowExecution, whose
+/// signal fields are not part of it).
+macro_rules! start_request_from {
+    ($($request:ty),*) => {$(
+        impl From<$request> for StartRequest {
+            fn from(r: $request) -> Self {
+                StartRequest {
+                    workflow_id: r.workflow_id,
+                    workflow_type: r.workflow_type,
+                    task_queue: r.task_queue,
+                    input: r.input,
+                    execution_timeout: r.workflow_execution_timeout,
+                    run_timeout: r.workflow_run_timeout,
+                    task_timeout: r.workflow_task_timeout,
+                    retry_policy: r.retry_policy,
+                    memo: r.memo,
+                    search_attributes: r.search_attributes,
+                    header: r.header,
+                    start_delay: r.workflow_start_delay,
+                    cron_schedule: r.cron_schedule,
+                    request_id: r.request_id,
+                    identity: r.identity,
+                    priority: r.priority,
+                    reuse_policy: r.workflow_id_reuse_policy,
+                    child_of: None,
+                }
+            }
         }
-    }
+    )*};
 }
 
-/// The start part of a signal-with-start (its signal fields are not part of it).
-impl From<SignalWithStartWorkflowExecutionRequest> for StartRequest {
-    fn from(r: SignalWithStartWorkflowExecutionRequest) -> Self {
-        StartRequest {
-            workflow_id: r.workflow_id,
-            workflow_type: r.workflow_type,
-            task_queue: r.task_queue,
-            input: r.input,
-            execution_timeout: r.workflow_execution_timeout,
-            run_timeout: r.workflow_run_timeout,
-            task_timeout: r.workflow_task_timeout,
-            retry_policy: r.retry_policy,
-            memo: r.memo,
-            search_attributes: r.search_attributes,
-            header: r.header,
-            start_delay: r.workflow_start_delay,
-            cron_schedule: r.cron_schedule,
-            request_id: r.request_id,
-            identity: r.identity,
-            priority: r.priority,
-            reuse_policy: r.workflow_id_reuse_policy,
-            child_of: None,
-        }
-    }
-}
+start_request_from!(
+    StartWorkflowExecutionRequest,
+    SignalWithStartWorkflowExecutionRequest
+);
 
 impl StartRequest {
     /// The start of the child that `parent` initiated with event `initiated` (`attrs`). Its
