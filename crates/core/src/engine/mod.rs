@@ -402,18 +402,7 @@ impl Engine {
         self.run_effects(key, &data.state, &mut data.extra, effects);
         self.dispatch_queries(key, &data.state, &mut data.extra);
         if let Some(nr) = new_run {
-            let nkey = RunKey {
-                namespace_id: nr.state.namespace_id.clone(),
-                run_id: nr.state.run_id.clone(),
-            };
-            self.inner.current.lock().insert(
-                (nr.state.namespace_id.clone(), nr.state.workflow_id.clone()),
-                nr.state.run_id.clone(),
-            );
-            let e = self.insert_entry(nkey.clone(), nr.state, Some(nr.events));
-            let mut nd = e.data.lock().await;
-            let RunData { state, extra } = &mut *nd;
-            self.run_effects(&nkey, state, extra, nr.effects);
+            self.register_new_run(nr).await;
         }
         if closed
             && (data.state.parent.is_none() || data.state.parent_notified)
@@ -447,10 +436,18 @@ impl Engine {
         Ok(())
     }
 
-    /// Commits a brand-new run (start, child start) and registers it.
+    /// Commits a brand-new run (start, child start) and registers it; callers run it on a task
+    /// of its own (see `start_with_policies`), so a cancelled RPC cannot stop it half-way.
     pub(crate) async fn create_run(&self, run: crate::mutable::NewRun) -> Result<()> {
         let write = execution_write(&run.state, &run.events, true);
         self.commit(&run.state, vec![write]).await?;
+        self.register_new_run(run).await;
+        Ok(())
+    }
+
+    /// After its commit: makes a new run (started, retried, continued as new, next cron run)
+    /// the current run of its workflow id, keeps it in memory and carries out its effects.
+    async fn register_new_run(&self, run: crate::mutable::NewRun) {
         let key = RunKey {
             namespace_id: run.state.namespace_id.clone(),
             run_id: run.state.run_id.clone(),
@@ -466,7 +463,6 @@ impl Engine {
         let mut data = entry.data.lock().await;
         let RunData { state, extra } = &mut *data;
         self.run_effects(&key, state, extra, run.effects);
-        Ok(())
     }
 
     fn run_effects(
