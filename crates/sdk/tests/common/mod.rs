@@ -163,7 +163,7 @@ where
     panic!("timed out waiting for {what}");
 }
 
-/// The order workflow's history on Temporal's dev server (temporal-protocol.md §3.5).
+/// The order workflow's history as Temporal's dev server writes it.
 pub const EXPECTED: &[EventType] = {
     use EventType::*;
     &[
