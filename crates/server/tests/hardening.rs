@@ -505,6 +505,32 @@ async fn bad_command_batches_are_refused_like_temporal() {
     );
     intact(&mut c, &id).await;
 
+    // Upserting a system search attribute fails the task.
+    let (id, token) = started_task(&mut c, "upsert-system").await;
+    let upsert = command(
+        CommandType::UpsertWorkflowSearchAttributes,
+        CA::UpsertWorkflowSearchAttributesCommandAttributes(
+            UpsertWorkflowSearchAttributesCommandAttributes {
+                search_attributes: Some(SearchAttributes {
+                    indexed_fields: [(
+                        "WorkflowId".to_string(),
+                        Payload {
+                            metadata: [("encoding".to_string(), b"json/plain".to_vec())].into(),
+                            data: b"\"x\"".to_vec(),
+                            ..Default::default()
+                        },
+                    )]
+                    .into(),
+                }),
+            },
+        ),
+    );
+    invalid(
+        respond(&mut c, token, vec![upsert]).await,
+        "WorkflowId attribute can't be set in SearchAttributes",
+    );
+    assert_eq!(intact(&mut c, &id).await[3], EventType::WorkflowTaskFailed);
+
     // A workflow result over the blob limit fails the task and terminates the run.
     let (id, token) = started_task(&mut c, "big-result").await;
     invalid(

@@ -339,6 +339,9 @@ impl Tx<'_> {
                     return Err(too_big("FailWorkflowExecutionCommandAttributes.Failure"));
                 }
                 Some(CA::UpsertWorkflowSearchAttributesCommandAttributes(u)) => {
+                    limits
+                        .check_search_attributes(u.search_attributes.as_ref())
+                        .map_err(|e| (Cause::BadSearchAttributes, e))?;
                     for k in u
                         .search_attributes
                         .as_ref()
