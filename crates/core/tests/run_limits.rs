@@ -15,15 +15,9 @@ use perdure_proto::api::history::v1::HistoryEvent;
 use perdure_proto::api::history::v1::history_event::Attributes as A;
 use perdure_proto::api::workflowservice::v1::RespondWorkflowTaskCompletedRequest;
 
-#[test]
-fn past_the_count_limit_the_next_completion_terminates_the_run() {
-    let limits = Limits {
-        history_count_suggest_continue_as_new: 10,
-        history_count: 30,
-        ..Limits::default()
-    };
-    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    let nr = start_run(
+/// A freshly started run, its first workflow task scheduled.
+fn new_run(now: SystemTime) -> perdure_core::mutable::NewRun {
+    start_run(
         StartParams {
             namespace: "default".into(),
             namespace_id: "ns".into(),
@@ -35,7 +29,18 @@ fn past_the_count_limit_the_next_completion_terminates_the_run() {
             ..Default::default()
         },
         now,
-    );
+    )
+}
+
+#[test]
+fn past_the_count_limit_the_next_completion_terminates_the_run() {
+    let limits = Limits {
+        history_count_suggest_continue_as_new: 10,
+        history_count: 30,
+        ..Limits::default()
+    };
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let nr = new_run(now);
     let (mut state, mut history): (_, Vec<HistoryEvent>) = (nr.state, nr.events);
     macro_rules! step {
         ($f:expr) => {{
@@ -169,19 +174,7 @@ fn pending_work_is_capped_per_run() {
         ),
     ] {
         let now = SystemTime::UNIX_EPOCH;
-        let nr = start_run(
-            StartParams {
-                namespace: "default".into(),
-                namespace_id: "ns".into(),
-                workflow_id: "wf".into(),
-                run_id: "run".into(),
-                workflow_type: "t".into(),
-                task_queue: "q".into(),
-                attempt: 1,
-                ..Default::default()
-            },
-            now,
-        );
+        let nr = new_run(now);
         let mut state = nr.state;
         let mut tx = Tx::with_limits(&mut state, now, &limits);
         tx.start_wft("r", "w");
