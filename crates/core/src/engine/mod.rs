@@ -91,6 +91,8 @@ pub(crate) struct Inner {
     next_query: AtomicU64,
     /// Identity of this cluster, generated once per database and kept in it.
     cluster_id: String,
+    /// Bumped after every commit that starts or closes a run (what a workflow list shows).
+    list_changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// One run in memory.
@@ -187,6 +189,7 @@ impl Engine {
                 next_query: AtomicU64::new(1),
                 cluster_id,
                 config,
+                list_changes: tokio::sync::watch::Sender::new(0),
             }),
         };
         engine.load_namespaces().await?;
@@ -423,6 +426,9 @@ impl Engine {
 
     async fn commit(&self, state: &ExecutionState, executions: Vec<ExecutionWrite>) -> Result<()> {
         let shard_id = self.shard_of(&state.namespace_id, &state.workflow_id);
+        let listed = executions
+            .iter()
+            .any(|w| w.set_current || w.status != Status::Running as i32);
         let batch = WriteBatch {
             shard_id,
             range_id: self.inner.range_ids[shard_id as usize],
@@ -433,7 +439,16 @@ impl Engine {
             .commit(batch)
             .await
             .map_err(|_| Error::Unavailable("storage writer stopped".into()))??;
+        if listed {
+            self.inner.list_changes.send_modify(|n| *n = n.wrapping_add(1));
+        }
         Ok(())
+    }
+
+    /// A counter bumped after every commit that starts or closes a run, for live workflow
+    /// lists: a watcher re-reads its page when it changes instead of polling.
+    pub fn list_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.list_changes.subscribe()
     }
 
     /// Commits a brand-new run (start, child start) and registers it; callers run it on a task
