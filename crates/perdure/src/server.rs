@@ -33,9 +33,16 @@ pub struct StartDev {
     /// Do not start the web UI.
     #[arg(long)]
     headless: bool,
-    /// Web UI port (reserved: the web UI is not part of this build yet).
+    /// Web UI (and HTTP API under /api/v1) port [default: gRPC port + 1000, i.e. 8233].
     #[arg(long)]
     ui_port: Option<u16>,
+    /// Address the web UI listens on [default: --ip].
+    #[arg(long)]
+    ui_ip: Option<IpAddr>,
+    /// Also serve Temporal's HTTP API alone, at all its paths, on this port (like
+    /// `temporal server start-dev --http-port`).
+    #[arg(long)]
+    http_port: Option<u16>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -82,13 +89,63 @@ pub fn start_dev(args: StartDev) -> anyhow::Result<()> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        let server = tokio::spawn(perdure_server::run(config, listener, shutdown));
+        let web = web_listeners(&args, listener.local_addr()?).await?;
+        let ui_addr = web.ui.as_ref().and_then(|l| l.local_addr().ok());
+        let api_addr = web.http_api.as_ref().and_then(|l| l.local_addr().ok());
+        let addr = listener.local_addr()?;
+        let server = tokio::spawn(perdure_server::run_with_web(
+            config, listener, web, shutdown,
+        ));
         tracing::info!(
             "Perdure server listening on {addr} (storage: {storage}); ready in {:?}",
             started.elapsed()
         );
         eprintln!("Perdure server: gRPC on {addr}, database: {storage}");
+        if let Some(ui) = ui_addr {
+            eprintln!("Web UI: http://{ui}");
+        }
+        if let Some(api) = api_addr {
+            eprintln!("HTTP API: http://{api}/api/v1/namespaces");
+        }
         server.await?.context("server failed")?;
         Ok(())
     })
+}
+
+/// Binds the web UI (unless `--headless`) and the HTTP API port. An explicit `--ui-port` that
+/// cannot be bound is an error; the default one (gRPC port + 1000) only a warning.
+async fn web_listeners(
+    args: &StartDev,
+    grpc: SocketAddr,
+) -> anyhow::Result<perdure_server::WebListeners> {
+    let ip = args.ui_ip.unwrap_or(args.ip);
+    let mut web = perdure_server::WebListeners::default();
+    if !args.headless {
+        let explicit = args.ui_port.is_some();
+        let port = match args.ui_port {
+            Some(p) => Some(p),
+            None if grpc.port() == 0 => Some(0),
+            None => grpc.port().checked_add(1000),
+        };
+        if let Some(port) = port {
+            let addr = SocketAddr::new(ip, port);
+            match perdure_server::bind(addr).await {
+                Ok(l) => web.ui = Some(l),
+                Err(e) if explicit => {
+                    return Err(e)
+                        .with_context(|| format!("cannot listen on {addr} for the web UI"));
+                }
+                Err(e) => tracing::warn!("no web UI: cannot listen on {addr}: {e}"),
+            }
+        }
+    }
+    if let Some(port) = args.http_port {
+        let addr = SocketAddr::new(args.ip, port);
+        web.http_api = Some(
+            perdure_server::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for the HTTP API"))?,
+        );
+    }
+    Ok(web)
 }

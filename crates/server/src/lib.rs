@@ -28,6 +28,8 @@ pub enum Error {
     Engine(#[from] perdure_core::Error),
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("cannot read the listening address: {0}")]
+    Listen(std::io::Error),
 }
 
 /// What `perdure server start-dev` configures.
@@ -43,10 +45,29 @@ pub struct ServerConfig {
 /// Largest gRPC message accepted (payload limits are enforced separately, with clear errors).
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
+/// Listeners for the web side (see `perdure-web`); each is optional.
+#[derive(Debug, Default)]
+pub struct WebListeners {
+    /// The web UI, with the HTTP API under `/api/v1` (`--ui-port`, 8233).
+    pub ui: Option<TcpListener>,
+    /// Only the HTTP API, at all of Temporal's bindings (`--http-port`).
+    pub http_api: Option<TcpListener>,
+}
+
 /// Opens the store, starts the engine, and serves gRPC on `listener` until `shutdown` resolves.
 pub async fn run(
     config: ServerConfig,
     listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    run_with_web(config, listener, WebListeners::default(), shutdown).await
+}
+
+/// [`run`], plus the web UI and the HTTP API on the listeners given.
+pub async fn run_with_web(
+    config: ServerConfig,
+    listener: TcpListener,
+    web: WebListeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let location = match &config.db_path {
@@ -72,7 +93,38 @@ pub async fn run(
         },
     )
     .await?;
-    serve(engine, listener, shutdown).await
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = move || {
+        let mut rx = stopped.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let backend = perdure_web::Backend {
+        grpc: listener.local_addr().map_err(Error::Listen)?,
+        list_changes: engine.list_changes(),
+    };
+    if let Some(ui) = web.ui {
+        let (backend, stop) = (backend.clone(), until_stopped());
+        tokio::spawn(async move {
+            if let Err(e) = perdure_web::serve_ui(backend, ui, stop).await {
+                tracing::error!("web UI stopped: {e}");
+            }
+        });
+    }
+    if let Some(api) = web.http_api {
+        let (backend, stop) = (backend.clone(), until_stopped());
+        tokio::spawn(async move {
+            if let Err(e) = perdure_web::serve_http_api(backend, api, stop).await {
+                tracing::error!("HTTP API stopped: {e}");
+            }
+        });
+    }
+    serve(engine, listener, until_stopped()).await
 }
 
 /// Serves the gRPC services of `engine` on `listener`.

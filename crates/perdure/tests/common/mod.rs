@@ -52,7 +52,14 @@ pub fn server() -> Server {
 pub fn server_with(extra: &[&str]) -> Server {
     let port = free_port();
     let child = Command::new(perdure_bin())
-        .args(["server", "start-dev", "--in-memory", "--log-level", "error"])
+        .args([
+            "server",
+            "start-dev",
+            "--in-memory",
+            "--headless",
+            "--log-level",
+            "error",
+        ])
         .args(["--port", &port.to_string()])
         .args(extra)
         .stdout(Stdio::null())
