@@ -8,6 +8,7 @@ mod history;
 mod namespaces;
 mod queries;
 mod queues;
+mod reset;
 mod start;
 mod tasks;
 mod visibility;
@@ -440,7 +441,9 @@ impl Engine {
             .await
             .map_err(|_| Error::Unavailable("storage writer stopped".into()))??;
         if listed {
-            self.inner.list_changes.send_modify(|n| *n = n.wrapping_add(1));
+            self.inner
+                .list_changes
+                .send_modify(|n| *n = n.wrapping_add(1));
         }
         Ok(())
     }

@@ -8,13 +8,15 @@
 //! complete; buffered events), `commands` (validating and applying a completion's commands),
 //! `activities`, `timers`, `children` (children and requests to other runs), `updates`,
 //! `signals` (signals and cancel requests), `close` (close, retry, cron, continue-as-new,
-//! timeouts, termination) and `rearm` (timers and dispatches rebuilt after a restart).
+//! timeouts, termination), `rearm` (timers and dispatches rebuilt after a restart) and `reset`
+//! (reset points, and the new run a reset builds by replaying the copied events).
 
 mod activities;
 mod children;
 mod close;
 mod commands;
 mod rearm;
+mod reset;
 mod signals;
 mod start;
 mod timers;
@@ -22,6 +24,9 @@ mod updates;
 mod workflow_task;
 
 pub use activities::{activity_type, normalize_activity};
+pub use reset::{
+    RESET_TASK_IDENTITY, RESET_TERMINATE_IDENTITY, ResetParams, ResetPoint, reset_point, reset_run,
+};
 pub use signals::SignalParams;
 pub use start::{StartParams, start_run};
 

@@ -68,6 +68,7 @@ implemented! {
     request_cancel_workflow_execution(RequestCancelWorkflowExecutionRequest) -> RequestCancelWorkflowExecutionResponse;
     terminate_workflow_execution(TerminateWorkflowExecutionRequest) -> TerminateWorkflowExecutionResponse;
     delete_workflow_execution(DeleteWorkflowExecutionRequest) -> DeleteWorkflowExecutionResponse;
+    reset_workflow_execution(ResetWorkflowExecutionRequest) -> ResetWorkflowExecutionResponse;
     describe_workflow_execution(DescribeWorkflowExecutionRequest) -> DescribeWorkflowExecutionResponse;
     get_workflow_execution_history(GetWorkflowExecutionHistoryRequest) -> GetWorkflowExecutionHistoryResponse;
     query_workflow(QueryWorkflowRequest) -> QueryWorkflowResponse;

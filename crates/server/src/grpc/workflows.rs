@@ -1,5 +1,5 @@
-//! Workflow lifecycle: start, signal, signal-with-start, cancel, terminate, delete, describe,
-//! history, query, update, and update-with-start (ExecuteMultiOperation).
+//! Workflow lifecycle: start, signal, signal-with-start, cancel, terminate, delete, reset,
+//! describe, history, query, update, and update-with-start (ExecuteMultiOperation).
 
 use std::time::Instant;
 
@@ -121,6 +121,18 @@ impl WorkflowApi {
             .await
             .map_err(status)?;
         ok(DeleteWorkflowExecutionResponse::default())
+    }
+
+    pub(super) async fn reset_workflow_execution(
+        &self,
+        r: Request<ResetWorkflowExecutionRequest>,
+    ) -> R<ResetWorkflowExecutionResponse> {
+        let run_id = self
+            .engine
+            .reset_workflow(r.into_inner())
+            .await
+            .map_err(status)?;
+        ok(ResetWorkflowExecutionResponse { run_id })
     }
 
     pub(super) async fn describe_workflow_execution(
