@@ -1,5 +1,5 @@
 //! `perdure workflow ...`: start, execute, list, count, describe, show, signal, query, cancel,
-//! terminate, result and delete, with the `temporal` CLI's flags and output shapes.
+//! terminate, reset, result and delete, with the `temporal` CLI's flags and output shapes.
 
 use std::time::{Duration, Instant};
 
@@ -45,6 +45,8 @@ pub enum WorkflowCommand {
     Cancel(ReasonArgs),
     /// Terminate an execution.
     Terminate(ReasonArgs),
+    /// Reset an execution to a workflow task: a new run replays its history up to that point.
+    Reset(ResetArgs),
     /// Wait for the result of an execution.
     Result(ExecArgs),
     /// Delete an execution and its history.
@@ -172,6 +174,25 @@ pub struct ReasonArgs {
 }
 
 #[derive(Args)]
+pub struct ResetArgs {
+    #[command(flatten)]
+    exec: ExecArgs,
+    /// Event to reset to: a WorkflowTaskCompleted, WorkflowTaskFailed, WorkflowTaskTimedOut or
+    /// WorkflowTaskStarted event id.
+    #[arg(long, short = 'e')]
+    event_id: Option<i64>,
+    /// Instead of --event-id: FirstWorkflowTask or LastWorkflowTask.
+    #[arg(long = "type", short = 't')]
+    reset_type: Option<String>,
+    /// Why (recorded in the history). Required.
+    #[arg(long)]
+    reason: String,
+    /// Do not reapply these events received after the point: All, Signal or Update.
+    #[arg(long)]
+    reapply_exclude: Vec<String>,
+}
+
+#[derive(Args)]
 pub struct DeleteArgs {
     #[command(flatten)]
     exec: ExecArgs,
@@ -204,6 +225,7 @@ pub async fn run(ctx: Ctx, cmd: WorkflowCommand) -> anyhow::Result<()> {
         WorkflowCommand::Query(a) => query(&ctx, a).await,
         WorkflowCommand::Cancel(a) => cancel(&ctx, a).await,
         WorkflowCommand::Terminate(a) => terminate(&ctx, a).await,
+        WorkflowCommand::Reset(a) => reset(&ctx, a).await,
         WorkflowCommand::Result(a) => result(&ctx, a).await,
         WorkflowCommand::Delete(a) => delete(&ctx, a).await,
     }
@@ -841,6 +863,90 @@ async fn terminate(ctx: &Ctx, a: ReasonArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| ctx.err(e, Some(&a.exec.target())))?;
     done(ctx, "Workflow terminated")
+}
+
+/// The event id a `--type` names, as the `temporal` CLI finds it: FirstWorkflowTask is the first
+/// WorkflowTaskCompleted (or, before any, the event after the first WorkflowTaskScheduled);
+/// LastWorkflowTask is the last WorkflowTaskCompleted (with the same fallback).
+async fn reset_event_of_type(ctx: &Ctx, exec: &ExecArgs, t: &str) -> anyhow::Result<i64> {
+    use perdure_sdk::proto::enums::v1::EventType;
+    let last = match t {
+        "FirstWorkflowTask" => false,
+        "LastWorkflowTask" => true,
+        other => bail!(
+            "invalid --type {other:?}: perdure supports FirstWorkflowTask and LastWorkflowTask"
+        ),
+    };
+    let (mut first_completed, mut last_completed, mut after_scheduled) = (0, 0, 0);
+    stream_history(ctx, exec, false, |e| {
+        if e.event_type == EventType::WorkflowTaskCompleted as i32 {
+            if first_completed == 0 {
+                first_completed = e.event_id;
+            }
+            last_completed = e.event_id;
+        } else if e.event_type == EventType::WorkflowTaskScheduled as i32 && after_scheduled == 0 {
+            after_scheduled = e.event_id + 1;
+        }
+        Ok(())
+    })
+    .await?;
+    let found = if last {
+        last_completed
+    } else {
+        first_completed
+    };
+    match if found != 0 { found } else { after_scheduled } {
+        0 => bail!("unable to find any scheduled or completed task"),
+        n => Ok(n),
+    }
+}
+
+async fn reset(ctx: &Ctx, a: ResetArgs) -> anyhow::Result<()> {
+    use perdure_sdk::proto::enums::v1::ResetReapplyExcludeType as Exclude;
+    let event_id = match (a.event_id, &a.reset_type) {
+        (Some(n), None) => n,
+        (None, Some(t)) => reset_event_of_type(ctx, &a.exec, t).await?,
+        (Some(_), Some(_)) => bail!("use either --event-id or --type, not both"),
+        (None, None) => bail!("must specify either valid event id or reset type"),
+    };
+    let mut exclude = Vec::new();
+    for x in &a.reapply_exclude {
+        match x.as_str() {
+            "All" => exclude.extend([Exclude::Signal as i32, Exclude::Update as i32]),
+            "Signal" => exclude.push(Exclude::Signal as i32),
+            "Update" => exclude.push(Exclude::Update as i32),
+            other => bail!("invalid --reapply-exclude {other:?}: use All, Signal or Update"),
+        }
+    }
+    if ctx.output == Output::Table {
+        outln!(
+            "Resetting workflow {} to event ID {event_id}",
+            a.exec.workflow_id
+        );
+    }
+    let r = ws::ResetWorkflowExecutionRequest {
+        namespace: ctx.namespace.clone(),
+        workflow_execution: a.exec.execution(),
+        reason: a.reason.clone(),
+        workflow_task_finish_event_id: event_id,
+        request_id: uuid::Uuid::new_v4().to_string(),
+        reset_reapply_exclude_types: exclude,
+        ..Default::default()
+    };
+    let resp = ctx
+        .client
+        .workflow_service()
+        .reset_workflow_execution(req(r, RPC_TIMEOUT))
+        .await
+        .map_err(|s| ctx.status(s, Some(&a.exec.target())))?
+        .into_inner();
+    match ctx.output {
+        Output::Table => Ok(()),
+        o => print_json(
+            &serde_json::json!({ "runId": resp.run_id }),
+            o == Output::Json,
+        ),
+    }
 }
 
 async fn result(ctx: &Ctx, a: ExecArgs) -> anyhow::Result<()> {

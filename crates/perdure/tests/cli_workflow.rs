@@ -1,6 +1,6 @@
 //! `perdure workflow ...` against a real `perdure server start-dev` with a Python-SDK worker:
 //! every command in table and JSON form, `show --follow`, and the same executions seen through the
-//! official `temporal` CLI.
+//! official `temporal` CLI; and `workflow reset` (both CLIs) replayed by the Python SDK.
 
 mod common;
 
@@ -539,4 +539,159 @@ fn official_temporal_cli_sees_the_same_data() {
         .json();
     assert_eq!(ours["namespaceInfo"], theirs["namespaceInfo"]);
     assert_eq!(theirs["namespaceInfo"]["description"], "the shop");
+}
+
+/// The event types of a run's history, from `perdure workflow show -o json`.
+fn event_types(s: &common::Server, id: &str, run: &str) -> Vec<String> {
+    let mut args = vec!["workflow", "show", "-w", id, "-o", "json"];
+    if !run.is_empty() {
+        args.extend(["-r", run]);
+    }
+    s.perdure(&args).json()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventType"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn status_of(s: &common::Server, id: &str) -> (String, String) {
+    let d = s
+        .perdure(&["workflow", "describe", "-w", id, "-o", "json"])
+        .json();
+    let info = &d["workflowExecutionInfo"];
+    (
+        info["execution"]["runId"].as_str().unwrap().to_string(),
+        info["status"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn reset_replays_a_python_workflow_with_perdure_and_temporal_clis() {
+    let s = server();
+    let _worker = s.python_worker(TQ);
+    s.perdure(&[
+        "workflow", "start", "-t", TQ, "--type", "waiter", "-w", "rw",
+    ])
+    .ok();
+    eventually(20, "the first workflow task to complete", || {
+        event_types(&s, "rw", "").len() >= 3
+            && event_types(&s, "rw", "").contains(&"EVENT_TYPE_WORKFLOW_TASK_COMPLETED".into())
+    });
+    for v in ["a", "done"] {
+        s.perdure(&[
+            "workflow",
+            "signal",
+            "-w",
+            "rw",
+            "--name",
+            "sig",
+            "-i",
+            &format!("\"{v}\""),
+        ])
+        .ok();
+    }
+    eventually(20, "the waiter to complete", || {
+        status_of(&s, "rw").1 == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
+    });
+    let (base, _) = status_of(&s, "rw");
+
+    // perdure: back to the first workflow task; the signals come again and it completes again.
+    let out = s
+        .perdure(&[
+            "workflow",
+            "reset",
+            "-w",
+            "rw",
+            "--type",
+            "FirstWorkflowTask",
+            "--reason",
+            "again",
+        ])
+        .ok();
+    assert_eq!(out, "Resetting workflow rw to event ID 4\n");
+    eventually(20, "the reset run to complete", || {
+        let (run, status) = status_of(&s, "rw");
+        run != base && status == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
+    });
+    let types = event_types(&s, "rw", "");
+    assert_eq!(
+        types[..7],
+        [
+            "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED",
+            "EVENT_TYPE_WORKFLOW_TASK_SCHEDULED",
+            "EVENT_TYPE_WORKFLOW_TASK_STARTED",
+            "EVENT_TYPE_WORKFLOW_TASK_FAILED",
+            "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED",
+            "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED",
+            "EVENT_TYPE_WORKFLOW_TASK_SCHEDULED",
+        ]
+    );
+    assert_eq!(
+        types.last().unwrap(),
+        "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
+    );
+    let out = s
+        .perdure(&["workflow", "result", "-w", "rw", "-o", "json"])
+        .json();
+    assert_eq!(out["result"], serde_json::json!(["a", "done"]), "{out}");
+
+    // temporal: the last workflow task, by event id from the JSON form; the SDK replays the
+    // whole history up to it and completes the run again.
+    let (second, _) = status_of(&s, "rw");
+    let last_completed = event_types(&s, "rw", "")
+        .iter()
+        .rposition(|t| t == "EVENT_TYPE_WORKFLOW_TASK_COMPLETED")
+        .unwrap()
+        + 1;
+    let out = s
+        .temporal(&[
+            "workflow",
+            "reset",
+            "-w",
+            "rw",
+            "--event-id",
+            &last_completed.to_string(),
+            "--reason",
+            "once more",
+            "-o",
+            "json",
+        ])
+        .json();
+    let third = out["runId"].as_str().unwrap().to_string();
+    assert_ne!(third, second);
+    eventually(20, "the second reset run to complete", || {
+        status_of(&s, "rw") == (third.clone(), "WORKFLOW_EXECUTION_STATUS_COMPLETED".into())
+    });
+
+    // Without reapplied signals the run waits again; a bad event id is refused as Temporal does.
+    let out = s
+        .perdure(&[
+            "workflow",
+            "reset",
+            "-w",
+            "rw",
+            "-r",
+            &base,
+            "-e",
+            "4",
+            "--reason",
+            "quiet",
+            "--reapply-exclude",
+            "Signal",
+            "-o",
+            "json",
+        ])
+        .json();
+    let quiet = out["runId"].as_str().unwrap().to_string();
+    assert_eq!(status_of(&s, "rw").0, quiet);
+    assert!(
+        !event_types(&s, "rw", &quiet).contains(&"EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED".into())
+    );
+    let bad = s.perdure(&["workflow", "reset", "-w", "rw", "-e", "2", "--reason", "x"]);
+    assert_ne!(bad.code, Some(0));
+    assert!(
+        bad.stderr.contains("this event must be at the boundary"),
+        "{bad:?}"
+    );
 }
