@@ -9,6 +9,7 @@ use http::{HeaderValue, StatusCode, header};
 
 const APP_JS: &str = include_str!("../assets/app.js");
 const STYLE_CSS: &str = include_str!("../assets/style.css");
+const FAVICON: &str = include_str!("../assets/favicon.svg");
 
 pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     use axum::routing::get;
@@ -79,6 +80,14 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
             get(|| async { asset(APP_JS, "text/javascript; charset=utf-8") }),
         )
         .route(
+            "/favicon.ico",
+            get(|| async { asset(FAVICON, "image/svg+xml") }),
+        )
+        .route(
+            "/static/favicon.svg",
+            get(|| async { asset(FAVICON, "image/svg+xml") }),
+        )
+        .route(
             "/static/style.css",
             get(|| async { asset(STYLE_CSS, "text/css; charset=utf-8") }),
         )
@@ -142,6 +151,7 @@ fn shell(page: &str, title: &str, params: &[(&str, &str)]) -> Response {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · Perdure</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/style.css">
 <script type="module" src="/static/app.js"></script>
 </head>
