@@ -695,3 +695,83 @@ fn reset_replays_a_python_workflow_with_perdure_and_temporal_clis() {
         "{bad:?}"
     );
 }
+
+#[test]
+fn temporal_cli_batch_terminate_and_cancel_by_query() {
+    let s = server();
+    for (id, t) in [
+        ("ba1", "batchA"),
+        ("ba2", "batchA"),
+        ("ba3", "batchA"),
+        ("bb1", "batchB"),
+    ] {
+        s.perdure(&["workflow", "start", "-t", TQ, "--type", t, "-w", id])
+            .ok();
+    }
+    let status = |id: &str| {
+        s.perdure(&["workflow", "describe", "-w", id, "-o", "json"])
+            .json()["workflowExecutionInfo"]["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let out = s
+        .temporal(&[
+            "workflow",
+            "terminate",
+            "--query",
+            "WorkflowType='batchA'",
+            "--reason",
+            "cleanup",
+            "--yes",
+        ])
+        .ok();
+    let job = out
+        .split("Started batch for job ID: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"))
+        .trim()
+        .to_string();
+    eventually(20, "the batch job to complete", || {
+        s.temporal(&["batch", "describe", "--job-id", &job, "-o", "json"])
+            .json()["state"]
+            == "BATCH_OPERATION_STATE_COMPLETED"
+    });
+    let d = s
+        .temporal(&["batch", "describe", "--job-id", &job, "-o", "json"])
+        .json();
+    assert_eq!(
+        d["operationType"],
+        "BATCH_OPERATION_TYPE_TERMINATE_WORKFLOW"
+    );
+    assert_eq!(d["totalOperationCount"], "3");
+    assert_eq!(d["completeOperationCount"], "3");
+    assert_eq!(d["reason"], "cleanup");
+    for id in ["ba1", "ba2", "ba3"] {
+        assert_eq!(status(id), "WORKFLOW_EXECUTION_STATUS_TERMINATED", "{id}");
+    }
+    assert_eq!(status("bb1"), "WORKFLOW_EXECUTION_STATUS_RUNNING");
+    let list = s.temporal(&["batch", "list", "-o", "json"]).json();
+    assert_eq!(list[0]["jobId"], job.as_str(), "{list}");
+
+    let out = s
+        .temporal(&[
+            "workflow",
+            "cancel",
+            "--query",
+            "WorkflowType='batchB'",
+            "--reason",
+            "stop",
+            "--yes",
+        ])
+        .ok();
+    assert!(out.contains("Started batch for job ID: "), "{out}");
+    eventually(20, "the cancel request to land", || {
+        s.perdure(&["workflow", "show", "-w", "bb1", "-o", "json"])
+            .json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED")
+    });
+}

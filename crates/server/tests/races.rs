@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use perdure_core::clock::SystemClock;
 use perdure_core::store::{
-    Compiled, Dialect, ListedRow, Store, StoreError, StoredExecution, StoredNamespace, WriteBatch,
+    Compiled, Dialect, ListedRow, Store, StoreError, StoredBatchJob, StoredExecution,
+    StoredNamespace, WriteBatch,
 };
 use perdure_core::{Config, Engine};
 use perdure_proto::api::common::v1::{WorkflowExecution, WorkflowType};
@@ -64,6 +65,20 @@ impl Store for GatedStore {
     }
     fn put_namespace(&self, ns: &StoredNamespace, create: bool) -> Result<(), StoreError> {
         self.inner.put_namespace(ns, create)
+    }
+    fn put_batch_job(&self, job: &StoredBatchJob, create: bool) -> Result<(), StoreError> {
+        self.inner.put_batch_job(job, create)
+    }
+    fn get_batch_job(&self, ns: &str, job: &str) -> Result<Option<StoredBatchJob>, StoreError> {
+        self.inner.get_batch_job(ns, job)
+    }
+    fn list_batch_jobs(
+        &self,
+        ns: &str,
+        limit: usize,
+        after: Option<(i64, String)>,
+    ) -> Result<Vec<StoredBatchJob>, StoreError> {
+        self.inner.list_batch_jobs(ns, limit, after)
     }
     fn load_open_executions(&self) -> Result<Vec<StoredExecution>, StoreError> {
         self.inner.load_open_executions()

@@ -10,8 +10,8 @@ use std::sync::mpsc;
 
 use parking_lot::Mutex;
 use perdure_core::store::{
-    Compiled, Dialect, ExecutionWrite, SqlValue, Store, StoreError, StoredExecution,
-    StoredNamespace, WriteBatch,
+    Compiled, Dialect, ExecutionWrite, SqlValue, Store, StoreError, StoredBatchJob,
+    StoredExecution, StoredNamespace, WriteBatch,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 use tokio::sync::oneshot;
@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_cluster_metadata.sql"),
+    include_str!("../migrations/0003_batch_jobs.sql"),
 ];
 
 /// Largest number of batches folded into one transaction.
@@ -521,6 +522,86 @@ impl Store for SqliteStore {
 
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
+    }
+
+    fn put_batch_job(&self, job: &StoredBatchJob, create: bool) -> Result<(), StoreError> {
+        let r = self.read(|c| {
+            let sql = if create {
+                "INSERT INTO batch_jobs (namespace_id, job_id, start_time, data)
+                 VALUES (?1, ?2, ?3, ?4)"
+            } else {
+                "INSERT INTO batch_jobs (namespace_id, job_id, start_time, data)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (namespace_id, job_id) DO UPDATE SET start_time = ?3, data = ?4"
+            };
+            c.execute(
+                sql,
+                params![job.namespace_id, job.job_id, job.start_time, job.data],
+            )
+        });
+        match r {
+            Err(StoreError::Backend(m)) if m.contains("UNIQUE") => {
+                Err(StoreError::AlreadyExists(job.job_id.clone()))
+            }
+            r => r.map(|_| ()),
+        }
+    }
+
+    fn get_batch_job(
+        &self,
+        namespace_id: &str,
+        job_id: &str,
+    ) -> Result<Option<StoredBatchJob>, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT start_time, data FROM batch_jobs WHERE namespace_id = ?1 AND job_id = ?2",
+                params![namespace_id, job_id],
+                |r| {
+                    Ok(StoredBatchJob {
+                        namespace_id: namespace_id.to_string(),
+                        job_id: job_id.to_string(),
+                        start_time: r.get(0)?,
+                        data: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    fn list_batch_jobs(
+        &self,
+        namespace_id: &str,
+        limit: usize,
+        after: Option<(i64, String)>,
+    ) -> Result<Vec<StoredBatchJob>, StoreError> {
+        let (t, id) = after.unwrap_or((i64::MAX, String::new()));
+        let unbounded = id.is_empty();
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT job_id, start_time, data FROM batch_jobs WHERE namespace_id = ?1
+                 AND (?4 OR start_time < ?2 OR (start_time = ?2 AND job_id < ?3))
+                 ORDER BY start_time DESC, job_id DESC LIMIT ?5",
+            )?;
+            let rows = st.query_map(
+                params![
+                    namespace_id,
+                    t,
+                    id,
+                    unbounded,
+                    limit.min(i64::MAX as usize) as i64
+                ],
+                |r| {
+                    Ok(StoredBatchJob {
+                        namespace_id: namespace_id.to_string(),
+                        job_id: r.get(0)?,
+                        start_time: r.get(1)?,
+                        data: r.get(2)?,
+                    })
+                },
+            )?;
+            rows.collect()
+        })
     }
 
     fn cluster_id(&self, new_id: &str) -> Result<String, StoreError> {

@@ -2,6 +2,7 @@
 //! transition through the store's group commit, and only then carries out its effects (queueing
 //! tasks, arming timers, waking waiters, cross-run work).
 
+mod batch;
 mod control;
 mod cross_run;
 mod history;
@@ -92,6 +93,8 @@ pub(crate) struct Inner {
     next_query: AtomicU64,
     /// Identity of this cluster, generated once per database and kept in it.
     cluster_id: String,
+    /// Batch operation jobs running in this process.
+    batch_jobs: batch::RunningJobs,
     /// Bumped after every commit that starts or closes a run (what a workflow list shows).
     list_changes: tokio::sync::watch::Sender<u64>,
 }
@@ -189,6 +192,7 @@ impl Engine {
                 range_ids,
                 next_query: AtomicU64::new(1),
                 cluster_id,
+                batch_jobs: Default::default(),
                 config,
                 list_changes: tokio::sync::watch::Sender::new(0),
             }),

@@ -104,7 +104,11 @@ impl Engine {
         Ok(CountWorkflowExecutionsResponse { count, groups })
     }
 
-    fn compile_query(&self, ns: &super::Namespace, q: &str) -> Result<perdure_query::Compiled> {
+    pub(super) fn compile_query(
+        &self,
+        ns: &super::Namespace,
+        q: &str,
+    ) -> Result<perdure_query::Compiled> {
         let lookup = |name: &str| {
             ns.record
                 .search_attributes

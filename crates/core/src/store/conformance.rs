@@ -3,7 +3,8 @@
 //! constructor of fresh, empty stores. Each check panics with a message naming the backend.
 
 use super::{
-    Compiled, ExecutionWrite, Store, StoreError, StoredNamespace, VisibilityRow, WriteBatch,
+    Compiled, ExecutionWrite, Store, StoreError, StoredBatchJob, StoredNamespace, VisibilityRow,
+    WriteBatch,
 };
 
 const NS: &str = "ns";
@@ -77,6 +78,7 @@ pub async fn run_all<S: Store>(new_store: impl Fn() -> S) {
     namespaces_are_unique_by_id_and_name(&new_store());
     deleting_a_run_removes_all_of_it(&new_store()).await;
     cluster_id_is_kept(&new_store());
+    batch_jobs_are_unique_and_listed_newest_first(&new_store());
     the_empty_query_lists_newest_first(&new_store()).await;
 }
 
@@ -292,6 +294,49 @@ pub async fn deleting_a_run_removes_all_of_it(s: &dyn Store) {
         Some("b"),
         "{b}: other runs stay"
     );
+}
+
+/// A batch job id is taken once per namespace; overwrites replace the record; jobs list newest
+/// first and page by their `(start_time, job_id)` cursor.
+pub fn batch_jobs_are_unique_and_listed_newest_first(s: &dyn Store) {
+    let b = s.name();
+    let job = |ns: &str, id: &str, t: i64, data: u8| StoredBatchJob {
+        namespace_id: ns.into(),
+        job_id: id.into(),
+        start_time: t,
+        data: vec![data],
+    };
+    s.put_batch_job(&job("n", "a", 10, 1), true).unwrap();
+    s.put_batch_job(&job("n", "b", 20, 1), true).unwrap();
+    s.put_batch_job(&job("n", "c", 20, 1), true).unwrap();
+    s.put_batch_job(&job("m", "a", 30, 1), true).unwrap();
+    assert!(
+        matches!(
+            s.put_batch_job(&job("n", "a", 40, 2), true),
+            Err(StoreError::AlreadyExists(_))
+        ),
+        "{b}"
+    );
+    s.put_batch_job(&job("n", "a", 10, 3), false).unwrap();
+    assert_eq!(
+        s.get_batch_job("n", "a").unwrap(),
+        Some(job("n", "a", 10, 3)),
+        "{b}"
+    );
+    assert_eq!(s.get_batch_job("n", "z").unwrap(), None, "{b}");
+    let ids = |v: Vec<StoredBatchJob>| v.into_iter().map(|j| j.job_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.list_batch_jobs("n", 10, None).unwrap()),
+        ["c", "b", "a"],
+        "{b}"
+    );
+    let first = s.list_batch_jobs("n", 2, None).unwrap();
+    assert_eq!(ids(first.clone()), ["c", "b"], "{b}");
+    let last = &first[1];
+    let rest = s
+        .list_batch_jobs("n", 2, Some((last.start_time, last.job_id.clone())))
+        .unwrap();
+    assert_eq!(ids(rest), ["a"], "{b}");
 }
 
 /// The first id offered is kept; later offers get it back.

@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::{
-    Compiled, Dialect, ExecutionWrite, ListedRow, Store, StoreError, StoredExecution,
-    StoredNamespace, VisibilityRow, WriteBatch,
+    Compiled, Dialect, ExecutionWrite, ListedRow, Store, StoreError, StoredBatchJob,
+    StoredExecution, StoredNamespace, VisibilityRow, WriteBatch,
 };
 
 /// `(namespace id, run id)`.
@@ -39,6 +39,8 @@ struct Data {
     history: HashMap<RunId, BTreeMap<i64, Vec<u8>>>,
     visibility: HashMap<RunId, Visible>,
     cluster_id: Option<String>,
+    /// `(namespace id, job id)` → job.
+    batch_jobs: HashMap<(String, String), StoredBatchJob>,
 }
 
 /// A [`Store`] kept in one mutex-guarded map set; every batch is applied whole or not at all
@@ -325,6 +327,47 @@ impl Store for MemoryStore {
 
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
+    }
+
+    fn put_batch_job(&self, job: &StoredBatchJob, create: bool) -> Result<(), StoreError> {
+        let mut d = self.data.lock();
+        let key = (job.namespace_id.clone(), job.job_id.clone());
+        if create && d.batch_jobs.contains_key(&key) {
+            return Err(StoreError::AlreadyExists(job.job_id.clone()));
+        }
+        d.batch_jobs.insert(key, job.clone());
+        Ok(())
+    }
+
+    fn get_batch_job(
+        &self,
+        namespace_id: &str,
+        job_id: &str,
+    ) -> Result<Option<StoredBatchJob>, StoreError> {
+        let key = (namespace_id.to_string(), job_id.to_string());
+        Ok(self.data.lock().batch_jobs.get(&key).cloned())
+    }
+
+    fn list_batch_jobs(
+        &self,
+        namespace_id: &str,
+        limit: usize,
+        after: Option<(i64, String)>,
+    ) -> Result<Vec<StoredBatchJob>, StoreError> {
+        let d = self.data.lock();
+        let mut jobs: Vec<_> = d
+            .batch_jobs
+            .values()
+            .filter(|j| j.namespace_id == namespace_id)
+            .filter(|j| match &after {
+                Some((t, id)) => (j.start_time, &j.job_id) < (*t, id),
+                None => true,
+            })
+            .cloned()
+            .collect();
+        jobs.sort_by(|a, b| (b.start_time, &b.job_id).cmp(&(a.start_time, &a.job_id)));
+        jobs.truncate(limit);
+        Ok(jobs)
     }
 
     fn cluster_id(&self, new_id: &str) -> Result<String, StoreError> {

@@ -99,6 +99,17 @@ pub struct StoredNamespace {
     pub data: Vec<u8>,
 }
 
+/// A batch operation job as stored: its namespace, id and start time (the listing order) and its
+/// encoded record (a `DescribeBatchOperationResponse`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBatchJob {
+    pub namespace_id: String,
+    pub job_id: String,
+    /// Unix nanoseconds.
+    pub start_time: i64,
+    pub data: Vec<u8>,
+}
+
 /// The backend interface. Reads are blocking calls (run them on a blocking thread); writes go
 /// through [`Store::commit`], which group-commits concurrent batches into one transaction and
 /// answers each batch once its transaction is durable.
@@ -151,6 +162,23 @@ pub trait Store: Send + Sync + 'static {
         namespace_id: &str,
         query: &Compiled,
     ) -> Result<(i64, Vec<(i32, i64)>), StoreError>;
+
+    /// Inserts (`create=true`, fails with AlreadyExists if the job id is taken in its namespace)
+    /// or overwrites a batch job.
+    fn put_batch_job(&self, job: &StoredBatchJob, create: bool) -> Result<(), StoreError>;
+    fn get_batch_job(
+        &self,
+        namespace_id: &str,
+        job_id: &str,
+    ) -> Result<Option<StoredBatchJob>, StoreError>;
+    /// A namespace's batch jobs, newest first (start time, then job id, descending), after the
+    /// `(start_time, job_id)` cursor, at most `limit`.
+    fn list_batch_jobs(
+        &self,
+        namespace_id: &str,
+        limit: usize,
+        after: Option<(i64, String)>,
+    ) -> Result<Vec<StoredBatchJob>, StoreError>;
 
     /// Which SQL dialect visibility queries must be compiled for.
     fn dialect(&self) -> Dialect;

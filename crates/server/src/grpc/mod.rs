@@ -4,10 +4,12 @@
 //!
 //! The generated service traits answer UNIMPLEMENTED for every RPC by default. [`WorkflowApi`]
 //! overrides the RPCs listed in `implemented!` below, each with the inherent method of the same
-//! name in its area module (`namespaces`, `workflows`, `visibility`, `tasks`, `cluster`);
+//! name in its area module (`namespaces`, `workflows`, `batch`, `visibility`, `tasks`,
+//! `cluster`);
 //! [`Guard`] gives every other RPC Perdure's "unknown method" message and turns a handler's
 //! panic into INTERNAL.
 
+mod batch;
 mod cluster;
 mod deadline;
 mod guard;
@@ -99,6 +101,11 @@ implemented! {
     reset_sticky_task_queue(ResetStickyTaskQueueRequest) -> ResetStickyTaskQueueResponse;
     shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse;
     record_worker_heartbeat(RecordWorkerHeartbeatRequest) -> RecordWorkerHeartbeatResponse;
+    // batch
+    start_batch_operation(StartBatchOperationRequest) -> StartBatchOperationResponse;
+    stop_batch_operation(StopBatchOperationRequest) -> StopBatchOperationResponse;
+    describe_batch_operation(DescribeBatchOperationRequest) -> DescribeBatchOperationResponse;
+    list_batch_operations(ListBatchOperationsRequest) -> ListBatchOperationsResponse;
     // cluster
     get_system_info(GetSystemInfoRequest) -> GetSystemInfoResponse;
     get_cluster_info(GetClusterInfoRequest) -> GetClusterInfoResponse;

@@ -1,0 +1,444 @@
+//! Batch operations (StartBatchOperation and friends): terminate, cancel, signal or delete every
+//! execution of a list or of a visibility query, in a background task of this process. The job is
+//! a stored record (a `DescribeBatchOperationResponse`) written when it starts, every
+//! [`PROGRESS_EVERY`] executions and when it ends; a job still RUNNING in the store that no task of
+//! this process runs was interrupted by a restart and is reported FAILED.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use perdure_proto::api::batch::v1::BatchOperationInfo;
+use perdure_proto::api::common::v1::WorkflowExecution;
+use perdure_proto::api::enums::v1::{BatchOperationState as State, BatchOperationType as Type};
+use perdure_proto::api::workflowservice::v1::start_batch_operation_request::Operation;
+use perdure_proto::api::workflowservice::v1::*;
+use prost::Message;
+
+use super::{Engine, Namespace};
+use crate::clock::convert::{ts, ts_nanos};
+use crate::error::{Error, Result};
+use crate::store::StoredBatchJob;
+
+/// The stored record is rewritten after this many executions.
+const PROGRESS_EVERY: i64 = 100;
+/// Page size of the visibility scan and the default of ListBatchOperations.
+const PAGE: i32 = 1000;
+
+/// Batch jobs this process is running: (namespace id, job id) → stop flag.
+#[derive(Default)]
+pub(crate) struct RunningJobs(parking_lot::Mutex<HashMap<(String, String), Arc<AtomicBool>>>);
+
+fn required() -> Error {
+    Error::InvalidArgument(
+        "must provide required parameters: BatchType,Reason,Namespace, AND one of (Query OR Executions OR TargetExecutions)".into(),
+    )
+}
+
+fn not_found(job_id: &str) -> Error {
+    Error::NotFound(format!("workflow not found for ID: {job_id}"))
+}
+
+/// What each execution of the job gets.
+#[derive(Clone)]
+enum Op {
+    Terminate {
+        details: Option<perdure_proto::api::common::v1::Payloads>,
+    },
+    Cancel,
+    Signal {
+        name: String,
+        input: Option<perdure_proto::api::common::v1::Payloads>,
+        header: Option<perdure_proto::api::common::v1::Header>,
+    },
+    Delete,
+}
+
+impl Engine {
+    pub async fn start_batch(&self, req: StartBatchOperationRequest) -> Result<()> {
+        let ns = self.namespace(&req.namespace)?;
+        if req.job_id.is_empty() {
+            return Err(Error::InvalidArgument(
+                "JobId is not set on request.".into(),
+            ));
+        }
+        self.limits()
+            .check_id("JobId", &req.job_id)
+            .map_err(Error::InvalidArgument)?;
+        // `executions` is deprecated for `target_executions`, but the `temporal` CLI sends it.
+        #[allow(deprecated)]
+        let mut executions = req.executions.clone();
+        executions.extend(req.target_executions.iter().map(|e| WorkflowExecution {
+            workflow_id: e.business_id.clone(),
+            run_id: e.run_id.clone(),
+        }));
+        if req.reason.is_empty()
+            || req.operation.is_none()
+            || (req.visibility_query.is_empty() && executions.is_empty())
+        {
+            return Err(required());
+        }
+        let (kind, identity, op) = match req.operation.clone().unwrap() {
+            Operation::TerminationOperation(t) => (
+                Type::TerminateWorkflow,
+                t.identity,
+                Op::Terminate { details: t.details },
+            ),
+            Operation::CancellationOperation(c) => (Type::CancelWorkflow, c.identity, Op::Cancel),
+            Operation::SignalOperation(s) => {
+                if s.signal.is_empty() {
+                    return Err(Error::InvalidArgument(
+                        "SignalName is not set on request.".into(),
+                    ));
+                }
+                self.check_blobs(s.input.as_ref())?;
+                (
+                    Type::SignalWorkflow,
+                    s.identity,
+                    Op::Signal {
+                        name: s.signal,
+                        input: s.input,
+                        header: s.header,
+                    },
+                )
+            }
+            Operation::DeletionOperation(d) => (Type::DeleteWorkflow, d.identity, Op::Delete),
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "Perdure runs terminate, cancel, signal and delete batch operations only."
+                        .into(),
+                ));
+            }
+        };
+        // Terminate, cancel and signal only concern running executions.
+        let query = if req.visibility_query.is_empty() || matches!(op, Op::Delete) {
+            req.visibility_query.clone()
+        } else {
+            format!("({}) AND ExecutionStatus = 'Running'", req.visibility_query)
+        };
+        if !query.is_empty() {
+            self.compile_query(&ns, &query)?;
+        }
+        let now = self.inner.clock.now();
+        let record = DescribeBatchOperationResponse {
+            operation_type: kind as i32,
+            job_id: req.job_id.clone(),
+            state: State::Running as i32,
+            start_time: Some(ts(now)),
+            identity,
+            reason: req.reason.clone(),
+            query: req.visibility_query.clone(),
+            ..Default::default()
+        };
+        let stored = StoredBatchJob {
+            namespace_id: ns.id.clone(),
+            job_id: req.job_id.clone(),
+            start_time: ts_nanos(&ts(now)),
+            data: record.encode_to_vec(),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        self.inner
+            .batch_jobs
+            .0
+            .lock()
+            .insert((ns.id.clone(), req.job_id.clone()), stop.clone());
+        let s = self.inner.store.clone();
+        let put = tokio::task::spawn_blocking(move || s.put_batch_job(&stored, true))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        if let Err(e) = put {
+            self.inner
+                .batch_jobs
+                .0
+                .lock()
+                .remove(&(ns.id.clone(), req.job_id.clone()));
+            return Err(match e {
+                crate::store::StoreError::AlreadyExists(_) => Error::AlreadyExists(format!(
+                    "Workflow execution already started or finished. WorkflowId: {}. Workflow Id reuse policy: reject duplicate workflow Id.",
+                    req.job_id
+                )),
+                e => e.into(),
+            });
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let key = (ns.id.clone(), record.job_id.clone());
+            me.run_batch(ns, record, query, executions, op, req.reason, stop)
+                .await;
+            me.inner.batch_jobs.0.lock().remove(&key);
+        });
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_batch(
+        &self,
+        ns: Arc<Namespace>,
+        mut record: DescribeBatchOperationResponse,
+        query: String,
+        executions: Vec<WorkflowExecution>,
+        op: Op,
+        reason: String,
+        stop: Arc<AtomicBool>,
+    ) {
+        let targets = if executions.is_empty() {
+            match self.matching_executions(&ns, &query).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(job_id = %record.job_id, %e, "batch query failed");
+                    record.state = State::Failed as i32;
+                    record.close_time = Some(ts(self.inner.clock.now()));
+                    self.save_batch(&ns, &record).await;
+                    return;
+                }
+            }
+        } else {
+            executions
+        };
+        record.total_operation_count = targets.len() as i64;
+        self.save_batch(&ns, &record).await;
+        for (i, exec) in targets.into_iter().enumerate() {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let done = match self.apply_batch_op(&ns, &record, exec, &op, &reason).await {
+                Ok(()) => true,
+                // Closed meanwhile: nothing left to do, as Temporal counts it.
+                Err(Error::NotFound(_)) => !matches!(op, Op::Signal { .. }),
+                Err(_) => false,
+            };
+            if done {
+                record.complete_operation_count += 1;
+            } else {
+                record.failure_operation_count += 1;
+            }
+            if (i as i64 + 1) % PROGRESS_EVERY == 0 {
+                self.save_batch(&ns, &record).await;
+            }
+        }
+        record.state = if stop.load(Ordering::SeqCst) {
+            State::Failed as i32
+        } else {
+            State::Completed as i32
+        };
+        record.close_time = Some(ts(self.inner.clock.now()));
+        self.save_batch(&ns, &record).await;
+    }
+
+    /// Every execution the (already checked) query matches.
+    async fn matching_executions(
+        &self,
+        ns: &Namespace,
+        query: &str,
+    ) -> Result<Vec<WorkflowExecution>> {
+        let mut out = Vec::new();
+        let mut token = Vec::new();
+        loop {
+            let page = self
+                .list(ListWorkflowExecutionsRequest {
+                    namespace: ns.name.clone(),
+                    page_size: PAGE,
+                    next_page_token: token,
+                    query: query.to_string(),
+                })
+                .await?;
+            out.extend(page.executions.into_iter().filter_map(|e| e.execution));
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    async fn apply_batch_op(
+        &self,
+        ns: &Namespace,
+        record: &DescribeBatchOperationResponse,
+        exec: WorkflowExecution,
+        op: &Op,
+        reason: &str,
+    ) -> Result<()> {
+        let namespace = ns.name.clone();
+        let identity = record.identity.clone();
+        let request_id = format!("{}:{}:{}", record.job_id, exec.workflow_id, exec.run_id);
+        match op.clone() {
+            Op::Terminate { details } => {
+                self.terminate(TerminateWorkflowExecutionRequest {
+                    namespace,
+                    workflow_execution: Some(exec),
+                    reason: reason.to_string(),
+                    details,
+                    identity,
+                    ..Default::default()
+                })
+                .await
+            }
+            Op::Cancel => {
+                self.request_cancel(RequestCancelWorkflowExecutionRequest {
+                    namespace,
+                    workflow_execution: Some(exec),
+                    identity,
+                    request_id,
+                    reason: reason.to_string(),
+                    ..Default::default()
+                })
+                .await
+            }
+            Op::Signal {
+                name,
+                input,
+                header,
+            } => {
+                self.signal_workflow(SignalWorkflowExecutionRequest {
+                    namespace,
+                    workflow_execution: Some(exec),
+                    signal_name: name,
+                    input,
+                    header,
+                    identity,
+                    request_id,
+                    ..Default::default()
+                })
+                .await
+            }
+            Op::Delete => {
+                self.delete_workflow(DeleteWorkflowExecutionRequest {
+                    namespace,
+                    workflow_execution: Some(exec),
+                })
+                .await
+            }
+        }
+    }
+
+    async fn save_batch(&self, ns: &Namespace, record: &DescribeBatchOperationResponse) {
+        let stored = StoredBatchJob {
+            namespace_id: ns.id.clone(),
+            job_id: record.job_id.clone(),
+            start_time: record.start_time.as_ref().map(ts_nanos).unwrap_or_default(),
+            data: record.encode_to_vec(),
+        };
+        let s = self.inner.store.clone();
+        match tokio::task::spawn_blocking(move || s.put_batch_job(&stored, false)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(job_id = %record.job_id, %e, "saving a batch job failed"),
+            Err(e) => tracing::warn!(job_id = %record.job_id, %e, "saving a batch job failed"),
+        }
+    }
+
+    /// A stored job as clients see it: RUNNING only while a task of this process runs it.
+    fn batch_view(&self, job: StoredBatchJob) -> Result<DescribeBatchOperationResponse> {
+        let mut r = DescribeBatchOperationResponse::decode(job.data.as_slice())
+            .map_err(|e| Error::Internal(format!("corrupt batch job: {e}")))?;
+        let running = self
+            .inner
+            .batch_jobs
+            .0
+            .lock()
+            .contains_key(&(job.namespace_id, job.job_id));
+        if r.state == State::Running as i32 && !running {
+            // Interrupted by a restart: it will not go on.
+            r.state = State::Failed as i32;
+        }
+        Ok(r)
+    }
+
+    pub async fn describe_batch(
+        &self,
+        req: DescribeBatchOperationRequest,
+    ) -> Result<DescribeBatchOperationResponse> {
+        let ns = self.namespace(&req.namespace)?;
+        if req.job_id.is_empty() {
+            return Err(Error::InvalidArgument(
+                "JobId is not set on request.".into(),
+            ));
+        }
+        let s = self.inner.store.clone();
+        let (ns_id, job_id) = (ns.id.clone(), req.job_id.clone());
+        let job = tokio::task::spawn_blocking(move || s.get_batch_job(&ns_id, &job_id))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??
+            .ok_or_else(|| not_found(&req.job_id))?;
+        self.batch_view(job)
+    }
+
+    pub async fn list_batches(
+        &self,
+        req: ListBatchOperationsRequest,
+    ) -> Result<ListBatchOperationsResponse> {
+        let ns = self.namespace(&req.namespace)?;
+        let size = if req.page_size <= 0 {
+            PAGE
+        } else {
+            req.page_size.min(PAGE)
+        } as usize;
+        let after = if req.next_page_token.is_empty() {
+            None
+        } else {
+            let t = String::from_utf8(req.next_page_token.clone()).ok();
+            let parsed = t.as_deref().and_then(|t| {
+                let (time, id) = t.split_once(':')?;
+                Some((time.parse::<i64>().ok()?, id.to_string()))
+            });
+            Some(parsed.ok_or_else(|| Error::InvalidArgument("Invalid NextPageToken.".into()))?)
+        };
+        let s = self.inner.store.clone();
+        let ns_id = ns.id.clone();
+        let jobs = tokio::task::spawn_blocking(move || s.list_batch_jobs(&ns_id, size, after))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let next_page_token = match jobs.last() {
+            Some(j) if jobs.len() == size => format!("{}:{}", j.start_time, j.job_id).into_bytes(),
+            _ => Vec::new(),
+        };
+        let mut operation_info = Vec::new();
+        for j in jobs {
+            let r = self.batch_view(j)?;
+            operation_info.push(BatchOperationInfo {
+                job_id: r.job_id,
+                state: r.state,
+                start_time: r.start_time,
+                close_time: r.close_time,
+                operation_type: r.operation_type,
+            });
+        }
+        Ok(ListBatchOperationsResponse {
+            operation_info,
+            next_page_token,
+        })
+    }
+
+    /// Stops a running job after the execution it is working on.
+    pub async fn stop_batch(&self, req: StopBatchOperationRequest) -> Result<()> {
+        let ns = self.namespace(&req.namespace)?;
+        if req.job_id.is_empty() {
+            return Err(Error::InvalidArgument(
+                "JobId is not set on request.".into(),
+            ));
+        }
+        let flag = self
+            .inner
+            .batch_jobs
+            .0
+            .lock()
+            .get(&(ns.id.clone(), req.job_id.clone()))
+            .cloned();
+        match flag {
+            Some(f) => {
+                f.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+            None => {
+                // Known but finished (or interrupted): nothing to stop.
+                self.describe_batch(DescribeBatchOperationRequest {
+                    namespace: req.namespace,
+                    job_id: req.job_id,
+                })
+                .await?;
+                Err(Error::NotFound(
+                    "workflow execution already completed".into(),
+                ))
+            }
+        }
+    }
+}
