@@ -8,7 +8,7 @@ const main = document.getElementById('main');
 const enc = encodeURIComponent;
 const ROW = 30; // px per row in virtualised lists
 const TRUNCATE = 4000; // characters of JSON shown before "Show all"
-const QUERY_WAIT_MS = 10000;
+const QUERY_WAIT_MS = 30000; // a sticky worker that died is given up after its schedule-to-start timeout (10 s)
 
 // ---------- small DOM helpers ----------
 
@@ -287,6 +287,7 @@ async function workflowsPage() {
       clear(counts, link('All', '', total), STATUSES.map((s) => link(s, s, by[s] || 0)));
     } catch { clear(counts); }
   }
+  window.reloadList = () => { load(); loadCounts(); };
   await Promise.all([load(), loadCounts()]);
   // Live: the server pushes one event when runs start or close; only then is the page re-read.
   const events = new EventSource('/ui/changes');
@@ -356,7 +357,7 @@ function batchForm(defaultQuery) {
           const jobId = crypto.randomUUID();
           const op = { terminate: { terminationOperation: {} }, cancel: { cancellationOperation: {} }, signal: { signalOperation: { signal: d.signal, input } } }[d.op];
           try {
-            await api(`${nsPath()}/batch-operations/${enc(jobId)}`, { method: 'POST', body: { visibilityQuery: q, reason: d.reason || 'batch from the web UI', requestId: jobId, ...op } });
+            await api(`${nsPath()}/batch-operations/${enc(jobId)}`, { method: 'POST', body: { visibilityQuery: q, reason: d.reason || 'batch from the web UI', ...op } });
             clear(out, el('p', { class: 'ok', id: 'batch-status', text: `Batch ${jobId} started…` }));
             pollBatch(jobId, out);
           } catch (err) { clear(out, errorBox(err)); }
@@ -374,7 +375,7 @@ async function pollBatch(jobId, out) {
       const r = await api(`${nsPath()}/batch-operations/${enc(jobId)}`);
       const state = (r.state || '').replace('BATCH_OPERATION_STATE_', '');
       clear(out, el('p', { class: 'ok', id: 'batch-status', 'data-state': state, text: `Batch ${state.toLowerCase()}: ${r.completeOperationCount || 0} of ${r.totalOperationCount || 0} done, ${r.failureOperationCount || 0} failed.` }));
-      if (state && state !== 'RUNNING') return;
+      if (state && state !== 'RUNNING') { if (window.reloadList) window.reloadList(); return; }
     } catch (err) { clear(out, errorBox(err)); return; }
     await new Promise((res) => setTimeout(res, 500));
   }
@@ -654,6 +655,7 @@ function pendingTab(content, d) {
         ['Attempt', `${p.attempt || 1}${p.maximumAttempts ? ` of ${p.maximumAttempts}` : ' (unlimited)'}`],
         ['Scheduled', time(p.scheduledTime)],
         ['Last started', time(p.lastStartedTime)],
+        ['Last attempt ended', time(p.lastAttemptCompleteTime)],
         ['Next retry', p.nextAttemptScheduleTime ? time(p.nextAttemptScheduleTime) : ''],
         ['Expires', time(p.expirationTime)],
         ['Last heartbeat', time(p.lastHeartbeatTime)],
@@ -691,6 +693,12 @@ function queriesTab(content, wid, rid, info) {
       clear(out, errorBox(err));
     }
   });
+  // Without a worker a query waits for one: say so at once instead of after the wait.
+  api(`${nsPath()}/task-queues/${enc(info.taskQueue)}?taskQueueType=TASK_QUEUE_TYPE_WORKFLOW`).then((r) => {
+    if (!(r.pollers || []).length) {
+      form.prepend(el('p', { class: 'error', id: 'no-worker', text: `No worker is polling task queue ${info.taskQueue}: a query waits up to ${QUERY_WAIT_MS / 1000} s for one.` }));
+    }
+  }).catch(() => {});
   run('__temporal_workflow_metadata').then((r) => {
     const def = (payloadValue((r.queryResult || [])[0]) || {}).definition || {};
     const names = (def.queryDefinitions || []).map((q) => q.name).filter((n) => n && !n.startsWith('__'));

@@ -68,8 +68,10 @@ pub fn request(
         if matches!(key.as_str(), "pretty" | "noPayloadShorthand") {
             continue;
         }
-        let path = crate::routes::field_path(input, key)
-            .map_err(|e| BadRequest(format!("unknown query parameter {key:?}: {e}")))?;
+        // As Temporal's gateway: a query parameter that names no field is ignored.
+        let Ok(path) = crate::routes::field_path(input, key) else {
+            continue;
+        };
         set_path(&mut root, &path, value, true)?;
     }
     DynamicMessage::deserialize_with_options(
