@@ -19,7 +19,7 @@ pub fn perdure_bin() -> &'static str {
     env!("CARGO_BIN_EXE_perdure")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -52,14 +52,9 @@ pub fn server() -> Server {
 pub fn server_with(extra: &[&str]) -> Server {
     let port = free_port();
     let child = Command::new(perdure_bin())
-        .args([
-            "server",
-            "start-dev",
-            "--in-memory",
-            "--headless",
-            "--log-level",
-            "error",
-        ])
+        .args(["server", "start-dev", "--in-memory", "--log-level", "error"])
+        // No web UI unless the test asks for one on a port of its choosing.
+        .args((!extra.contains(&"--ui-port")).then_some("--headless"))
         .args(["--port", &port.to_string()])
         .args(extra)
         .stdout(Stdio::null())
