@@ -75,6 +75,15 @@ async function api(path, { method = 'GET', body, timeoutMs } = {}) {
   return json;
 }
 
+// crypto.randomUUID needs a secure context; a UI reached over plain HTTP on a LAN address is not.
+function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 const nsPath = (ns = NS) => `/namespaces/${enc(ns)}`;
 const wfUrl = (wid, rid, tab = 'history') => `/namespaces/${enc(NS)}/workflows/${enc(wid)}/${enc(rid)}/${tab}`;
 const tqUrl = (tq) => `/namespaces/${enc(NS)}/task-queues/${enc(tq)}`;
@@ -324,7 +333,7 @@ function startForm() {
       const input = argsOf(d.input);
       const r = await api(`${nsPath()}/workflows/${enc(d.id)}`, {
         method: 'POST',
-        body: { workflowType: { name: d.type }, taskQueue: { name: d.taskQueue }, input, requestId: crypto.randomUUID(), identity: 'perdure-web-ui' },
+        body: { workflowType: { name: d.type }, taskQueue: { name: d.taskQueue }, input, requestId: uuid(), identity: 'perdure-web-ui' },
       });
       clear(out, el('p', { class: 'ok' }, 'Started ', el('a', { href: wfUrl(d.id, r.runId), text: d.id }), '.'));
     } catch (err) { clear(out, errorBox(err)); }
@@ -354,7 +363,7 @@ function batchForm(defaultQuery) {
       const confirm = el('button', {
         type: 'button', class: 'danger', id: 'batch-confirm', text: `${d.op} ${n} workflow${n === 1 ? '' : 's'}`,
         onclick: async () => {
-          const jobId = crypto.randomUUID();
+          const jobId = uuid();
           const op = { terminate: { terminationOperation: {} }, cancel: { cancellationOperation: {} }, signal: { signalOperation: { signal: d.signal, input } } }[d.op];
           try {
             await api(`${nsPath()}/batch-operations/${enc(jobId)}`, { method: 'POST', body: { visibilityQuery: q, reason: d.reason || 'batch from the web UI', ...op } });
@@ -725,7 +734,7 @@ function actions(wid, rid, info) {
   signal.addEventListener('submit', (e) => {
     e.preventDefault();
     const d = Object.fromEntries(new FormData(signal).entries());
-    doIt('Signal', () => api(`${nsPath()}/workflows/${enc(wid)}/signal/${enc(d.name)}`, { method: 'POST', body: { workflowExecution: exec, input: argsOf(d.input), identity: 'perdure-web-ui', requestId: crypto.randomUUID() } }));
+    doIt('Signal', () => api(`${nsPath()}/workflows/${enc(wid)}/signal/${enc(d.name)}`, { method: 'POST', body: { workflowExecution: exec, input: argsOf(d.input), identity: 'perdure-web-ui', requestId: uuid() } }));
   });
   const terminate = el('form', { class: 'card', id: 'terminate-form' },
     field('Reason', el('input', { name: 'reason', value: 'terminated from the web UI' })),
@@ -737,7 +746,7 @@ function actions(wid, rid, info) {
     doIt('Terminate', () => api(`${nsPath()}/workflows/${enc(wid)}/terminate`, { method: 'POST', body: { workflowExecution: exec, reason: d.reason, identity: 'perdure-web-ui' } }));
   });
   const cancel = el('button', { type: 'button', class: 'secondary', id: 'cancel-button', text: 'Request cancellation',
-    onclick: () => { if (window.confirm('Request cancellation of this workflow?')) doIt('Cancel', () => api(`${nsPath()}/workflows/${enc(wid)}/cancel`, { method: 'POST', body: { workflowExecution: exec, identity: 'perdure-web-ui', requestId: crypto.randomUUID() } })); } });
+    onclick: () => { if (window.confirm('Request cancellation of this workflow?')) doIt('Cancel', () => api(`${nsPath()}/workflows/${enc(wid)}/cancel`, { method: 'POST', body: { workflowExecution: exec, identity: 'perdure-web-ui', requestId: uuid() } })); } });
   const resetPoint = el('select', { name: 'eventId', id: 'reset-event' });
   const reset = el('form', { class: 'card', id: 'reset-form' },
     field('Reset to (workflow task completed)', resetPoint),
@@ -748,7 +757,7 @@ function actions(wid, rid, info) {
     e.preventDefault();
     const d = Object.fromEntries(new FormData(reset).entries());
     clear(out);
-    api(`${nsPath()}/workflows/${enc(wid)}/reset`, { method: 'POST', body: { workflowExecution: exec, reason: d.reason, workflowTaskFinishEventId: d.eventId, requestId: crypto.randomUUID() } })
+    api(`${nsPath()}/workflows/${enc(wid)}/reset`, { method: 'POST', body: { workflowExecution: exec, reason: d.reason, workflowTaskFinishEventId: d.eventId, requestId: uuid() } })
       .then((r) => { location.href = wfUrl(wid, r.runId); })
       .catch((err) => clear(out, errorBox(err)));
   });
