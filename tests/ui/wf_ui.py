@@ -40,13 +40,18 @@ class Xss:
 
 @workflow.defn(name="many_events")
 class ManyEvents:
-    """Starts `n` timers in one workflow task and cancels them in the next: 2n + 11 events."""
+    """Starts `n` timers and cancels them (2n events and a few more), `batch` at a time per
+    workflow task (all at once when 0)."""
 
     @workflow.run
-    async def run(self, n: int) -> int:
-        timers = [asyncio.ensure_future(workflow.sleep(3600)) for _ in range(n)]
-        await workflow.sleep(0.01)
-        for t in timers:
-            t.cancel()
-        await asyncio.gather(*timers, return_exceptions=True)
+    async def run(self, n: int, batch: int = 0) -> int:
+        left = n
+        while left > 0:
+            size = min(left, batch or n)
+            timers = [asyncio.ensure_future(workflow.sleep(3600)) for _ in range(size)]
+            await workflow.sleep(0.01)
+            for t in timers:
+                t.cancel()
+            await asyncio.gather(*timers, return_exceptions=True)
+            left -= size
         return n
