@@ -51,13 +51,14 @@ const filtered = kind === 'temporal'
 const history = kind === 'temporal'
   ? `${ui}/namespaces/default/workflows/bench-long-history/${run}/history`
   : `${ui}/namespaces/default/workflows/bench-long-history/${run}/history?view=full`;
-const text = (t) => () => page.getByText(t).first().waitFor({ timeout: 120000 });
-const anyRow = /^bench-\d+$/;
+// Rendered = the text is in what the page shows (works for both UIs, whatever their markup).
+const text = (re) => () => page.waitForFunction((src) => new RegExp(src).test(document.body.innerText), re.source, { timeout: 120000 });
+const anyRow = /bench-\d+/;
 
 await measure('list of 100,000', list, text(anyRow));
 await measure("filtered list (WorkflowType = 'bench-a')", filtered, text(anyRow));
 if (kind === 'temporal') {
-  await measure(`${events}-event history (newest events shown)`, history, text(events));
+  await measure(`${events}-event history (newest events shown)`, history, text(new RegExp(`\\b${events}\\b`)));
 } else {
   await measure(`${events}-event history (first rows)`, history, () => page.locator('.erow[data-event-id="1"]').waitFor());
   await measure(`${events}-event history (all events loaded)`, history, () => page.locator('button[data-mode="full"]', { hasText: `All events (${events})` }).waitFor({ timeout: 120000 }));
