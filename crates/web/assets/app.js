@@ -632,6 +632,11 @@ function compactRows(events) {
       r.outcomeClass = /Failed|TimedOut|Terminated|Canceled/.test(outcome) ? 'bad' : 'ok';
     }
   }
+  // Steps still open when the run closed never finished: "Unfinished", not "Pending".
+  const last = events[events.length - 1];
+  if (last && /^EVENT_TYPE_WORKFLOW_EXECUTION_(COMPLETED|FAILED|TIMED_OUT|CANCELED|TERMINATED|CONTINUED_AS_NEW)$/.test(last.eventType)) {
+    for (const r of rows) if (r.outcomeClass === 'pending') { r.outcome = 'Unfinished'; r.outcomeClass = 'bad'; }
+  }
   return rows;
 }
 
