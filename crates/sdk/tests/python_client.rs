@@ -3,7 +3,7 @@
 
 mod common;
 #[allow(dead_code)]
-#[path = "../examples/food_delivery/order.rs"]
+#[path = "../../../examples/food-delivery/src/order.rs"]
 mod order;
 
 use std::process::Command;

@@ -5,7 +5,7 @@
 //! bad input is a clear error.
 
 #[allow(dead_code)]
-#[path = "../examples/food_delivery/order.rs"]
+#[path = "../../../examples/food-delivery/src/order.rs"]
 mod order;
 
 use std::time::Duration;

@@ -5,7 +5,7 @@
 
 mod common;
 #[allow(dead_code)]
-#[path = "../examples/food_delivery/order.rs"]
+#[path = "../../../examples/food-delivery/src/order.rs"]
 mod order;
 
 use std::time::Duration;
@@ -77,10 +77,7 @@ async fn deliver(order: &WorkflowHandle) -> OrderStatus {
 }
 
 fn request(product_id: u32) -> (OrderRequest,) {
-    (OrderRequest {
-        product_id,
-        pickup_timeout_ms: None,
-    },)
+    (OrderRequest::new(product_id),)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,6 +162,7 @@ async fn no_pickup_in_time_refunds() {
             (OrderRequest {
                 product_id: 4,
                 pickup_timeout_ms: Some(1500),
+                ..Default::default()
             },),
             StartOptions::new(uid("refund"), &tq),
         )

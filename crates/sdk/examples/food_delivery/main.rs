@@ -1,10 +1,12 @@
 //! Runs one food-delivery order end to end against any Temporal-compatible server and prints the
-//! final `getStatus` answer as one JSON line:
+//! final `getStatus` answer as one JSON line. The workflow is the one the `food-delivery` app
+//! runs (`examples/food-delivery/src/order.rs`):
 //!
 //! ```sh
 //! cargo run --release --example food_delivery -- --address 127.0.0.1:7233
 //! ```
 
+#[path = "../../../../examples/food-delivery/src/order.rs"]
 mod order;
 
 use std::time::Duration;
@@ -34,10 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let order = client
         .start_workflow(
             "order",
-            (OrderRequest {
-                product_id: 3,
-                pickup_timeout_ms: None,
-            },),
+            (OrderRequest::new(3),),
             StartOptions::new(format!("order-{}", uuid::Uuid::new_v4()), &task_queue),
         )
         .await?;
