@@ -20,6 +20,8 @@ pub const ORDERS_QUERY: &str = "WorkflowType = 'order' AND WorkflowId STARTS_WIT
 pub const SHOWN: i32 = 60;
 /// How long a status query may take before the page says no worker answered.
 pub const QUERY_WAIT: Duration = Duration::from_secs(5);
+/// How long an action waits for the first connection before saying the server is unreachable.
+pub const CONNECT_WAIT: Duration = Duration::from_secs(3);
 /// Pause between two refreshes of the list.
 const TICK: Duration = Duration::from_millis(600);
 
@@ -134,6 +136,11 @@ impl Book {
         self.client.borrow().clone()
     }
 
+    /// The client, waiting up to `wait` for the connection.
+    pub async fn client_within(&self, wait: Duration) -> Option<Client> {
+        tokio::time::timeout(wait, self.connected()).await.ok()
+    }
+
     /// Waits until connected.
     pub async fn connected(&self) -> Client {
         let mut rx = self.client.clone();
@@ -173,10 +180,13 @@ impl Book {
 
     /// One order, read from the server now. `Ok(None)` when no such order exists.
     pub async fn load_fresh(&self, id: &str) -> Result<Option<OrderView>, ClientError> {
-        let client = self.client().ok_or_else(|| ClientError::Unreachable {
-            address: self.address.clone(),
-            message: "not connected yet".into(),
-        })?;
+        let client =
+            self.client_within(CONNECT_WAIT)
+                .await
+                .ok_or_else(|| ClientError::Unreachable {
+                    address: self.address.clone(),
+                    message: "no answer yet".into(),
+                })?;
         let handle = client.workflow_handle(id, None);
         let info = match handle.describe().await {
             Ok(d) => d.workflow_execution_info.unwrap_or_default(),

@@ -26,9 +26,14 @@ struct Cli {
     #[arg(long)]
     embedded_server: bool,
     /// The server's gRPC address (where the embedded server listens with --embedded-server).
-    #[arg(long, default_value = "127.0.0.1:7233", env = "PERDURE_ADDRESS")]
+    #[arg(
+        long,
+        default_value = "127.0.0.1:7233",
+        env = "PERDURE_ADDRESS",
+        global = true
+    )]
     address: String,
-    #[arg(long, default_value = "default")]
+    #[arg(long, default_value = "default", global = true)]
     namespace: String,
     /// The embedded server's database file (kept between runs).
     #[arg(long, default_value = "food-delivery.db")]
@@ -48,7 +53,7 @@ struct Cli {
     #[arg(long)]
     no_worker: bool,
     /// Task queue for new orders [default: food-delivery, or food-delivery-ts with --worker ts].
-    #[arg(long)]
+    #[arg(long, global = true)]
     task_queue: Option<String>,
     /// Address the web apps listen on.
     #[arg(long, default_value = "127.0.0.1")]
@@ -59,14 +64,14 @@ struct Cli {
     driver_port: u16,
     /// Make the payment service fail every charge for this many seconds after start-up (the
     /// server keeps retrying).
-    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 0, value_name = "SECONDS", global = true)]
     payment_outage: u64,
     /// Seconds a new order waits for the pickup, then for the delivery, before it is refunded
     /// [default: the workflow's 60].
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<f64>,
     /// Log level (error, warn, info, debug, trace).
-    #[arg(long, default_value = "info")]
+    #[arg(long, default_value = "info", global = true)]
     log_level: String,
 }
 

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::book::{Book, OrderView, Snapshot, unreachable};
+use crate::book::{Book, CONNECT_WAIT, OrderView, Snapshot, unreachable};
 use crate::order::{self, OrderRequest, state};
 use render::App;
 
@@ -249,11 +249,11 @@ async fn start_order(site: &Site, form: &OrderForm) -> Result<String, (StatusCod
             format!("{:?} is not a valid order id.", form.order_id),
         ));
     }
-    let Some(client) = site.book.client() else {
+    let Some(client) = site.book.client_within(CONNECT_WAIT).await else {
         return Err((
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "Cannot reach the Perdure server at {}: still connecting.",
+                "Cannot reach the Perdure server at {}: no answer yet.",
                 site.book.address()
             ),
         ));
@@ -388,7 +388,7 @@ async fn signal(
             ),
         ));
     }
-    let Some(client) = site.book.client() else {
+    let Some(client) = site.book.client_within(CONNECT_WAIT).await else {
         return Err((
             StatusCode::SERVICE_UNAVAILABLE,
             "Not connected to the server yet.".into(),
