@@ -188,7 +188,11 @@ async function deliverInBrowser(app, prefix) {
   const ui = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   await ui.goto(href);
   await ui.waitForFunction(() => document.body.innerText.includes('Completed'), null, { timeout: 15000 });
-  await ui.waitForFunction(() => document.body.innerText.includes('chargeCustomer'));
+  // The compact history shows the charge completed on its second attempt (the server's retry).
+  await ui.waitForFunction(() => [...document.querySelectorAll('.erow')]
+    .some((r) => r.innerText.includes('chargeCustomer') && r.innerText.includes('Completed (attempt 2)')), null, { timeout: 15000 });
+  await ui.locator('.erow', { hasText: 'chargeCustomer' }).first().click();
+  await ui.waitForFunction(() => document.body.innerText.includes('Payment service unavailable'), null, { timeout: 10000 });
   await shot(ui, `${prefix}8-web-ui`);
 
   const events = await history(app, id);

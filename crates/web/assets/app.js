@@ -625,10 +625,12 @@ function compactRows(events) {
       if (!r) continue;
       r.events.push(e);
       const outcome = shortType(e.eventType).replace(/^(ActivityTask|Timer|ChildWorkflowExecution|WorkflowExecutionUpdate|StartChildWorkflowExecution)/, '');
-      if (t.endsWith('_STARTED') && r.kind === 'activity') { r.outcome = `Running (attempt ${a.attempt || 1})`; continue; }
+      if (t.endsWith('_STARTED') && r.kind === 'activity') { r.attempt = a.attempt || 1; r.outcome = `Running (attempt ${r.attempt})`; continue; }
       if (t.endsWith('_STARTED') && r.kind === 'child') { r.outcome = 'Running'; continue; }
       r.end = e.eventTime;
-      r.outcome = outcome + (a.attempt > 1 ? ` (attempt ${a.attempt})` : '');
+      // The attempt that ended the step: on the end event (timeouts) or on its start.
+      const attempt = a.attempt || r.attempt || 1;
+      r.outcome = outcome + (attempt > 1 ? ` (attempt ${attempt})` : '');
       r.outcomeClass = /Failed|TimedOut|Terminated|Canceled/.test(outcome) ? 'bad' : 'ok';
     }
   }
