@@ -113,7 +113,7 @@ async fn order_workflow_end_to_end() {
             assert_eq!(s.attempt, 2, "the server retried the failed charge");
             assert_eq!(
                 s.last_failure.as_ref().map(|f| f.message.as_str()),
-                Some("payment service unreachable")
+                Some("Payment service unavailable (attempt 1), please retry")
             );
         }
         other => panic!("event 6 is {other:?}"),

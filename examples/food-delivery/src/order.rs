@@ -310,18 +310,24 @@ pub fn register_with(w: &mut perdure_sdk::Worker, payment: PaymentService) {
             let payment = payment.clone();
             async move { payment.charge(known(id)?, ctx.info().attempt) }
         })
-        .register_activity("refundOrder", |_ctx: ActContext, id: u32| async move {
-            let p = known(id)?;
-            tracing::info!("refunded {} for {}", p.price(), p.name);
-            Ok(format!("Refunded {} for {}", p.price(), p.name))
-        })
-        .register_activity(
-            "sendPushNotification",
-            |_ctx: ActContext, msg: String| async move {
-                tracing::info!("push notification: {msg}");
-                Ok(())
-            },
-        );
+        .register_activity("refundOrder", refund_order)
+        .register_activity("sendPushNotification", send_push_notification);
+}
+
+/// Refunds the order's price.
+pub async fn refund_order(_ctx: ActContext, product_id: u32) -> Result<String, ApplicationFailure> {
+    let p = known(product_id)?;
+    tracing::info!("refunded {} for {}", p.price(), p.name);
+    Ok(format!("Refunded {} for {}", p.price(), p.name))
+}
+
+/// Tells the customer (here: the log).
+pub async fn send_push_notification(
+    _ctx: ActContext,
+    msg: String,
+) -> Result<(), ApplicationFailure> {
+    tracing::info!("push notification: {msg}");
+    Ok(())
 }
 
 /// `2026-11-25T10:00:00.123Z`
