@@ -208,7 +208,9 @@ pub async fn order(ctx: WfContext, req: OrderRequest) -> WorkflowResult<OrderSta
     }
     set(state::PAID);
 
-    let pickup = Duration::from_millis(req.pickup_timeout_ms.unwrap_or(60_000));
+    let pickup = req
+        .pickup_timeout_ms
+        .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
     if !ctx.condition_timeout(is(state::PICKED_UP), pickup).await? {
         set(state::REFUNDING);
         ctx.activity::<String>("refundOrder", (product.id,), opts.clone())
@@ -224,7 +226,9 @@ pub async fn order(ctx: WfContext, req: OrderRequest) -> WorkflowResult<OrderSta
     }
     notify(format!("🛵 Your {name} is on its way.")).await?;
 
-    let delivery = Duration::from_millis(req.delivery_timeout_ms.unwrap_or(60_000));
+    let delivery = req
+        .delivery_timeout_ms
+        .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
     if !ctx
         .condition_timeout(is(state::DELIVERED), delivery)
         .await?

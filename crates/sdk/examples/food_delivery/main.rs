@@ -6,6 +6,7 @@
 //! cargo run --release --example food_delivery -- --address 127.0.0.1:7233
 //! ```
 
+#[allow(dead_code)]
 #[path = "../../../../examples/food-delivery/src/order.rs"]
 mod order;
 
