@@ -170,7 +170,7 @@ pub async fn run(
     println!("  Menu:           {menu_url}");
     println!("  Driver portal:  {driver_url}");
     if let Some(u) = &ui_url {
-        println!("  Perdure web UI: {u}");
+        println!("  Web UI:         {u}");
     }
     match (&config.embedded, config.worker, config.run_worker) {
         (Some(e), _, _) => println!(
