@@ -206,13 +206,20 @@ async function deliverInBrowser(app, prefix) {
 /** Flow 4: nobody picks the order up within the (shortened) timeout: refunded, exactly once. */
 async function refundFlow(app, prefix) {
   const id = await placeOrder(app, 4);
-  await waitState(app, id, 'Paid');
-  await waitState(app, id, 'Refunded', 30000);
+  await waitState(app, id, 'Refunded', 40000);
   const events = await eventually(async () => {
     const ev = await history(app, id);
     return ev.at(-1).eventType === 'EVENT_TYPE_WORKFLOW_EXECUTION_FAILED' && ev;
   }, 15000, 'the run to close');
-  assert.equal(scheduled(events, 'refundOrder').length, 1, 'refundOrder scheduled once');
+  const refund = scheduled(events, 'refundOrder');
+  assert.equal(refund.length, 1, 'refundOrder scheduled once');
+  const refundStarted = events.filter((e) => e.eventType === 'EVENT_TYPE_ACTIVITY_TASK_STARTED'
+    && e.activityTaskStartedEventAttributes.scheduledEventId === refund[0].eventId);
+  assert.equal(refundStarted.length, 1);
+  assert.equal(refundStarted[0].activityTaskStartedEventAttributes.attempt, 1, 'the refund ran on its first attempt');
+  // Paid first, then the pickup timer fired, then the refund.
+  const fired = events.findIndex((e) => e.eventType === 'EVENT_TYPE_TIMER_FIRED');
+  assert.ok(fired > 0 && fired < events.indexOf(refund[0]));
   assert.equal(events.filter((e) => e.eventType === 'EVENT_TYPE_ACTIVITY_TASK_COMPLETED'
     && e.activityTaskCompletedEventAttributes.scheduledEventId === scheduled(events, 'refundOrder')[0].eventId).length, 1);
   assert.equal(events.at(-1).workflowExecutionFailedEventAttributes.failure.message, 'Not picked up in time');
@@ -240,7 +247,7 @@ describe('food-delivery with the Rust worker', () => {
       }
       // Ctrl-C stops everything cleanly, and the next run shows the earlier order.
       kill(app.proc, 'SIGINT');
-      const { code } = await Promise.race([app.exited, sleep(20000).then(() => ({ code: 'still running' }))]);
+      const { code } = await Promise.race([app.exited, sleep(30000).then(() => ({ code: 'still running' }))]);
       assert.equal(code, 0, app.log());
       const again = await startApp(env);
       await eventually(async () => (await (await fetch(again.menu)).text()).includes('data-state="Delivered"'), 15000, 'the earlier order');
@@ -249,7 +256,7 @@ describe('food-delivery with the Rust worker', () => {
   });
 
   test('no pickup within the timeout: refunded, and the refund ran exactly once', async () => {
-    const app = await startApp(await appEnv(), ['--timeout', '3']);
+    const app = await startApp(await appEnv(), ['--timeout', '6']);
     try { await refundFlow(app, 'rust-'); } finally { app.kill(); }
   });
 
@@ -280,15 +287,20 @@ describe('food-delivery with the Rust worker', () => {
       await page.close();
       const events = await history(app, id);
       assert.equal(events.at(-1).eventType, 'EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED');
-      // The new worker never saw this run before the restart: its answer is a replay.
-      const status = await pageState(app, id);
-      assert.equal(status, 'Delivered');
+      // A query of the closed run is answered by replaying its whole history on the new worker.
+      const q = await fetch(`${app.ui}/api/v1/namespaces/default/workflows/${id}/query/getStatus`, { method: 'POST', body: '{}' });
+      const body = await q.json();
+      assert.equal(q.status, 200, JSON.stringify(body));
+      const answer = Array.isArray(body.queryResult) ? body.queryResult[0] : body.queryResult;
+      assert.equal(answer.state, 'Delivered', JSON.stringify(body));
+      assert.match(answer.deliveredAt, /Z$/);
     } finally { worker.kill(); app.kill(); }
   });
 
   test('the whole app SIGKILLed with ten orders in flight: all are listed again and can be finished', async () => {
     const env = await appEnv();
-    let app = await startApp(env);
+    // Long timeouts: every order must wait for its driver across the kill and the restart.
+    let app = await startApp(env, ['--timeout', '300']);
     const ids = [];
     try {
       for (let i = 0; i < 10; i++) ids.push(await placeOrder(app, (i % 8) + 1));
@@ -297,7 +309,7 @@ describe('food-delivery with the Rust worker', () => {
       for (const id of ids.slice(0, 5)) await waitState(app, id, 'Picked up');
       app.kill();
       await app.exited;
-      app = await startApp(env);
+      app = await startApp(env, ['--timeout', '300']);
       const listed = async () => {
         const html = await (await fetch(app.menu)).text();
         return ids.every((id) => html.includes(`data-id="${id}"`));
@@ -382,7 +394,7 @@ describe('food-delivery with the TypeScript worker (official SDK)', () => {
   });
 
   test('no pickup within the timeout: refunded exactly once', async () => {
-    const app = await startApp(await appEnv(), ['--worker', 'ts', '--timeout', '3']);
+    const app = await startApp(await appEnv(), ['--worker', 'ts', '--timeout', '6']);
     const worker = await startTsWorker(app);
     try { await refundFlow(app, 'ts-'); } finally { worker.kill(); app.kill(); }
   });

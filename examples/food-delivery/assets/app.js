@@ -82,15 +82,18 @@
       });
       let answer;
       try { answer = await response.json(); } catch { answer = { error: `${response.status} ${response.statusText}` }; }
+      // A new order id only once this one is placed (or refused for good): after a timeout or
+      // an unreachable server, a retry must reuse the id so it cannot become a second order.
       const next = form.querySelector('input[name=order_id]');
-      if (next && answer.next_order_id) next.value = answer.next_order_id;
+      if (next && answer.next_order_id && response.status < 500) next.value = answer.next_order_id;
       if (!response.ok) throw new Error(answer.error || response.statusText);
       flash(form, answer.message || 'Done.', false);
     } catch (e) {
       flash(form, e.message === 'Failed to fetch' ? 'Cannot reach this app. Is it still running?' : e.message, true);
+      button.disabled = false;
     } finally {
       button.textContent = label;
-      // Driver buttons are re-rendered (enabled or not) by the next live update.
+      // After a success, driver buttons are re-rendered (enabled or not) by the next live update.
       if (!form.closest('.driver')) button.disabled = false;
     }
   });

@@ -1,6 +1,6 @@
 //! Runs the app: an embedded Perdure server when asked, the Rust worker, and both web apps, and
-//! stops them all cleanly (worker first, so its sticky queue is released, then the web apps,
-//! then the server).
+//! stops them all cleanly and in order (worker first, so its sticky queue is released, then the
+//! web apps, then the server).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -191,29 +191,50 @@ pub async fn run(
     }
     println!("Press Ctrl-C to stop.");
 
+    let (worker_stop_tx, worker_stop) = watch::channel(false);
     let worker = (config.worker == WorkerKind::Rust && config.run_worker).then(|| {
-        let (book, stopping, tq, outage) = (
-            book.clone(),
-            stopping.clone(),
-            task_queue.clone(),
-            config.payment_outage,
-        );
+        let (book, tq, outage) = (book.clone(), task_queue.clone(), config.payment_outage);
         tokio::spawn(async move {
             let client = tokio::select! {
                 c = book.connected() => c,
-                _ = wait_true(stopping.clone()) => return,
+                _ = wait_true(worker_stop.clone()) => return,
             };
-            run_worker(client, &tq, outage, stopping).await;
+            run_worker(client, &tq, outage, worker_stop).await;
         })
     });
 
-    stop.await;
-    eprintln!("Stopping…");
-    let _ = stopping_tx.send(true);
-    if let Some(w) = worker {
-        let _ = tokio::time::timeout(Duration::from_secs(15), w).await;
+    // Run until asked to stop, or until the embedded server stops on its own.
+    let mut server = server;
+    let server_died = async {
+        match server.as_mut() {
+            Some(s) => s.await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut died = None;
+    tokio::select! {
+        _ = stop => {}
+        r = server_died => died = Some(r),
     }
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+    if let Some(r) = died {
+        let _ = worker_stop_tx.send(true);
+        let _ = stopping_tx.send(true);
+        return match r {
+            Ok(Ok(())) => Err(anyhow::anyhow!("the embedded server stopped")),
+            Ok(Err(e)) => Err(e).context("the embedded server failed"),
+            Err(e) => Err(e).context("the embedded server panicked"),
+        };
+    }
+    eprintln!("Stopping…");
+    // In order: the worker (it finishes its tasks and releases its sticky queue), then the web
+    // apps and their live streams, then the server.
+    let mut clean = true;
+    let _ = worker_stop_tx.send(true);
+    if let Some(w) = worker {
+        clean &= stage("the worker", Duration::from_secs(10), w).await;
+    }
+    let _ = stopping_tx.send(true);
+    clean &= stage("the web apps", Duration::from_secs(5), async {
         let _ = menu_task.await;
         let _ = driver_task.await;
     })
@@ -221,12 +242,27 @@ pub async fn run(
     let _ = server_stop_tx.send(());
     if let Some(s) = server {
         match tokio::time::timeout(Duration::from_secs(10), s).await {
+            Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => return Err(e).context("the embedded server failed"),
             Ok(Err(e)) => return Err(e).context("the embedded server panicked"),
-            _ => {}
+            Err(_) => clean = false,
         }
     }
+    if !clean {
+        anyhow::bail!("some parts did not stop in time");
+    }
     Ok(())
+}
+
+/// Waits for one part to stop; false (and a message) when it takes longer than `limit`.
+async fn stage<F: std::future::Future>(what: &str, limit: Duration, f: F) -> bool {
+    match tokio::time::timeout(limit, f).await {
+        Ok(_) => true,
+        Err(_) => {
+            eprintln!("{what} did not stop within {limit:?}");
+            false
+        }
+    }
 }
 
 async fn wait_true(mut rx: watch::Receiver<bool>) {

@@ -22,6 +22,10 @@ pub const SHOWN: i32 = 60;
 pub const QUERY_WAIT: Duration = Duration::from_secs(5);
 /// How long an action waits for the first connection before saying the server is unreachable.
 pub const CONNECT_WAIT: Duration = Duration::from_secs(3);
+/// How often an open order is asked for its status when its history did not grow.
+const REASK_OPEN: Duration = Duration::from_millis(1500);
+/// How often a closed order whose query failed is asked again.
+const REASK_CLOSED: Duration = Duration::from_secs(30);
 /// Pause between two refreshes of the list.
 const TICK: Duration = Duration::from_millis(600);
 
@@ -85,6 +89,8 @@ struct Answer {
     retrying: Option<String>,
     in_flight: bool,
     asked: Option<Instant>,
+    /// The history length when last asked.
+    length: i64,
     /// The run was closed when this answer came: it never changes again.
     settled: bool,
 }
@@ -209,7 +215,7 @@ pub fn unreachable(e: &ClientError) -> bool {
         ClientError::Unreachable { .. } => true,
         ClientError::Rpc(s) => matches!(
             s.code(),
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
         ),
         _ => false,
     }
@@ -233,23 +239,32 @@ impl Refresher {
             }
         };
         let _ = client_tx.send(Some(client.clone()));
+        // List on every tick; between ticks, rebuild from the last list when answers arrive.
+        let mut listed: Option<Vec<WorkflowExecutionInfo>> = None;
+        let mut next_list = tokio::time::Instant::now();
         loop {
-            match client
-                .list_workflows_page(ORDERS_QUERY, SHOWN, Vec::new())
-                .await
-            {
-                Ok((infos, _)) => {
-                    let orders = self.refresh(&client, &infos).await;
-                    self.publish(ServerHealth::Up, Some(orders));
-                }
-                Err(e) if unreachable(&e) => self.publish(ServerHealth::Down(e.to_string()), None),
-                Err(e) => {
-                    tracing::warn!("cannot list the orders: {e}");
-                    self.publish(ServerHealth::Down(e.to_string()), None);
+            if tokio::time::Instant::now() >= next_list {
+                next_list = tokio::time::Instant::now() + TICK;
+                match client
+                    .list_workflows_page(ORDERS_QUERY, SHOWN, Vec::new())
+                    .await
+                {
+                    Ok((infos, _)) => listed = Some(infos),
+                    Err(e) => {
+                        if !unreachable(&e) {
+                            tracing::warn!("cannot list the orders: {e}");
+                        }
+                        listed = None;
+                        self.publish(ServerHealth::Down(e.to_string()), None);
+                    }
                 }
             }
+            if let Some(infos) = &listed {
+                let orders = self.refresh(&client, infos).await;
+                self.publish(ServerHealth::Up, Some(orders));
+            }
             tokio::select! {
-                _ = tokio::time::sleep(TICK) => {}
+                _ = tokio::time::sleep_until(next_list) => {}
                 _ = self.answered.notified() => {
                     // Gather answers that arrive together.
                     tokio::time::sleep(Duration::from_millis(30)).await;
@@ -283,10 +298,18 @@ impl Refresher {
                     ..Default::default()
                 };
             }
-            let due = !a.in_flight && !a.settled && a.asked.is_none_or(|t| t.elapsed() >= TICK / 2);
+            // Ask again when the history grew (Perdure's list shows it; Temporal's may not), and
+            // at least every `REASK_OPEN` while open. A closed run whose query failed (no worker)
+            // is asked again only every `REASK_CLOSED`.
+            let every = if view.open { REASK_OPEN } else { REASK_CLOSED };
+            let due = !a.in_flight
+                && !a.settled
+                && (a.length != info.history_length
+                    || a.asked.is_none_or(|t| t.elapsed() >= every));
             if due {
                 a.in_flight = true;
                 a.asked = Some(Instant::now());
+                a.length = info.history_length;
                 let (client, answers, answered) =
                     (client.clone(), self.answers.clone(), self.answered.clone());
                 let (id, run_id, open) = (view.id.clone(), view.run_id.clone(), view.open);
@@ -301,6 +324,7 @@ impl Refresher {
                             fresh.status = a.status.clone();
                         }
                         fresh.asked = a.asked;
+                        fresh.length = a.length;
                         *a = fresh;
                     }
                     drop(answers);
@@ -414,5 +438,8 @@ fn status_name(s: WorkflowExecutionStatus) -> &'static str {
 
 fn time_of(t: prost_wkt_types::Timestamp) -> Option<SystemTime> {
     let secs = u64::try_from(t.seconds).ok()?;
-    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, u32::try_from(t.nanos).unwrap_or(0)))
+    SystemTime::UNIX_EPOCH.checked_add(Duration::new(
+        secs,
+        u32::try_from(t.nanos).unwrap_or(0).min(999_999_999),
+    ))
 }

@@ -104,10 +104,12 @@ fn main() -> anyhow::Result<()> {
             return app::worker_only(&cli.address, &cli.namespace, &tq, outage, shutdown()).await;
         }
         let timeout = match cli.timeout {
-            Some(s) if !(s.is_finite() && s > 0.0) => {
-                anyhow::bail!("--timeout must be a positive number of seconds")
-            }
-            Some(s) => Some(Duration::from_secs_f64(s)),
+            Some(s) => match Duration::try_from_secs_f64(s) {
+                Ok(d) if !d.is_zero() && d <= Duration::from_secs(365 * 86_400) => Some(d),
+                _ => anyhow::bail!(
+                    "--timeout must be a number of seconds, more than 0 and at most a year"
+                ),
+            },
             None => None,
         };
         let config = Config {

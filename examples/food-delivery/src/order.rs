@@ -267,7 +267,11 @@ impl PaymentService {
     /// A service that is down for `outage` from now (zero: only the first attempts fail).
     pub fn new(outage: Duration) -> Self {
         PaymentService {
-            outage_until: (!outage.is_zero()).then(|| Instant::now() + outage),
+            outage_until: (!outage.is_zero()).then(|| {
+                let now = Instant::now();
+                now.checked_add(outage)
+                    .unwrap_or(now + Duration::from_secs(86_400 * 365))
+            }),
         }
     }
 

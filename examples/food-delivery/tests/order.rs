@@ -109,7 +109,7 @@ async fn an_unknown_product_fails_the_order_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_retries_the_charge_through_a_payment_outage() {
     let client = server().await;
-    // Down for 2 s: attempt 1 (t=0) and attempt 2 (t=1 s) fail, attempt 3 (t=3 s) charges.
+    // The payment service is down for 2 s after the worker starts.
     let stop = worker(
         &client,
         "outage",
@@ -132,9 +132,12 @@ async fn the_server_retries_the_charge_through_a_payment_outage() {
             _ => None,
         })
         .expect("the charge started");
-    assert_eq!(
-        started.attempt, 3,
-        "two failed attempts, retried by the server"
+    // Attempt 1 (t=0) fails anyway; attempt 2 (t=1 s) falls in the outage unless the first
+    // attempt started late on a slow machine. Either way the server retried until it was paid.
+    assert!(
+        started.attempt >= 2,
+        "retried by the server: {}",
+        started.attempt
     );
     assert!(
         started

@@ -224,13 +224,18 @@ async fn place_order(
 ) -> Response {
     let result = start_order(&site, &form).await;
     let redirect = format!("/orders/{}", render::seg(&form.order_id));
+    // After a server-side failure the start may still have happened: keep the id for the retry.
+    let next = match &result {
+        Err((status, _)) if status.is_server_error() => None,
+        _ => Some(new_order_id()),
+    };
     answer(
         &site,
         &headers,
         App::Menu,
         result.map(|m| (m, Some(form.order_id.clone()))),
         &redirect,
-        Some(new_order_id()),
+        next,
     )
 }
 
@@ -330,7 +335,14 @@ async fn pick_up(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let result = signal(&site, &id, "pickedUp", state::PAID, "picked up").await;
+    let result = signal(
+        &site,
+        &id,
+        "pickedUp",
+        [state::PAID, state::PICKED_UP],
+        "picked up",
+    )
+    .await;
     answer(&site, &headers, App::Driver, result, "/", None)
 }
 
@@ -339,17 +351,24 @@ async fn deliver(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let result = signal(&site, &id, "delivered", state::PICKED_UP, "delivered").await;
+    let result = signal(
+        &site,
+        &id,
+        "delivered",
+        [state::PICKED_UP, state::DELIVERED],
+        "delivered",
+    )
+    .await;
     answer(&site, &headers, App::Driver, result, "/", None)
 }
 
 /// Sends `signal` to order `id` if it is in state `from` (the workflow ignores it otherwise,
-/// and the driver should know why nothing happened).
+/// and the driver should know why nothing happened), then waits up to 3 s to see it reach `to`.
 async fn signal(
     site: &Site,
     id: &str,
     signal: &str,
-    from: &str,
+    [from, to]: [&str; 2],
     done: &str,
 ) -> Result<(String, Option<String>), (StatusCode, String)> {
     let order = match site.book.load_fresh(id).await {
@@ -399,6 +418,39 @@ async fn signal(
         .signal(signal, ())
         .await
         .map_err(|e| failed(site, &e))?;
+    // The workflow ignores the signal if the order moved on meanwhile (the pickup timer fired,
+    // another driver was quicker): say so instead of claiming success.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        match site.book.load_fresh(id).await {
+            Ok(Some(now)) => match now.status.as_ref().map(|s| s.state.as_str()) {
+                Some(st) if st == from && now.open => {}
+                Some(st) if st == to => break,
+                Some(st) => {
+                    return Err((
+                        StatusCode::CONFLICT,
+                        format!(
+                            "Order {id} is {} now: it was not {done}.",
+                            st.to_lowercase()
+                        ),
+                    ));
+                }
+                // No worker answers: the signal waits on the server until one is back.
+                None => {
+                    return Ok((
+                        format!("Order {id}: sent; it is {done} as soon as a worker is back."),
+                        Some(id.to_string()),
+                    ));
+                }
+            },
+            Ok(None) => break,
+            Err(e) => return Err(failed(site, &e)),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
     Ok((format!("Order {id} {done}."), Some(id.to_string())))
 }
 

@@ -43,8 +43,23 @@ export const pickedUpSignal = defineSignal('pickedUp');
 export const deliveredSignal = defineSignal('delivered');
 export const getStatusQuery = defineQuery<OrderStatus>('getStatus');
 
+const isId = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff;
+const isTimeout = (v: unknown) => v === undefined || v === null || (Number.isInteger(v) && (v as number) >= 0);
+
+/** Reads the input as the Rust worker does; anything else fails the order (not its task). */
+function readInput(input: unknown): { productId: number; pickupTimeoutMs?: number | null; deliveryTimeoutMs?: number | null } {
+  if (isId(input)) return { productId: input };
+  if (typeof input === 'object' && input !== null) {
+    const o = input as Record<string, unknown>;
+    if (isId(o.productId) && isTimeout(o.pickupTimeoutMs) && isTimeout(o.deliveryTimeoutMs)) {
+      return o as { productId: number; pickupTimeoutMs?: number | null; deliveryTimeoutMs?: number | null };
+    }
+  }
+  throw ApplicationFailure.nonRetryable(`Invalid order input ${JSON.stringify(input)}: expected a product id or {productId, pickupTimeoutMs?, deliveryTimeoutMs?}`, 'InvalidInput');
+}
+
 export async function order(input: OrderInput): Promise<OrderStatus> {
-  const { productId, pickupTimeoutMs, deliveryTimeoutMs } = typeof input === 'number' ? { productId: input } : input;
+  const { productId, pickupTimeoutMs, deliveryTimeoutMs } = readInput(input);
   let state: OrderState = 'Charging card';
   let deliveredAt: string | undefined;
 
