@@ -326,6 +326,10 @@ describe('food-delivery with the Rust worker', () => {
         assert.equal(r.status, 200, JSON.stringify(r.body));
       }
       for (const id of ids) await waitState(app, id, 'Delivered');
+      // Every order, a page at a time, from the server's visibility list.
+      const all = await (await fetch(`${app.menu}/orders`)).text();
+      for (const id of ids) assert.ok(all.includes(`data-id="${id}"`), id);
+      assert.equal((await fetch(`${app.menu}/orders?page=zz`)).status, 400);
       await page.close();
     } finally { app.kill(); }
   });

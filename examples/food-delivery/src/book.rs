@@ -175,6 +175,41 @@ impl Book {
         self.snapshot.clone()
     }
 
+    /// One page of every order, newest first (no status queries: the state shown is the one
+    /// the live list knows, else the execution status). Returns the next page's token.
+    pub async fn page(
+        &self,
+        size: i32,
+        token: Vec<u8>,
+    ) -> Result<(Vec<OrderView>, Vec<u8>), ClientError> {
+        let client =
+            self.client_within(CONNECT_WAIT)
+                .await
+                .ok_or_else(|| ClientError::Unreachable {
+                    address: self.address.clone(),
+                    message: "no answer yet".into(),
+                })?;
+        let (infos, next) = client
+            .list_workflows_page(ORDERS_QUERY, size, token)
+            .await?;
+        let snap = self.snapshot();
+        let views = infos
+            .iter()
+            .map(|info| {
+                let mut v = view_of(info);
+                if let Some(known) = snap
+                    .orders
+                    .iter()
+                    .find(|o| o.id == v.id && o.run_id == v.run_id)
+                {
+                    v = known.clone();
+                }
+                v
+            })
+            .collect();
+        Ok((views, next))
+    }
+
     /// One order: from the last snapshot, else read from the server (orders older than the list
     /// shows). `Ok(None)` when no such order exists.
     pub async fn load(&self, id: &str) -> Result<Option<OrderView>, ClientError> {

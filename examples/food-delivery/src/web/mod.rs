@@ -55,7 +55,7 @@ pub fn new_order_id() -> String {
 pub async fn serve_menu(site: Shared, listener: TcpListener) -> std::io::Result<()> {
     let router = Router::new()
         .route("/", get(menu_page))
-        .route("/orders", post(place_order))
+        .route("/orders", post(place_order).get(all_orders))
         .route("/orders/{id}", get(order_page))
         .route("/events", get(events_menu));
     serve(site, listener, router).await
@@ -283,6 +283,72 @@ async fn start_order(site: &Site, form: &OrderForm) -> Result<String, (StatusCod
         }
         Err(e) => Err(failed(site, &e)),
     }
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    #[serde(default)]
+    page: Option<String>,
+}
+
+/// `/orders`: every order, 50 at a time, newest first.
+async fn all_orders(State(site): State<Shared>, Query(q): Query<PageQuery>) -> Response {
+    let title = "All orders · Perdure Eats";
+    let token = match q.page.as_deref().map(from_hex) {
+        None => Vec::new(),
+        Some(Some(t)) => t,
+        Some(None) => {
+            return html(
+                StatusCode::BAD_REQUEST,
+                render::page(
+                    &site,
+                    App::Menu,
+                    title,
+                    "none",
+                    None,
+                    &render::message("Bad page", "That page link is not valid."),
+                ),
+            );
+        }
+    };
+    match site.book.page(50, token).await {
+        Ok((orders, next)) => {
+            let next = (!next.is_empty()).then(|| to_hex(&next));
+            let body = render::all_orders(&site, &orders, next.as_deref(), q.page.is_none());
+            html(
+                StatusCode::OK,
+                render::page(&site, App::Menu, title, "none", None, &body),
+            )
+        }
+        Err(e) => {
+            let (status, text) = failed(&site, &e);
+            html(
+                status,
+                render::page(
+                    &site,
+                    App::Menu,
+                    title,
+                    "none",
+                    None,
+                    &render::message("Cannot list the orders", &text),
+                ),
+            )
+        }
+    }
+}
+
+fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || s.len() > 8192 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 async fn order_page(State(site): State<Shared>, Path(id): Path<String>) -> Response {
@@ -657,6 +723,15 @@ mod tests {
         );
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(cross_site(&h));
+    }
+
+    #[test]
+    fn page_tokens_round_trip() {
+        let t = vec![0u8, 1, 0xab, 0xff];
+        assert_eq!(from_hex(&to_hex(&t)), Some(t));
+        assert_eq!(from_hex("abc"), None);
+        assert_eq!(from_hex("zz"), None);
+        assert_eq!(from_hex("é1"), None);
     }
 
     #[test]

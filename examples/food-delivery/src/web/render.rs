@@ -221,8 +221,40 @@ pub fn menu_orders(site: &Site, snap: &Snapshot) -> String {
     if snap.orders.is_empty() {
         return r#"<p class="empty">No orders yet. Pick something from the menu.</p>"#.into();
     }
+    let mut out = order_rows(site, &snap.orders);
+    // The live list holds the newest orders; every order is a page away.
+    out.push_str(r#"<p class="more"><a href="/orders">All orders →</a></p>"#);
+    out
+}
+
+/// Every order, a page at a time (`next`: the link to the older ones).
+pub fn all_orders(site: &Site, orders: &[OrderView], next: Option<&str>, first: bool) -> String {
+    let rows = if orders.is_empty() {
+        r#"<p class="empty">No orders.</p>"#.to_string()
+    } else {
+        order_rows(site, orders)
+    };
+    let nav = match (first, next) {
+        (true, Some(n)) => format!(
+            r#"<p class="more"><a href="/orders?page={}">Older orders →</a></p>"#,
+            esc(n)
+        ),
+        (false, Some(n)) => format!(
+            r#"<p class="more"><a href="/orders">← Newest</a> · <a href="/orders?page={}">Older orders →</a></p>"#,
+            esc(n)
+        ),
+        (false, None) => r#"<p class="more"><a href="/orders">← Newest</a></p>"#.to_string(),
+        (true, None) => String::new(),
+    };
+    format!(
+        r#"<p class="back"><a href="/">← Back to the menu</a></p>
+<section class="orders"><h1>All orders</h1>{rows}{nav}</section>"#
+    )
+}
+
+fn order_rows(site: &Site, orders: &[OrderView]) -> String {
     let mut out = String::from(r#"<ul class="order-list">"#);
-    for o in &snap.orders {
+    for o in orders {
         let _ = write!(
             out,
             r#"<li class="order" data-id="{id}">{thumb}<div class="what"><strong>{name}</strong> <span class="muted">{price}</span><div class="when">{times}</div>{note}</div>{badge}<div class="links"><a href="/orders/{id_url}">Track</a>{ui}</div></li>"#,
