@@ -147,6 +147,17 @@ impl Book {
         tokio::time::timeout(wait, self.connected()).await.ok()
     }
 
+    /// The client, or `Unreachable` when the first connection has not succeeded within
+    /// [`CONNECT_WAIT`].
+    pub async fn client_or_unreachable(&self) -> Result<Client, ClientError> {
+        self.client_within(CONNECT_WAIT)
+            .await
+            .ok_or_else(|| ClientError::Unreachable {
+                address: self.address.clone(),
+                message: "no answer yet".into(),
+            })
+    }
+
     /// Waits until connected.
     pub async fn connected(&self) -> Client {
         let mut rx = self.client.clone();
@@ -182,13 +193,7 @@ impl Book {
         size: i32,
         token: Vec<u8>,
     ) -> Result<(Vec<OrderView>, Vec<u8>), ClientError> {
-        let client =
-            self.client_within(CONNECT_WAIT)
-                .await
-                .ok_or_else(|| ClientError::Unreachable {
-                    address: self.address.clone(),
-                    message: "no answer yet".into(),
-                })?;
+        let client = self.client_or_unreachable().await?;
         let (infos, next) = client
             .list_workflows_page(ORDERS_QUERY, size, token)
             .await?;
@@ -221,13 +226,7 @@ impl Book {
 
     /// One order, read from the server now. `Ok(None)` when no such order exists.
     pub async fn load_fresh(&self, id: &str) -> Result<Option<OrderView>, ClientError> {
-        let client =
-            self.client_within(CONNECT_WAIT)
-                .await
-                .ok_or_else(|| ClientError::Unreachable {
-                    address: self.address.clone(),
-                    message: "no answer yet".into(),
-                })?;
+        let client = self.client_or_unreachable().await?;
         let handle = client.workflow_handle(id, None);
         let info = match handle.describe().await {
             Ok(d) => d.workflow_execution_info.unwrap_or_default(),

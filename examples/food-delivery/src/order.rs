@@ -212,14 +212,9 @@ pub async fn order(ctx: WfContext, req: OrderRequest) -> WorkflowResult<OrderSta
         .pickup_timeout_ms
         .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
     if !ctx.condition_timeout(is(state::PICKED_UP), pickup).await? {
-        set(state::REFUNDING);
-        ctx.activity::<String>("refundOrder", (product.id,), opts.clone())
-            .await?;
-        notify(format!(
-            "⚠️ No driver picked up your {name} in time. Your payment has been refunded."
-        ))
-        .await?;
-        set(state::REFUNDED);
+        let notice =
+            format!("⚠️ No driver picked up your {name} in time. Your payment has been refunded.");
+        refund(&ctx, &opts, &status, product, notice).await?;
         return Err(ApplicationFailure::non_retryable("Not picked up in time")
             .with_type("NotPickedUp")
             .into());
@@ -233,14 +228,9 @@ pub async fn order(ctx: WfContext, req: OrderRequest) -> WorkflowResult<OrderSta
         .condition_timeout(is(state::DELIVERED), delivery)
         .await?
     {
-        set(state::REFUNDING);
-        ctx.activity::<String>("refundOrder", (product.id,), opts.clone())
-            .await?;
-        notify(format!(
-            "⚠️ Your {name} could not be delivered. Your payment has been refunded."
-        ))
-        .await?;
-        set(state::REFUNDED);
+        let notice =
+            format!("⚠️ Your {name} could not be delivered. Your payment has been refunded.");
+        refund(&ctx, &opts, &status, product, notice).await?;
         return Err(ApplicationFailure::non_retryable("Not delivered in time")
             .with_type("NotDelivered")
             .into());
@@ -248,6 +238,23 @@ pub async fn order(ctx: WfContext, req: OrderRequest) -> WorkflowResult<OrderSta
     notify(format!("✅ Your {name} was delivered. Enjoy!")).await?;
     let done = status.borrow().clone();
     Ok(done)
+}
+
+/// Refunds the order and tells the customer: `Refunding`, then `Refunded`.
+async fn refund(
+    ctx: &WfContext,
+    opts: &ActivityOptions,
+    status: &RefCell<OrderStatus>,
+    product: &Product,
+    notice: String,
+) -> WorkflowResult<()> {
+    status.borrow_mut().state = state::REFUNDING.into();
+    ctx.activity::<String>("refundOrder", (product.id,), opts.clone())
+        .await?;
+    ctx.activity::<()>("sendPushNotification", (notice,), opts.clone())
+        .await?;
+    status.borrow_mut().state = state::REFUNDED.into();
+    Ok(())
 }
 
 /// A pretend payment service: it is unreachable on the first attempt of every charge (so the

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::book::{Book, CONNECT_WAIT, OrderView, Snapshot, unreachable};
+use crate::book::{Book, OrderView, Snapshot, unreachable};
 use crate::order::{self, OrderRequest, state};
 use render::App;
 
@@ -254,15 +254,11 @@ async fn start_order(site: &Site, form: &OrderForm) -> Result<String, (StatusCod
             format!("{:?} is not a valid order id.", form.order_id),
         ));
     }
-    let Some(client) = site.book.client_within(CONNECT_WAIT).await else {
-        return Err((
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "Cannot reach the Perdure server at {}: no answer yet.",
-                site.book.address()
-            ),
-        ));
-    };
+    let client = site
+        .book
+        .client_or_unreachable()
+        .await
+        .map_err(|e| failed(site, &e))?;
     let ms = site.timeout.map(|t| t.as_millis() as u64);
     let request = OrderRequest {
         product_id: product.id,
@@ -473,12 +469,11 @@ async fn signal(
             ),
         ));
     }
-    let Some(client) = site.book.client_within(CONNECT_WAIT).await else {
-        return Err((
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Not connected to the server yet.".into(),
-        ));
-    };
+    let client = site
+        .book
+        .client_or_unreachable()
+        .await
+        .map_err(|e| failed(site, &e))?;
     client
         .workflow_handle(id, Some(order.run_id.clone()))
         .signal(signal, ())
