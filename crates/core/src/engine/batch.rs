@@ -326,17 +326,21 @@ impl Engine {
         }
     }
 
+    /// The jobs this process is running now. Taken *before* the store is read: a job leaves
+    /// this set only after its final state is saved, so a stored RUNNING row whose job is not
+    /// in a snapshot taken earlier was interrupted by a restart, never merely finishing.
+    fn running_batches(&self) -> std::collections::HashSet<(String, String)> {
+        self.inner.batch_jobs.0.lock().keys().cloned().collect()
+    }
+
     /// A stored job as clients see it: RUNNING only while a task of this process runs it.
-    fn batch_view(&self, job: StoredBatchJob) -> Result<DescribeBatchOperationResponse> {
+    fn batch_view(
+        running: &std::collections::HashSet<(String, String)>,
+        job: StoredBatchJob,
+    ) -> Result<DescribeBatchOperationResponse> {
         let mut r = DescribeBatchOperationResponse::decode(job.data.as_slice())
             .map_err(|e| Error::Internal(format!("corrupt batch job: {e}")))?;
-        let running = self
-            .inner
-            .batch_jobs
-            .0
-            .lock()
-            .contains_key(&(job.namespace_id, job.job_id));
-        if r.state == State::Running as i32 && !running {
+        if r.state == State::Running as i32 && !running.contains(&(job.namespace_id, job.job_id)) {
             // Interrupted by a restart: it will not go on.
             r.state = State::Failed as i32;
         }
@@ -353,13 +357,14 @@ impl Engine {
                 "JobId is not set on request.".into(),
             ));
         }
+        let running = self.running_batches();
         let s = self.inner.store.clone();
         let (ns_id, job_id) = (ns.id.clone(), req.job_id.clone());
         let job = tokio::task::spawn_blocking(move || s.get_batch_job(&ns_id, &job_id))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??
             .ok_or_else(|| not_found(&req.job_id))?;
-        self.batch_view(job)
+        Self::batch_view(&running, job)
     }
 
     pub async fn list_batches(
@@ -382,6 +387,7 @@ impl Engine {
             });
             Some(parsed.ok_or_else(|| Error::InvalidArgument("Invalid NextPageToken.".into()))?)
         };
+        let running = self.running_batches();
         let s = self.inner.store.clone();
         let ns_id = ns.id.clone();
         let jobs = tokio::task::spawn_blocking(move || s.list_batch_jobs(&ns_id, size, after))
@@ -393,7 +399,7 @@ impl Engine {
         };
         let mut operation_info = Vec::new();
         for j in jobs {
-            let r = self.batch_view(j)?;
+            let r = Self::batch_view(&running, j)?;
             operation_info.push(BatchOperationInfo {
                 job_id: r.job_id,
                 state: r.state,
