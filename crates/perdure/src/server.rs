@@ -73,8 +73,16 @@ pub fn start_dev(args: StartDev) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {addr}"))?;
         let mut limits = perdure_server::Limits::default();
         for setting in &args.dynamic_config_value {
-            perdure_server::dynamic_config::apply(&mut limits, setting)
-                .context("invalid --dynamic-config-value")?;
+            use perdure_server::dynamic_config::{apply, Outcome};
+            match apply(&mut limits, setting).context("invalid --dynamic-config-value")? {
+                Outcome::Applied | Outcome::AlwaysOn => {}
+                Outcome::CannotDisable => tracing::warn!(
+                    "--dynamic-config-value {setting}: Perdure cannot turn this feature off; it stays on"
+                ),
+                Outcome::Unknown => tracing::warn!(
+                    "--dynamic-config-value {setting}: Perdure does not know this key; ignored"
+                ),
+            }
         }
         let config = perdure_server::ServerConfig {
             db_path: (!args.in_memory).then(|| args.db_filename.clone()),

@@ -6,9 +6,10 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use common::{free_port, perdure_bin, server_with};
+use common::{Proc, free_port, perdure_bin, server_with};
 
 /// One HTTP/1.1 GET; the whole answer (status line, headers, body).
 fn http_get(port: u16, path: &str) -> std::io::Result<String> {
@@ -77,15 +78,78 @@ fn dynamic_config_values_set_the_limits() {
 
 #[test]
 fn a_bad_dynamic_config_value_is_refused_at_start() {
-    let out = Command::new(perdure_bin())
-        .args(["server", "start-dev", "--in-memory", "--port", "0"])
-        .args(["--dynamic-config-value", "limit.nope=1"])
-        .output()
+    for (setting, message) in [
+        (
+            "limit.maxIDLength=-1",
+            "limit.maxIDLength needs a non-negative whole number",
+        ),
+        (
+            "system.enableEagerWorkflowStart=maybe",
+            "system.enableEagerWorkflowStart is a switch",
+        ),
+        ("limit.maxIDLength", "expected KEY=VALUE"),
+    ] {
+        let out = Command::new(perdure_bin())
+            .args(["server", "start-dev", "--in-memory", "--port", "0"])
+            .args(["--dynamic-config-value", setting])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{setting}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{setting}: {err}");
+    }
+}
+
+/// The official SDKs' test harnesses start `temporal server start-dev` with Temporal's feature
+/// switches and keys Perdure has no use for: the same command line starts Perdure, with warnings.
+#[test]
+fn switches_and_unknown_keys_are_accepted_with_a_warning() {
+    let log = std::env::temp_dir().join(format!("perdure-cli-switches-{}.log", std::process::id()));
+    let port = free_port();
+    let child = Command::new(perdure_bin())
+        .args(["server", "start-dev", "--in-memory", "--headless"])
+        .args(["--log-level", "warn", "--port", &port.to_string()])
+        .args([
+            "--dynamic-config-value",
+            "system.enableEagerWorkflowStart=true",
+        ])
+        .args([
+            "--dynamic-config-value",
+            "frontend.activityAPIsEnabled=false",
+        ])
+        .args(["--dynamic-config-value", "system.somethingNew=42"])
+        .args([
+            "--dynamic-config-value",
+            "limit.historyCount.suggestContinueAsNew=50",
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let proc = Proc(child);
+    let address = format!("127.0.0.1:{port}");
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = Command::new(perdure_bin())
+            .args(["workflow", "list", "--address", &address])
+            .output()
+            .unwrap();
+        if r.status.success() {
+            break;
+        }
+        assert!(Instant::now() < end, "the server did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(proc);
+    let err = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
     assert!(
-        err.contains("unknown dynamic config key \"limit.nope\""),
+        err.contains("system.somethingNew=42: Perdure does not know this key; ignored"),
         "{err}"
     );
+    assert!(
+        err.contains("frontend.activityAPIsEnabled=false: Perdure cannot turn this feature off"),
+        "{err}"
+    );
+    assert!(!err.contains("enableEagerWorkflowStart"), "{err}");
 }
