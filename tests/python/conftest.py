@@ -18,6 +18,21 @@ def free_port() -> int:
 
 HTTP_API = {}
 
+# The dynamic config the official Python SDK's own test harness starts its dev server with; both
+# servers get the same flags (Perdure honours the limits and accepts the feature switches).
+CONTINUE_AS_NEW_SUGGEST_HISTORY_COUNT = 50
+DYNAMIC_CONFIG = [
+    "system.forceSearchAttributesCacheRefreshOnRead=true",
+    f"limit.historyCount.suggestContinueAsNew={CONTINUE_AS_NEW_SUGGEST_HISTORY_COUNT}",
+    "system.enableEagerWorkflowStart=true",
+    "frontend.enableExecuteMultiOperation=true",
+    "frontend.activityAPIsEnabled=true",
+]
+
+
+def dynamic_config_flags() -> list:
+    return [flag for kv in DYNAMIC_CONFIG for flag in ("--dynamic-config-value", kv)]
+
 
 @pytest.fixture(scope="session")
 def http_api(server):
@@ -41,7 +56,7 @@ def server(tmp_path_factory):
         cmd = [binary, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
                "--db-filename", str(db), "--headless", "--http-port", str(http_port),
                "--log-level", "warn"]
-    proc = subprocess.Popen(cmd)
+    proc = subprocess.Popen(cmd + dynamic_config_flags())
     deadline = time.time() + 20
     while time.time() < deadline:
         try:

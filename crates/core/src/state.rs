@@ -9,6 +9,7 @@ use perdure_proto::api::common::v1::{
 };
 use perdure_proto::api::failure::v1::Failure;
 use perdure_proto::api::history::v1::HistoryEvent;
+use perdure_proto::api::sdk::v1::UserMetadata;
 use perdure_proto::prost_types::{Duration, Timestamp};
 
 /// One workflow run's mutable state.
@@ -133,6 +134,10 @@ pub struct ExecutionState {
     /// The result of the last successful run of a cron chain, handed to the next run.
     #[prost(message, optional, tag = "51")]
     pub last_completion_result: Option<Payloads>,
+    /// The summary and details a client (or a parent's command) attached to the start; shown
+    /// by describe and on the WorkflowExecutionStarted event.
+    #[prost(message, optional, tag = "52")]
+    pub user_metadata: Option<UserMetadata>,
 }
 
 /// The parent of a child workflow run.
@@ -276,6 +281,9 @@ pub struct ChildState {
     /// Encoded StartChildWorkflowExecutionInitiatedEventAttributes (to re-issue after a crash).
     #[prost(bytes = "vec", tag = "8")]
     pub initiated: Vec<u8>,
+    /// The user metadata of the StartChildWorkflowExecution command, given to the child's start.
+    #[prost(message, optional, tag = "9")]
+    pub user_metadata: Option<UserMetadata>,
 }
 
 /// A signal-external or cancel-external request waiting for its outcome.

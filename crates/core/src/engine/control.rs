@@ -149,7 +149,8 @@ impl Engine {
         self.mutate(key, move |tx, _| {
             Self::check_chain(tx.state, &req.first_execution_run_id)?;
             if !tx.is_running() {
-                return Err(closed_error());
+                // Temporal answers success, and changes nothing, when the run already closed.
+                return Ok(());
             }
             tx.request_cancel(&req.reason, &req.identity, &req.request_id, None);
             Ok(())
@@ -283,7 +284,7 @@ impl Engine {
                 workflow_execution_timeout: state.execution_timeout,
                 workflow_run_timeout: state.run_timeout,
                 default_workflow_task_timeout: state.task_timeout,
-                user_metadata: None,
+                user_metadata: state.user_metadata.clone(),
             }),
             workflow_execution_info: Some(execution_info(state)),
             pending_activities,

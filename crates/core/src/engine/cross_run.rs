@@ -20,7 +20,7 @@ impl Engine {
     /// Starts the child recorded under `initiated` in the parent run `parent`.
     pub(crate) async fn start_child(&self, parent: RunKey, initiated: i64) -> Result<()> {
         let entry = self.entry(&parent).await?;
-        let (attrs, parent_state) = {
+        let (attrs, parent_state, user_metadata) = {
             let d = entry.data.lock().await;
             let Some(c) = d
                 .state
@@ -36,13 +36,16 @@ impl Engine {
             let a =
                 StartChildWorkflowExecutionInitiatedEventAttributes::decode(c.initiated.as_slice())
                     .map_err(|e| Error::Internal(e.to_string()))?;
-            (a, d.state.clone())
+            (a, d.state.clone(), c.user_metadata.clone())
         };
         let result = async {
             let ns = self.namespace(&attrs.namespace)?;
             let reuse =
                 Reuse::try_from(attrs.workflow_id_reuse_policy).unwrap_or(Reuse::Unspecified);
-            let p = self.start_params(&ns, StartRequest::child(attrs, &parent_state, initiated))?;
+            let p = self.start_params(
+                &ns,
+                StartRequest::child(attrs, &parent_state, initiated, user_metadata),
+            )?;
             self.start_with_policies(StartSpec {
                 params: p,
                 reuse,
@@ -105,7 +108,13 @@ impl Engine {
             let r2 = r.clone();
             self.mutate(key, move |tx, _| {
                 if !tx.is_running() {
-                    return Err(closed_error());
+                    // As in Temporal, asking a closed run to cancel succeeds (and does nothing);
+                    // a signal to it fails.
+                    return if r2.cancel {
+                        Ok(())
+                    } else {
+                        Err(closed_error())
+                    };
                 }
                 if r2.cancel {
                     tx.request_cancel(

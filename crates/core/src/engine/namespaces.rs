@@ -306,12 +306,17 @@ impl Engine {
                 .ok_or_else(|| {
                     Error::InvalidArgument(format!("Unknown search attribute type {t} for {name}."))
                 })?;
-            if system_sa_type(&name).is_some() {
+            if system_sa_type(&name).is_some() || name.starts_with("Temporal") {
                 return Err(Error::InvalidArgument(format!(
                     "Search attribute {name} is reserved by system."
                 )));
             }
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            // Temporal takes nearly any name (`my-key-1`, `bad key`; a query quotes it in
+            // backticks). Perdure refuses only what it could not name in a query or a JSON path.
+            if name.is_empty()
+                || name.len() > self.inner.config.limits.id_length
+                || name.chars().any(|c| c.is_control() || c == '`' || c == '"')
+            {
                 return Err(Error::InvalidArgument(format!(
                     "Search attribute name {name:?} is invalid."
                 )));

@@ -8,7 +8,7 @@ use perdure_proto::api::enums::v1::{
     QueryRejectCondition, UpdateWorkflowExecutionLifecycleStage as Stage,
     WorkflowExecutionStatus as Status,
 };
-use perdure_proto::api::failure::v1::Failure;
+use perdure_proto::api::failure::v1::{ApplicationFailureInfo, Failure, failure::FailureInfo};
 use perdure_proto::api::query::v1::{QueryRejected, WorkflowQuery};
 use perdure_proto::api::update::v1 as upd;
 use perdure_proto::api::workflowservice::v1::*;
@@ -268,9 +268,12 @@ impl Engine {
                     return Ok((Stage::Completed as i32, outcome));
                 }
                 if d.state.status != Status::Running as i32 {
-                    return Err(Error::NotFound(
-                        "Workflow Update failed because the Workflow completed before the Update completed.".into(),
-                    ));
+                    // As Temporal aborts it: an accepted update gets a failure outcome, one the
+                    // workflow never accepted the closed run's error.
+                    if u.stage >= Stage::Accepted as i32 {
+                        return Ok((Stage::Completed as i32, Some(completed_workflow_outcome())));
+                    }
+                    return Err(closed_error());
                 }
                 if u.stage >= wait.max(Stage::Admitted as i32) && wait != Stage::Completed as i32 {
                     return Ok((u.stage, None));
@@ -281,5 +284,26 @@ impl Engine {
             }
             Self::wait_change(&entry, seen, until).await;
         }
+    }
+}
+
+/// The outcome of an accepted update whose run closed before the update completed, as
+/// Temporal writes it.
+fn completed_workflow_outcome() -> upd::Outcome {
+    upd::Outcome {
+        value: Some(upd::outcome::Value::Failure(Failure {
+            message:
+                "Workflow Update failed because the Workflow completed before the Update completed."
+                    .into(),
+            source: "Server".into(),
+            failure_info: Some(FailureInfo::ApplicationFailureInfo(
+                ApplicationFailureInfo {
+                    r#type: "AcceptedUpdateCompletedWorkflow".into(),
+                    non_retryable: true,
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        })),
     }
 }

@@ -11,6 +11,7 @@ use perdure_proto::api::enums::v1::{
     WorkflowIdReusePolicy as Reuse,
 };
 use perdure_proto::api::history::v1::StartChildWorkflowExecutionInitiatedEventAttributes;
+use perdure_proto::api::sdk::v1::UserMetadata;
 use perdure_proto::api::taskqueue::v1::TaskQueue;
 use perdure_proto::api::workflowservice::v1::*;
 use perdure_proto::prost_types;
@@ -64,6 +65,8 @@ pub(crate) struct StartRequest {
     pub reuse_policy: i32,
     /// Set for a child start.
     pub child_of: Option<ChildOf>,
+    /// Summary and details for the run.
+    pub user_metadata: Option<UserMetadata>,
 }
 
 /// The parent side of a child start.
@@ -100,6 +103,7 @@ macro_rules! start_request_from {
                     priority: r.priority,
                     reuse_policy: r.workflow_id_reuse_policy,
                     child_of: None,
+                    user_metadata: r.user_metadata,
                 }
             }
         }
@@ -119,6 +123,7 @@ impl StartRequest {
         attrs: StartChildWorkflowExecutionInitiatedEventAttributes,
         parent: &ExecutionState,
         initiated: i64,
+        user_metadata: Option<UserMetadata>,
     ) -> Self {
         StartRequest {
             workflow_id: attrs.workflow_id,
@@ -152,6 +157,7 @@ impl StartRequest {
                 root_run_id: parent.root_run_id.clone(),
                 parent_close_policy: attrs.parent_close_policy,
             }),
+            user_metadata,
         }
     }
 }
@@ -271,6 +277,7 @@ impl Engine {
             priority: r.priority,
             reuse_policy: r.reuse_policy,
             parent_close_policy,
+            user_metadata: r.user_metadata,
             ..Default::default()
         };
         self.apply_cron(&mut p)?;

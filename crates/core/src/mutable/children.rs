@@ -74,6 +74,7 @@ impl Tx<'_> {
             started_event_id: 0,
             parent_close_policy: policy,
             initiated: encoded,
+            user_metadata: None,
         });
         self.effects.push(Effect::StartChild {
             initiated_event_id: id,

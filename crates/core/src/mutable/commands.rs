@@ -10,6 +10,7 @@ use perdure_proto::api::enums::v1::{
 use perdure_proto::api::history::v1::history_event::Attributes as A;
 use perdure_proto::api::history::v1::*;
 use perdure_proto::api::protocol::v1::Message;
+use perdure_proto::api::sdk::v1::UserMetadata;
 
 use perdure_proto::api::enums::v1::CommandType;
 use prost::Message as _;
@@ -493,6 +494,43 @@ impl Tx<'_> {
         let Some(attrs) = c.attributes else {
             return false;
         };
+        // The summary and details of an activity, a timer or a child go on the event the
+        // command writes first (its Scheduled, Started or Initiated event), as in Temporal.
+        let metadata = match &attrs {
+            CA::ScheduleActivityTaskCommandAttributes(_)
+            | CA::StartTimerCommandAttributes(_)
+            | CA::StartChildWorkflowExecutionCommandAttributes(_) => c.user_metadata,
+            _ => None,
+        };
+        let first = self.events.len();
+        let needs_task = self.apply_attributes(attrs, wtc, messages);
+        if let Some(md) = metadata {
+            self.attach_metadata(first, md);
+        }
+        needs_task
+    }
+
+    /// Puts `md` on the event at `index` of this transition's events, keeping the history size
+    /// right; a child's start gets it too.
+    fn attach_metadata(&mut self, index: usize, md: UserMetadata) {
+        let Some(e) = self.events.get_mut(index) else {
+            return;
+        };
+        let before = e.encoded_len() as i64;
+        e.user_metadata = Some(md.clone());
+        self.state.history_size_bytes += e.encoded_len() as i64 - before;
+        let id = e.event_id;
+        if let Some(child) = self
+            .state
+            .children
+            .iter_mut()
+            .find(|c| c.initiated_event_id == id)
+        {
+            child.user_metadata = Some(md);
+        }
+    }
+
+    fn apply_attributes(&mut self, attrs: CA, wtc: i64, messages: &[Message]) -> bool {
         match attrs {
             CA::ScheduleActivityTaskCommandAttributes(a) => {
                 self.schedule_activity(a, wtc);

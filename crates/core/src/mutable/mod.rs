@@ -42,6 +42,7 @@ use perdure_proto::api::failure::v1::{Failure, TimeoutFailureInfo};
 use perdure_proto::api::history::v1::history_event::Attributes as A;
 use perdure_proto::api::history::v1::*;
 use perdure_proto::api::protocol::v1::Message;
+use perdure_proto::api::sdk::v1::UserMetadata;
 use perdure_proto::api::taskqueue::v1::TaskQueue;
 use prost::Message as _;
 
@@ -229,7 +230,13 @@ impl<'a> Tx<'a> {
 
     /// Persists an event now and returns its id.
     pub fn append(&mut self, a: A) -> i64 {
+        self.append_with_metadata(None, a)
+    }
+
+    /// Persists an event carrying a client's or a command's summary and details.
+    pub fn append_with_metadata(&mut self, user_metadata: Option<UserMetadata>, a: A) -> i64 {
         let mut e = self.make(a);
+        e.user_metadata = user_metadata;
         e.event_id = self.state.next_event_id;
         e.task_id = e.event_id;
         self.state.next_event_id += 1;

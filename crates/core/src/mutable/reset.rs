@@ -203,6 +203,7 @@ fn replay(state: &mut ExecutionState, e: &HistoryEvent, now: SystemTime) {
         A::WorkflowExecutionStartedEventAttributes(s) => {
             state.memo = s.memo.clone();
             state.search_attributes = s.search_attributes.clone();
+            state.user_metadata = e.user_metadata.clone();
         }
         A::WorkflowTaskScheduledEventAttributes(s) => {
             state.wft = Some(WorkflowTaskState {
@@ -293,6 +294,7 @@ fn replay(state: &mut ExecutionState, e: &HistoryEvent, now: SystemTime) {
                 started_event_id: 0,
                 parent_close_policy: s.parent_close_policy,
                 initiated: s.encode_to_vec(),
+                user_metadata: e.user_metadata.clone(),
             });
         }
         A::ChildWorkflowExecutionStartedEventAttributes(s) => {

@@ -7,6 +7,7 @@ use perdure_proto::api::enums::v1::WorkflowExecutionStatus as Status;
 use perdure_proto::api::failure::v1::Failure;
 use perdure_proto::api::history::v1::history_event::Attributes as A;
 use perdure_proto::api::history::v1::*;
+use perdure_proto::api::sdk::v1::UserMetadata;
 
 use crate::clock::convert::{nz, pdur, ts};
 use crate::state::*;
@@ -52,6 +53,8 @@ pub struct StartParams {
     pub parent_close_policy: i32,
     /// Signal-with-start: the signal written right after the start event.
     pub signal: Option<SignalParams>,
+    /// Summary and details shown for the run (on its started event and by describe).
+    pub user_metadata: Option<UserMetadata>,
 }
 
 /// Creates a run: its state, WorkflowExecutionStarted (+ signal), and the first workflow task
@@ -116,12 +119,14 @@ pub fn start_run(p: StartParams, now: SystemTime) -> NewRun {
         identity: p.identity.clone(),
         priority: p.priority.clone(),
         workflow_id_reuse_policy: p.reuse_policy,
+        user_metadata: p.user_metadata.clone(),
         ..Default::default()
     };
     let mut tx = Tx::new(&mut state, now);
     let parent = p.parent.as_ref();
-    tx.append(A::WorkflowExecutionStartedEventAttributes(
-        WorkflowExecutionStartedEventAttributes {
+    tx.append_with_metadata(
+        p.user_metadata.clone(),
+        A::WorkflowExecutionStartedEventAttributes(WorkflowExecutionStartedEventAttributes {
             workflow_type: Some(WorkflowType {
                 name: p.workflow_type.clone(),
             }),
@@ -161,8 +166,8 @@ pub fn start_run(p: StartParams, now: SystemTime) -> NewRun {
             }),
             priority: p.priority.clone(),
             ..Default::default()
-        },
-    ));
+        }),
+    );
     if let Some(s) = p.signal {
         tx.signal(s);
     }

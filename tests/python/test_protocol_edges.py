@@ -1,0 +1,161 @@
+"""Protocol details the official SDKs' own tests compare, checked the same way against Perdure
+and Temporal's dev server (PERDURE_TEST_TARGET=temporal): user metadata (summaries and details)
+on runs, activities, timers and children; an update to a closed run; an accepted update whose run
+closes; cancelling a closed run (from a client and from a workflow); search attribute names with
+dashes; the continue-as-new suggestion set by dynamic config."""
+import asyncio
+import json
+import uuid
+
+import pytest
+from google.protobuf.json_format import MessageToDict
+from temporalio.api.enums.v1 import EventType, IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from conftest import CONTINUE_AS_NEW_SUGGEST_HISTORY_COUNT
+from wf_edges import (ACTIVITIES, WORKFLOWS, CancelClosed, Gate, MetaParent,
+                      UntilSuggested)
+
+
+async def run(address: str, body) -> None:
+    client = await Client.connect(address)
+    tq = f"edges-{uuid.uuid4()}"
+    async with Worker(client, task_queue=tq, workflows=WORKFLOWS, activities=ACTIVITIES):
+        await asyncio.wait_for(body(client, tq), 60)
+
+
+def metadata_text(md: dict, field: str):
+    """The JSON string a summary or details payload carries (the SDK's default converter)."""
+    import base64
+    p = md.get(field)
+    return None if p is None else json.loads(base64.b64decode(p["data"]))
+
+
+def test_user_metadata_is_stored_shown_and_passed_to_children(server):
+    async def body(client: Client, tq: str):
+        wid = f"meta-{uuid.uuid4()}"
+        h = await client.start_workflow(MetaParent.run, id=wid, task_queue=tq,
+                                        static_summary="wf summary", static_details="wf details")
+        assert await h.result() == "p"
+        seen = {}
+        async for e in h.fetch_history_events():
+            md = MessageToDict(e).get("userMetadata")
+            if md:
+                seen[e.event_type] = (metadata_text(md, "summary"), metadata_text(md, "details"))
+        assert seen == {
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: ("wf summary", "wf details"),
+            EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: ("act summary", None),
+            EventType.EVENT_TYPE_TIMER_STARTED: ("timer summary", None),
+            EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+                ("child summary", "child details"),
+        }
+        d = await h.describe()
+        assert (await d.static_summary(), await d.static_details()) == ("wf summary", "wf details")
+        child = await client.get_workflow_handle(f"{wid}-child").describe()
+        assert (await child.static_summary(), await child.static_details()) == \
+            ("child summary", "child details")
+        # A run started without any has none.
+        plain = await client.start_workflow(MetaParent.run, id=f"plain-{uuid.uuid4()}",
+                                            task_queue=tq)
+        await plain.result()
+        d = await plain.describe()
+        assert (await d.static_summary(), await d.static_details()) == (None, None)
+        assert not d.raw_description.execution_config.HasField("user_metadata")
+
+    asyncio.run(run(server, body))
+
+
+def test_updates_and_cancels_reaching_a_closed_run(server):
+    async def body(client: Client, tq: str):
+        # An update sent after the run completed.
+        h = await client.start_workflow(Gate.run, id=f"gate-{uuid.uuid4()}", task_queue=tq)
+        await h.signal(Gate.finish)
+        await h.result()
+        with pytest.raises(RPCError) as err:
+            await h.execute_update(Gate.stuck)
+        assert err.value.status == RPCStatusCode.NOT_FOUND
+        assert "workflow execution already completed" in str(err.value)
+
+        # An accepted update whose run completes first fails with Temporal's failure.
+        h = await client.start_workflow(Gate.run, id=f"gate-{uuid.uuid4()}", task_queue=tq)
+        uh = await h.start_update(Gate.stuck, wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+        await h.signal(Gate.finish)
+        await h.result()
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await uh.result()
+        cause = err.value.cause
+        assert isinstance(cause, ApplicationError)
+        assert cause.type == "AcceptedUpdateCompletedWorkflow"
+        assert cause.message == \
+            "Workflow Update failed because the Workflow completed before the Update completed."
+        assert cause.non_retryable
+
+        # Cancelling a completed run succeeds and changes nothing; terminating or signalling it
+        # does not.
+        events = [e.event_type async for e in h.fetch_history_events()]
+        await h.cancel()
+        assert [e.event_type async for e in h.fetch_history_events()] == events
+        for act in (h.terminate(), h.signal(Gate.finish)):
+            with pytest.raises(RPCError) as err:
+                await act
+            assert err.value.status == RPCStatusCode.NOT_FOUND
+            assert "workflow execution already completed" in str(err.value)
+
+        # So does asking it to cancel from another workflow.
+        c = await client.start_workflow(CancelClosed.run, h.id, id=f"cc-{uuid.uuid4()}",
+                                        task_queue=tq)
+        assert await c.result() == "requested"
+        types = [e.event_type async for e in c.fetch_history_events()]
+        assert EventType.EVENT_TYPE_EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED in types
+        assert [e.event_type async for e in h.fetch_history_events()] == events
+
+    asyncio.run(run(server, body))
+
+
+def test_search_attribute_names_with_dashes(server):
+    async def body(client: Client, tq: str):
+        name = f"my-key-{uuid.uuid4().hex[:8]}"
+        await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+            namespace="default",
+            search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD}))
+        with pytest.raises(RPCError) as err:
+            await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+                namespace="default",
+                search_attributes={"TemporalMine": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD}))
+        assert err.value.status == RPCStatusCode.INVALID_ARGUMENT
+        assert "reserved by system" in str(err.value)
+        key = SearchAttributeKey.for_keyword(name)
+        value = uuid.uuid4().hex
+        h = await client.start_workflow(
+            Gate.run, id=f"sa-{uuid.uuid4()}", task_queue=tq,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(key, value)]))
+        d = await h.describe()
+        assert d.typed_search_attributes.get(key) == value
+        query = f"`{name}` = '{value}'"
+        for _ in range(100):
+            found = [w.id async for w in client.list_workflows(query)]
+            if found:
+                break
+            await asyncio.sleep(0.1)
+        assert found == [h.id]
+        await h.signal(Gate.finish)
+        await h.result()
+
+    asyncio.run(run(server, body))
+
+
+def test_continue_as_new_is_suggested_past_the_configured_history_length(server):
+    async def body(client: Client, tq: str):
+        r = await client.execute_workflow(UntilSuggested.run, id=f"can-{uuid.uuid4()}",
+                                          task_queue=tq)
+        assert r["suggested"] is True
+        assert r["length"] >= CONTINUE_AS_NEW_SUGGEST_HISTORY_COUNT
+        assert r["length"] < CONTINUE_AS_NEW_SUGGEST_HISTORY_COUNT + 10
+        assert r["sizes_grow"] and r["first_size"] > 0
+
+    asyncio.run(run(server, body))
