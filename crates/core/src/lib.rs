@@ -17,6 +17,7 @@ pub mod limits;
 pub mod matching;
 pub mod mutable;
 pub mod retry;
+pub mod schedule;
 pub mod state;
 pub mod store;
 pub mod timers;
