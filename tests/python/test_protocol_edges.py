@@ -10,7 +10,11 @@ import uuid
 import pytest
 from google.protobuf.json_format import MessageToDict
 from temporalio.api.enums.v1 import EventType, IndexedValueType
+from temporalio.api.common.v1 import WorkflowType
+from temporalio.api.enums.v1 import WorkflowIdConflictPolicy
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
@@ -157,5 +161,45 @@ def test_continue_as_new_is_suggested_past_the_configured_history_length(server)
         assert r["length"] >= CONTINUE_AS_NEW_SUGGEST_HISTORY_COUNT
         assert r["length"] < CONTINUE_AS_NEW_SUGGEST_HISTORY_COUNT + 10
         assert r["sizes_grow"] and r["first_size"] > 0
+
+    asyncio.run(run(server, body))
+
+
+def test_eager_workflow_start_hands_the_first_task_to_the_local_worker(server):
+    async def body(client: Client, tq: str):
+        h = await client.start_workflow(MetaParent.run, id=f"eager-{uuid.uuid4()}",
+                                        task_queue=tq, request_eager_start=True)
+        assert getattr(h, "__temporal_eagerly_started") is True
+        assert await h.result() == "p"
+        events = [e async for e in h.fetch_history_events()]
+        assert [e.event_type for e in events[:4]] == [
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+            EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+            EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+            EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+        ]
+        assert events[2].workflow_task_started_event_attributes.identity == client.identity
+        # Without a local worker for the queue the SDK does not ask.
+        other = await client.start_workflow(Gate.run, id=f"eager-{uuid.uuid4()}",
+                                            task_queue=f"{tq}-nobody", request_eager_start=True)
+        assert getattr(other, "__temporal_eagerly_started") is False
+        await other.terminate()
+        # A start that finds the workflow running (USE_EXISTING) gets no task.
+        wid = f"eager-{uuid.uuid4()}"
+
+        def start_request():
+            return StartWorkflowExecutionRequest(
+                namespace="default", workflow_id=wid, workflow_type=WorkflowType(name="Gate"),
+                task_queue=TaskQueue(name=f"{tq}-raw"), identity="raw-starter",
+                request_id=str(uuid.uuid4()), request_eager_execution=True,
+                workflow_id_conflict_policy=WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING)
+        first = await client.workflow_service.start_workflow_execution(start_request())
+        assert first.started and first.HasField("eager_workflow_task")
+        assert first.eager_workflow_task.workflow_execution.run_id == first.run_id
+        assert first.eager_workflow_task.workflow_type.name == "Gate"
+        again = await client.workflow_service.start_workflow_execution(start_request())
+        assert not again.started and again.run_id == first.run_id
+        assert not again.HasField("eager_workflow_task")
+        await client.get_workflow_handle(wid).terminate()
 
     asyncio.run(run(server, body))

@@ -125,6 +125,32 @@ impl Engine {
         }
     }
 
+    /// Eager workflow start: the first workflow task of the run `run_id` that this client has
+    /// just started, handed to the client's own worker in the start response instead of to a
+    /// poller. `None` when the run has no task to start now (a start delay or cron backoff) or a
+    /// poller took it first; the task queued for pollers is then only a stale hint.
+    pub async fn eager_workflow_task(
+        &self,
+        namespace: &str,
+        run_id: &str,
+        identity: &str,
+    ) -> Result<Option<PollWorkflowTaskQueueResponse>> {
+        let ns = self.namespace(namespace)?;
+        let run = RunKey {
+            namespace_id: ns.id.clone(),
+            run_id: run_id.to_string(),
+        };
+        let seq = {
+            let entry = self.entry(&run).await?;
+            let d = entry.data.lock().await;
+            match d.state.wft.as_ref() {
+                Some(w) if w.started_event_id == 0 && !w.sticky => w.dispatch_seq,
+                _ => return Ok(None),
+            }
+        };
+        self.start_workflow_task(run, seq, identity).await
+    }
+
     async fn start_workflow_task(
         &self,
         run: RunKey,

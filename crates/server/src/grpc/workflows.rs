@@ -50,15 +50,24 @@ impl WorkflowApi {
         &self,
         r: Request<StartWorkflowExecutionRequest>,
     ) -> R<StartWorkflowExecutionResponse> {
-        let o = self
-            .engine
-            .start_workflow(r.into_inner())
-            .await
-            .map_err(status)?;
+        let req = r.into_inner();
+        let eager = req.request_eager_execution;
+        let (namespace, identity) = (req.namespace.clone(), req.identity.clone());
+        let o = self.engine.start_workflow(req).await.map_err(status)?;
+        // Eager start: only a run this request created hands its first task to the caller.
+        let eager_workflow_task = if eager && o.started {
+            self.engine
+                .eager_workflow_task(&namespace, &o.run_id, &identity)
+                .await
+                .map_err(status)?
+        } else {
+            None
+        };
         ok(StartWorkflowExecutionResponse {
             run_id: o.run_id,
             started: o.started,
             status: perdure_proto::api::enums::v1::WorkflowExecutionStatus::Running as i32,
+            eager_workflow_task,
             ..Default::default()
         })
     }
