@@ -4,6 +4,7 @@ on runs, activities, timers and children; an update to a closed run; an accepted
 closes; cancelling a closed run (from a client and from a workflow); search attribute names with
 dashes; the continue-as-new suggestion set by dynamic config."""
 import asyncio
+import contextlib
 import json
 import uuid
 
@@ -15,15 +16,17 @@ from temporalio.api.enums.v1 import WorkflowIdConflictPolicy
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError
+from temporalio.client import (Client, WithStartWorkflowOperation, WorkflowUpdateFailedError,
+                               WorkflowUpdateStage)
+from temporalio.common import (SearchAttributeKey, SearchAttributePair, TypedSearchAttributes,
+                               WorkflowIDConflictPolicy, WorkflowIDReusePolicy)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from conftest import CONTINUE_AS_NEW_SUGGEST_HISTORY_COUNT
 from wf_edges import (ACTIVITIES, WORKFLOWS, CancelClosed, Gate, MetaParent,
-                      UntilSuggested)
+                      UntilSuggested, Updatable)
 
 
 async def run(address: str, body) -> None:
@@ -201,5 +204,63 @@ def test_eager_workflow_start_hands_the_first_task_to_the_local_worker(server):
         assert not again.started and again.run_id == first.run_id
         assert not again.HasField("eager_workflow_task")
         await client.get_workflow_handle(wid).terminate()
+
+    asyncio.run(run(server, body))
+
+
+def expected_update_with_start(prior: str, conflict, reuse) -> str:
+    """What Temporal's dev server does (measured over every combination)."""
+    C, R = WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+    if reuse == R.TERMINATE_IF_RUNNING or (
+            reuse == R.REJECT_DUPLICATE and conflict == C.TERMINATE_EXISTING):
+        return "invalid"
+    if prior == "wait":
+        return {C.FAIL: "already-started", C.USE_EXISTING: "same-run",
+                C.TERMINATE_EXISTING: "new-run"}[conflict]
+    if reuse == R.ALLOW_DUPLICATE or (reuse == R.ALLOW_DUPLICATE_FAILED_ONLY and prior == "fail"):
+        return "new-run"
+    return "already-started"
+
+
+def test_update_with_start_under_every_conflict_and_reuse_policy(server):
+    async def one(client: Client, tq: str, prior: str, conflict, reuse) -> str:
+        wid = f"uws-{uuid.uuid4()}"
+        first = await client.start_workflow(Updatable.run, prior, id=wid, task_queue=tq)
+        if prior != "wait":
+            with pytest.raises(Exception) if prior == "fail" else contextlib.nullcontext():
+                await first.result()
+        op = WithStartWorkflowOperation(Updatable.run, "wait", id=wid, task_queue=tq,
+                                        id_conflict_policy=conflict, id_reuse_policy=reuse)
+        try:
+            updated_run = await client.execute_update_with_start_workflow(
+                Updatable.which_run, start_workflow_operation=op)
+        except WorkflowAlreadyStartedError:
+            return "already-started"
+        except RPCError as e:
+            assert e.status == RPCStatusCode.INVALID_ARGUMENT, e
+            assert "cannot be used together with" in str(e), e
+            return "invalid"
+        handle = await op.workflow_handle()
+        # The update ran on the run the start operation answers with.
+        assert updated_run == handle.result_run_id
+        outcome = "same-run" if handle.result_run_id == first.result_run_id else "new-run"
+        await handle.signal(Updatable.finish)
+        return outcome
+
+    async def body(client: Client, tq: str):
+        cases = [(prior, conflict, reuse)
+                 for prior in ("wait", "complete", "fail")
+                 for conflict in (WorkflowIDConflictPolicy.FAIL,
+                                  WorkflowIDConflictPolicy.USE_EXISTING,
+                                  WorkflowIDConflictPolicy.TERMINATE_EXISTING)
+                 for reuse in (WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                               WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+                               WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                               WorkflowIDReusePolicy.TERMINATE_IF_RUNNING)]
+        got = await asyncio.gather(*(one(client, tq, *c) for c in cases))
+        mismatches = [(p, c.name, r.name, g, expected_update_with_start(p, c, r))
+                      for (p, c, r), g in zip(cases, got)
+                      if g != expected_update_with_start(p, c, r)]
+        assert mismatches == []
 
     asyncio.run(run(server, body))

@@ -86,3 +86,31 @@ class UntilSuggested:
 
 WORKFLOWS = [MetaParent, MetaChild, Gate, CancelClosed, UntilSuggested]
 ACTIVITIES = [noop]
+
+
+@workflow.defn
+class Updatable:
+    """Fails, completes, or waits for `finish`; its update answers with the run id."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    @workflow.run
+    async def run(self, mode: str) -> str:
+        if mode == "fail":
+            from temporalio.exceptions import ApplicationError
+            raise ApplicationError("boom", non_retryable=True)
+        if mode == "wait":
+            await workflow.wait_condition(lambda: self.done)
+        return "done"
+
+    @workflow.update
+    async def which_run(self) -> str:
+        return workflow.info().run_id
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.done = True
+
+
+WORKFLOWS.append(Updatable)

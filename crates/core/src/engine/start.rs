@@ -162,6 +162,23 @@ impl StartRequest {
     }
 }
 
+/// The reuse and conflict policy pairs Temporal refuses, with its messages: terminating a running
+/// run is the conflict policy's job once one is given, and a duplicate cannot be both rejected
+/// and allowed to terminate the existing run.
+fn check_policy_pair(reuse: Reuse, conflict: Conflict) -> Result<()> {
+    if reuse == Reuse::TerminateIfRunning && conflict != Conflict::Unspecified {
+        return Err(Error::InvalidArgument(
+            "Invalid WorkflowIDReusePolicy: WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING cannot be used together with a WorkflowIDConflictPolicy".into(),
+        ));
+    }
+    if reuse == Reuse::RejectDuplicate && conflict == Conflict::TerminateExisting {
+        return Err(Error::InvalidArgument(
+            "Invalid WorkflowIDReusePolicy: WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE cannot be used together with WorkflowIdConflictPolicy WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl Engine {
     /// Validates a start request and turns it into the parameters of a new run. Checks, in
     /// order: workflow id, type and task queue; timeouts and start delay; input size; retry
@@ -308,6 +325,7 @@ impl Engine {
             Conflict::try_from(req.workflow_id_conflict_policy).unwrap_or(Conflict::Unspecified);
         let p = self.start_params(&ns, req.into())?;
         let reuse = Reuse::try_from(p.reuse_policy).unwrap_or(Reuse::Unspecified);
+        check_policy_pair(reuse, conflict)?;
         self.start_with_policies(StartSpec {
             params: p,
             reuse,
