@@ -264,3 +264,62 @@ def test_update_with_start_under_every_conflict_and_reuse_policy(server):
         assert mismatches == []
 
     asyncio.run(run(server, body))
+
+
+def expected_signal_with_start(prior: str, conflict, reuse) -> str:
+    """What Temporal's dev server does (measured over every combination)."""
+    C, R = WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+    if (reuse == R.TERMINATE_IF_RUNNING and conflict != C.UNSPECIFIED) or (
+            reuse == R.REJECT_DUPLICATE and conflict == C.TERMINATE_EXISTING) or \
+            conflict == C.FAIL:
+        return "invalid"
+    if prior == "none":
+        return "new-run"
+    if prior == "wait":
+        replaced = conflict == C.TERMINATE_EXISTING or reuse == R.TERMINATE_IF_RUNNING
+        return "new-run, first terminated" if replaced else "same-run"
+    return "already-started" if reuse == R.REJECT_DUPLICATE else "new-run"
+
+
+def test_signal_with_start_under_conflict_and_reuse_policies(server):
+    async def one(client: Client, tq: str, prior: str, conflict, reuse) -> str:
+        wid = f"sws-{uuid.uuid4()}"
+        first = None
+        if prior != "none":
+            first = await client.start_workflow(Updatable.run, prior, id=wid, task_queue=tq)
+            if prior != "wait":
+                await first.result()
+        try:
+            h = await client.start_workflow(Updatable.run, "wait", id=wid, task_queue=tq,
+                                            start_signal="finish", id_conflict_policy=conflict,
+                                            id_reuse_policy=reuse)
+        except WorkflowAlreadyStartedError:
+            return "already-started"
+        except RPCError as e:
+            assert e.status == RPCStatusCode.INVALID_ARGUMENT, e
+            assert "cannot be used together with" in str(e) or \
+                "is not supported for this operation" in str(e), e
+            return "invalid"
+        # The signal reached the run the start answered with: it finishes.
+        assert await client.get_workflow_handle(wid, run_id=h.result_run_id).result() == "done"
+        if first is None or h.result_run_id != first.result_run_id:
+            if first is not None and prior == "wait":
+                d = await client.get_workflow_handle(wid, run_id=first.result_run_id).describe()
+                assert d.status.name == "TERMINATED"
+                return "new-run, first terminated"
+            return "new-run"
+        return "same-run"
+
+    async def body(client: Client, tq: str):
+        C, R = WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+        cases = [(prior, conflict, reuse)
+                 for prior in ("none", "wait", "complete")
+                 for conflict in (C.UNSPECIFIED, C.FAIL, C.USE_EXISTING, C.TERMINATE_EXISTING)
+                 for reuse in (R.ALLOW_DUPLICATE, R.REJECT_DUPLICATE, R.TERMINATE_IF_RUNNING)]
+        got = await asyncio.gather(*(one(client, tq, *c) for c in cases))
+        mismatches = [(p, c.name, r.name, g, expected_signal_with_start(p, c, r))
+                      for (p, c, r), g in zip(cases, got)
+                      if g != expected_signal_with_start(p, c, r)]
+        assert mismatches == []
+
+    asyncio.run(run(server, body))

@@ -358,7 +358,12 @@ impl Engine {
                 namespace_id: p.namespace_id.clone(),
                 run_id: cur.clone(),
             };
-            if let Some(signal) = p.signal.clone() {
+            // Signal-with-start signals a running run unless its policies replace that run.
+            if let Some(signal) = p
+                .signal
+                .clone()
+                .filter(|_| conflict == Conflict::UseExisting)
+            {
                 let signalled = self
                     .mutate(key.clone(), move |tx, _| {
                         if tx.is_running() {
@@ -457,7 +462,22 @@ impl Engine {
         self.check_blobs(req.signal_input.as_ref())?;
         let name = std::mem::take(&mut req.signal_name);
         let input = req.signal_input.take();
+        let conflict =
+            Conflict::try_from(req.workflow_id_conflict_policy).unwrap_or(Conflict::Unspecified);
         let mut p = self.start_params(&ns, req.into())?;
+        let reuse = Reuse::try_from(p.reuse_policy).unwrap_or(Reuse::Unspecified);
+        check_policy_pair(reuse, conflict)?;
+        let conflict = match conflict {
+            Conflict::Fail => {
+                return Err(Error::InvalidArgument(
+                    "Invalid WorkflowIDConflictPolicy: WORKFLOW_ID_CONFLICT_POLICY_FAIL is not supported for this operation.".into(),
+                ));
+            }
+            // The legacy reuse policy still replaces a running run.
+            Conflict::Unspecified if reuse == Reuse::TerminateIfRunning => Conflict::Unspecified,
+            Conflict::Unspecified => Conflict::UseExisting,
+            c => c,
+        };
         p.signal = Some(SignalParams {
             name,
             input,
@@ -466,11 +486,10 @@ impl Engine {
             request_id: p.request_id.clone(),
             external: None,
         });
-        let reuse = Reuse::try_from(p.reuse_policy).unwrap_or(Reuse::Unspecified);
         self.start_with_policies(StartSpec {
             params: p,
             reuse,
-            conflict: Conflict::UseExisting,
+            conflict,
         })
         .await
     }
