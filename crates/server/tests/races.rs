@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use perdure_core::clock::SystemClock;
 use perdure_core::store::{
     Compiled, Dialect, ListedRow, Store, StoreError, StoredBatchJob, StoredExecution,
-    StoredNamespace, WriteBatch,
+    StoredNamespace, StoredSchedule, WriteBatch,
 };
 use perdure_core::{Config, Engine};
 use perdure_proto::api::common::v1::{WorkflowExecution, WorkflowType};
@@ -79,6 +79,26 @@ impl Store for GatedStore {
         after: Option<(i64, String)>,
     ) -> Result<Vec<StoredBatchJob>, StoreError> {
         self.inner.list_batch_jobs(ns, limit, after)
+    }
+    fn put_schedule(&self, s: &StoredSchedule, create: bool) -> Result<(), StoreError> {
+        self.inner.put_schedule(s, create)
+    }
+    fn get_schedule(&self, ns: &str, id: &str) -> Result<Option<StoredSchedule>, StoreError> {
+        self.inner.get_schedule(ns, id)
+    }
+    fn delete_schedule(&self, ns: &str, id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_schedule(ns, id)
+    }
+    fn list_schedules(
+        &self,
+        ns: &str,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<Vec<StoredSchedule>, StoreError> {
+        self.inner.list_schedules(ns, limit, after)
+    }
+    fn load_schedules(&self) -> Result<Vec<StoredSchedule>, StoreError> {
+        self.inner.load_schedules()
     }
     fn load_open_executions(&self) -> Result<Vec<StoredExecution>, StoreError> {
         self.inner.load_open_executions()

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use parking_lot::Mutex;
 use perdure_core::store::{
     Compiled, Dialect, ExecutionWrite, SqlValue, Store, StoreError, StoredBatchJob,
-    StoredExecution, StoredNamespace, WriteBatch,
+    StoredExecution, StoredNamespace, StoredSchedule, WriteBatch,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 use tokio::sync::oneshot;
@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_cluster_metadata.sql"),
     include_str!("../migrations/0003_batch_jobs.sql"),
+    include_str!("../migrations/0004_schedules.sql"),
 ];
 
 /// Largest number of batches folded into one transaction.
@@ -600,6 +601,112 @@ impl Store for SqliteStore {
                     })
                 },
             )?;
+            rows.collect()
+        })
+    }
+
+    fn put_schedule(&self, s: &StoredSchedule, create: bool) -> Result<(), StoreError> {
+        let r = self.read(|c| {
+            let sql = if create {
+                "INSERT INTO schedules (namespace_id, schedule_id, next_wake, data)
+                 VALUES (?1, ?2, ?3, ?4)"
+            } else {
+                "INSERT INTO schedules (namespace_id, schedule_id, next_wake, data)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (namespace_id, schedule_id) DO UPDATE SET next_wake = ?3, data = ?4"
+            };
+            c.execute(
+                sql,
+                params![s.namespace_id, s.schedule_id, s.next_wake, s.data],
+            )
+        });
+        match r {
+            Err(StoreError::Backend(m)) if m.contains("UNIQUE") => {
+                Err(StoreError::AlreadyExists(s.schedule_id.clone()))
+            }
+            r => r.map(|_| ()),
+        }
+    }
+
+    fn get_schedule(
+        &self,
+        namespace_id: &str,
+        schedule_id: &str,
+    ) -> Result<Option<StoredSchedule>, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT next_wake, data FROM schedules WHERE namespace_id = ?1 AND schedule_id = ?2",
+                params![namespace_id, schedule_id],
+                |r| {
+                    Ok(StoredSchedule {
+                        namespace_id: namespace_id.to_string(),
+                        schedule_id: schedule_id.to_string(),
+                        next_wake: r.get(0)?,
+                        data: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    fn delete_schedule(&self, namespace_id: &str, schedule_id: &str) -> Result<bool, StoreError> {
+        self.read(|c| {
+            c.execute(
+                "DELETE FROM schedules WHERE namespace_id = ?1 AND schedule_id = ?2",
+                params![namespace_id, schedule_id],
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    fn list_schedules(
+        &self,
+        namespace_id: &str,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<Vec<StoredSchedule>, StoreError> {
+        let unbounded = after.is_none();
+        let after = after.unwrap_or_default();
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT schedule_id, next_wake, data FROM schedules WHERE namespace_id = ?1
+                 AND (?2 OR schedule_id > ?3) ORDER BY schedule_id LIMIT ?4",
+            )?;
+            let rows = st.query_map(
+                params![
+                    namespace_id,
+                    unbounded,
+                    after,
+                    limit.min(i64::MAX as usize) as i64
+                ],
+                |r| {
+                    Ok(StoredSchedule {
+                        namespace_id: namespace_id.to_string(),
+                        schedule_id: r.get(0)?,
+                        next_wake: r.get(1)?,
+                        data: r.get(2)?,
+                    })
+                },
+            )?;
+            rows.collect()
+        })
+    }
+
+    fn load_schedules(&self) -> Result<Vec<StoredSchedule>, StoreError> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT namespace_id, schedule_id, next_wake, data FROM schedules
+                 WHERE next_wake IS NOT NULL",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(StoredSchedule {
+                    namespace_id: r.get(0)?,
+                    schedule_id: r.get(1)?,
+                    next_wake: r.get(2)?,
+                    data: r.get(3)?,
+                })
+            })?;
             rows.collect()
         })
     }

@@ -10,6 +10,7 @@ mod namespaces;
 mod queries;
 mod queues;
 mod reset;
+mod schedules;
 mod start;
 mod tasks;
 mod visibility;
@@ -95,6 +96,8 @@ pub(crate) struct Inner {
     cluster_id: String,
     /// Batch operation jobs running in this process.
     batch_jobs: batch::RunningJobs,
+    /// Schedules' wake times and locks.
+    schedules: schedules::Schedules,
     /// Bumped after every commit that starts or closes a run (what a workflow list shows).
     list_changes: tokio::sync::watch::Sender<u64>,
 }
@@ -193,12 +196,14 @@ impl Engine {
                 next_query: AtomicU64::new(1),
                 cluster_id,
                 batch_jobs: Default::default(),
+                schedules: Default::default(),
                 config,
                 list_changes: tokio::sync::watch::Sender::new(0),
             }),
         };
         engine.load_namespaces().await?;
         engine.recover().await?;
+        engine.start_scheduler().await?;
         let me = engine.clone();
         tokio::spawn(async move {
             while let Some((run, kind)) = fired.recv().await {

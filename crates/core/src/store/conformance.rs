@@ -3,8 +3,8 @@
 //! constructor of fresh, empty stores. Each check panics with a message naming the backend.
 
 use super::{
-    Compiled, ExecutionWrite, Store, StoreError, StoredBatchJob, StoredNamespace, VisibilityRow,
-    WriteBatch,
+    Compiled, ExecutionWrite, Store, StoreError, StoredBatchJob, StoredNamespace, StoredSchedule,
+    VisibilityRow, WriteBatch,
 };
 
 const NS: &str = "ns";
@@ -79,6 +79,7 @@ pub async fn run_all<S: Store>(new_store: impl Fn() -> S) {
     deleting_a_run_removes_all_of_it(&new_store()).await;
     cluster_id_is_kept(&new_store());
     batch_jobs_are_unique_and_listed_newest_first(&new_store());
+    schedules_are_unique_listed_by_id_and_deleted(&new_store());
     the_empty_query_lists_newest_first(&new_store()).await;
 }
 
@@ -337,6 +338,78 @@ pub fn batch_jobs_are_unique_and_listed_newest_first(s: &dyn Store) {
         .list_batch_jobs("n", 2, Some((last.start_time, last.job_id.clone())))
         .unwrap();
     assert_eq!(ids(rest), ["a"], "{b}");
+}
+
+/// A schedule id is taken once per namespace; overwrites replace the record; schedules list by
+/// id and page by the last id; only schedules with a wake time are loaded at start-up; a
+/// deleted schedule is gone.
+pub fn schedules_are_unique_listed_by_id_and_deleted(s: &dyn Store) {
+    let b = s.name();
+    let sched = |ns: &str, id: &str, wake: Option<i64>, data: u8| StoredSchedule {
+        namespace_id: ns.into(),
+        schedule_id: id.into(),
+        next_wake: wake,
+        data: vec![data],
+    };
+    s.put_schedule(&sched("n", "b", Some(5), 1), true).unwrap();
+    s.put_schedule(&sched("n", "a", None, 1), true).unwrap();
+    s.put_schedule(&sched("n", "c", Some(7), 1), true).unwrap();
+    s.put_schedule(&sched("m", "a", Some(9), 1), true).unwrap();
+    assert!(
+        matches!(
+            s.put_schedule(&sched("n", "a", None, 2), true),
+            Err(StoreError::AlreadyExists(_))
+        ),
+        "{b}"
+    );
+    s.put_schedule(&sched("n", "a", Some(3), 3), false).unwrap();
+    assert_eq!(
+        s.get_schedule("n", "a").unwrap(),
+        Some(sched("n", "a", Some(3), 3)),
+        "{b}"
+    );
+    assert_eq!(s.get_schedule("n", "z").unwrap(), None, "{b}");
+    let ids = |v: Vec<StoredSchedule>| v.into_iter().map(|j| j.schedule_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.list_schedules("n", 10, None).unwrap()),
+        ["a", "b", "c"],
+        "{b}"
+    );
+    assert_eq!(
+        ids(s.list_schedules("n", 2, None).unwrap()),
+        ["a", "b"],
+        "{b}"
+    );
+    assert_eq!(
+        ids(s.list_schedules("n", 2, Some("b".into())).unwrap()),
+        ["c"],
+        "{b}"
+    );
+    s.put_schedule(&sched("n", "c", None, 4), false).unwrap();
+    let mut loaded: Vec<_> = s
+        .load_schedules()
+        .unwrap()
+        .into_iter()
+        .map(|x| (x.namespace_id, x.schedule_id))
+        .collect();
+    loaded.sort();
+    assert_eq!(
+        loaded,
+        [
+            ("m".into(), "a".into()),
+            ("n".into(), "a".into()),
+            ("n".into(), "b".into())
+        ],
+        "{b}"
+    );
+    assert!(s.delete_schedule("n", "a").unwrap(), "{b}");
+    assert!(!s.delete_schedule("n", "a").unwrap(), "{b}");
+    assert_eq!(s.get_schedule("n", "a").unwrap(), None, "{b}");
+    assert_eq!(
+        ids(s.list_schedules("n", 10, None).unwrap()),
+        ["b", "c"],
+        "{b}"
+    );
 }
 
 /// The first id offered is kept; later offers get it back.

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 
 use super::{
     Compiled, Dialect, ExecutionWrite, ListedRow, Store, StoreError, StoredBatchJob,
-    StoredExecution, StoredNamespace, VisibilityRow, WriteBatch,
+    StoredExecution, StoredNamespace, StoredSchedule, VisibilityRow, WriteBatch,
 };
 
 /// `(namespace id, run id)`.
@@ -41,6 +41,8 @@ struct Data {
     cluster_id: Option<String>,
     /// `(namespace id, job id)` → job.
     batch_jobs: HashMap<(String, String), StoredBatchJob>,
+    /// `(namespace id, schedule id)` → schedule, in id order.
+    schedules: BTreeMap<(String, String), StoredSchedule>,
 }
 
 /// A [`Store`] kept in one mutex-guarded map set; every batch is applied whole or not at all
@@ -368,6 +370,55 @@ impl Store for MemoryStore {
         jobs.sort_by(|a, b| (b.start_time, &b.job_id).cmp(&(a.start_time, &a.job_id)));
         jobs.truncate(limit);
         Ok(jobs)
+    }
+
+    fn put_schedule(&self, s: &StoredSchedule, create: bool) -> Result<(), StoreError> {
+        let mut d = self.data.lock();
+        let key = (s.namespace_id.clone(), s.schedule_id.clone());
+        if create && d.schedules.contains_key(&key) {
+            return Err(StoreError::AlreadyExists(s.schedule_id.clone()));
+        }
+        d.schedules.insert(key, s.clone());
+        Ok(())
+    }
+
+    fn get_schedule(
+        &self,
+        namespace_id: &str,
+        schedule_id: &str,
+    ) -> Result<Option<StoredSchedule>, StoreError> {
+        let key = (namespace_id.to_string(), schedule_id.to_string());
+        Ok(self.data.lock().schedules.get(&key).cloned())
+    }
+
+    fn delete_schedule(&self, namespace_id: &str, schedule_id: &str) -> Result<bool, StoreError> {
+        let key = (namespace_id.to_string(), schedule_id.to_string());
+        Ok(self.data.lock().schedules.remove(&key).is_some())
+    }
+
+    fn list_schedules(
+        &self,
+        namespace_id: &str,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<Vec<StoredSchedule>, StoreError> {
+        let d = self.data.lock();
+        Ok(d.schedules
+            .values()
+            .filter(|s| s.namespace_id == namespace_id)
+            .filter(|s| after.as_ref().is_none_or(|a| s.schedule_id > *a))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn load_schedules(&self) -> Result<Vec<StoredSchedule>, StoreError> {
+        let d = self.data.lock();
+        Ok(d.schedules
+            .values()
+            .filter(|s| s.next_wake.is_some())
+            .cloned()
+            .collect())
     }
 
     fn cluster_id(&self, new_id: &str) -> Result<String, StoreError> {

@@ -110,6 +110,17 @@ pub struct StoredBatchJob {
     pub data: Vec<u8>,
 }
 
+/// A schedule as stored: its namespace and id, when the scheduler must next look at it (Unix
+/// nanoseconds; none: only a request wakes it) and its encoded record
+/// (`schedule::ScheduleRecord`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSchedule {
+    pub namespace_id: String,
+    pub schedule_id: String,
+    pub next_wake: Option<i64>,
+    pub data: Vec<u8>,
+}
+
 /// The backend interface. Reads are blocking calls (run them on a blocking thread); writes go
 /// through [`Store::commit`], which group-commits concurrent batches into one transaction and
 /// answers each batch once its transaction is durable.
@@ -179,6 +190,26 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         after: Option<(i64, String)>,
     ) -> Result<Vec<StoredBatchJob>, StoreError>;
+
+    /// Inserts (`create=true`, fails with AlreadyExists if the schedule id is taken in its
+    /// namespace) or overwrites a schedule.
+    fn put_schedule(&self, s: &StoredSchedule, create: bool) -> Result<(), StoreError>;
+    fn get_schedule(
+        &self,
+        namespace_id: &str,
+        schedule_id: &str,
+    ) -> Result<Option<StoredSchedule>, StoreError>;
+    /// Deletes a schedule; false if there was none.
+    fn delete_schedule(&self, namespace_id: &str, schedule_id: &str) -> Result<bool, StoreError>;
+    /// A namespace's schedules by schedule id, after the `after` id, at most `limit`.
+    fn list_schedules(
+        &self,
+        namespace_id: &str,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<Vec<StoredSchedule>, StoreError>;
+    /// Every schedule with a wake time (for the scheduler at start-up).
+    fn load_schedules(&self) -> Result<Vec<StoredSchedule>, StoreError>;
 
     /// Which SQL dialect visibility queries must be compiled for.
     fn dialect(&self) -> Dialect;

@@ -4,8 +4,8 @@
 //!
 //! The generated service traits answer UNIMPLEMENTED for every RPC by default. [`WorkflowApi`]
 //! overrides the RPCs listed in `implemented!` below, each with the inherent method of the same
-//! name in its area module (`namespaces`, `workflows`, `batch`, `visibility`, `tasks`,
-//! `cluster`);
+//! name in its area module (`namespaces`, `workflows`, `batch`, `schedules`, `visibility`,
+//! `tasks`, `cluster`);
 //! [`Guard`] gives every other RPC Perdure's "unknown method" message and turns a handler's
 //! panic into INTERNAL.
 
@@ -15,6 +15,7 @@ mod deadline;
 mod guard;
 mod namespaces;
 pub mod operator;
+mod schedules;
 mod status;
 mod tasks;
 mod visibility;
@@ -106,6 +107,15 @@ implemented! {
     stop_batch_operation(StopBatchOperationRequest) -> StopBatchOperationResponse;
     describe_batch_operation(DescribeBatchOperationRequest) -> DescribeBatchOperationResponse;
     list_batch_operations(ListBatchOperationsRequest) -> ListBatchOperationsResponse;
+    // schedules
+    create_schedule(CreateScheduleRequest) -> CreateScheduleResponse;
+    describe_schedule(DescribeScheduleRequest) -> DescribeScheduleResponse;
+    update_schedule(UpdateScheduleRequest) -> UpdateScheduleResponse;
+    patch_schedule(PatchScheduleRequest) -> PatchScheduleResponse;
+    list_schedule_matching_times(ListScheduleMatchingTimesRequest) -> ListScheduleMatchingTimesResponse;
+    delete_schedule(DeleteScheduleRequest) -> DeleteScheduleResponse;
+    list_schedules(ListSchedulesRequest) -> ListSchedulesResponse;
+    count_schedules(CountSchedulesRequest) -> CountSchedulesResponse;
     // cluster
     get_system_info(GetSystemInfoRequest) -> GetSystemInfoResponse;
     get_cluster_info(GetClusterInfoRequest) -> GetClusterInfoResponse;
