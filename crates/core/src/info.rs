@@ -226,3 +226,33 @@ pub fn visibility_row(state: &ExecutionState) -> VisibilityRow {
         info: info.encode_to_vec(),
     }
 }
+
+/// What the activity operations add to a pending activity's describe entry: its current options
+/// and, while paused, `paused`, who paused it and when, state PAUSED (no attempt running) or
+/// PAUSE_REQUESTED (an attempt still running), and no next attempt time.
+pub fn add_activity_ops_info(
+    a: &crate::state::ActivityState,
+    info: &mut perdure_proto::api::workflow::v1::PendingActivityInfo,
+) {
+    use perdure_proto::api::enums::v1::PendingActivityState as S;
+    use perdure_proto::api::workflow::v1::pending_activity_info::{PauseInfo, pause_info};
+    info.activity_options = Some(crate::mutable::activity_options(a));
+    if !a.paused {
+        return;
+    }
+    info.paused = true;
+    if info.state == S::Scheduled as i32 {
+        info.state = S::Paused as i32;
+    } else if info.state == S::Started as i32 {
+        info.state = S::PauseRequested as i32;
+    }
+    info.next_attempt_schedule_time = None;
+    info.current_retry_interval = None;
+    info.pause_info = Some(PauseInfo {
+        pause_time: a.pause_time,
+        paused_by: Some(pause_info::PausedBy::Manual(pause_info::Manual {
+            identity: a.pause_identity.clone(),
+            reason: a.pause_reason.clone(),
+        })),
+    });
+}

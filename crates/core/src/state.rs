@@ -246,6 +246,27 @@ pub struct ActivityState {
     pub last_worker_identity: String,
     #[prost(message, optional, tag = "24")]
     pub last_attempt_complete_time: Option<Timestamp>,
+    /// Paused by PauseActivity: no attempt is dispatched and no timer of the activity fires
+    /// until UnpauseActivity (or ResetActivity); a running attempt learns of it at its next
+    /// heartbeat, and its failure schedules no retry.
+    #[prost(bool, tag = "25")]
+    pub paused: bool,
+    #[prost(message, optional, tag = "26")]
+    pub pause_time: Option<Timestamp>,
+    #[prost(string, tag = "27")]
+    pub pause_identity: String,
+    #[prost(string, tag = "28")]
+    pub pause_reason: String,
+    /// The request id of the pause: pausing again with the same id is a no-op.
+    #[prost(string, tag = "29")]
+    pub pause_request_id: String,
+    /// ResetActivity while an attempt runs: its heartbeats answer `activity_reset` until it ends.
+    #[prost(bool, tag = "30")]
+    pub reset_requested: bool,
+    /// ResetActivity with `reset_heartbeat` while an attempt runs (or stays paused): the
+    /// heartbeat details are dropped before the next attempt.
+    #[prost(bool, tag = "31")]
+    pub reset_heartbeats: bool,
 }
 
 /// A started user timer.

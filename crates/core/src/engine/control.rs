@@ -222,7 +222,7 @@ impl Engine {
                     PendingActivityState::Scheduled
                 };
                 let s2c = dur(&a.schedule_to_close);
-                PendingActivityInfo {
+                let mut info = PendingActivityInfo {
                     activity_id: a.activity_id.clone(),
                     activity_type: Some(crate::mutable::activity_type(a)),
                     state: activity_state as i32,
@@ -249,7 +249,9 @@ impl Engine {
                     },
                     priority: a.priority.clone(),
                     ..Default::default()
-                }
+                };
+                crate::info::add_activity_ops_info(a, &mut info);
+                info
             })
             .collect();
         let pending_children = state

@@ -2,6 +2,7 @@
 //! transition through the store's group commit, and only then carries out its effects (queueing
 //! tasks, arming timers, waking waiters, cross-run work).
 
+mod activity_ops;
 mod batch;
 mod control;
 mod cross_run;
@@ -665,10 +666,9 @@ impl Engine {
                     scheduled_event_id,
                     attempt,
                 } => {
-                    let ok = tx.activity_index(scheduled_event_id).is_some_and(|i| {
-                        let a = &tx.state.activities[i];
-                        a.attempt == attempt && a.started_time.is_none()
-                    });
+                    let ok = tx
+                        .activity_index(scheduled_event_id)
+                        .is_some_and(|i| tx.activity_dispatchable(i, attempt));
                     if ok {
                         tx.effects.push(Effect::DispatchActivity {
                             scheduled_event_id,

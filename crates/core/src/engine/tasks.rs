@@ -477,8 +477,7 @@ impl Engine {
                     let Some(i) = tx.activity_index(scheduled_event_id) else {
                         return Ok(None);
                     };
-                    let a = &tx.state.activities[i];
-                    if !tx.is_running() || a.attempt != attempt || a.started_time.is_some() {
+                    if !tx.is_running() || !tx.activity_dispatchable(i, attempt) {
                         return Ok(None);
                     }
                     tx.start_activity(i, &uuid::Uuid::new_v4().to_string(), &identity);
@@ -675,13 +674,14 @@ impl Engine {
         .await
     }
 
-    /// RecordActivityTaskHeartbeat[ById]; returns cancel_requested.
+    /// RecordActivityTaskHeartbeat[ById]; returns what the response tells the worker
+    /// (cancel requested, paused, reset).
     pub async fn heartbeat_activity(
         &self,
         token: Option<(&str, &[u8])>,
         by_id: Option<(&str, &str, &str, &str)>,
         details: Option<Payloads>,
-    ) -> Result<bool> {
+    ) -> Result<crate::mutable::HeartbeatReply> {
         let (key, r) = self.activity_target(token, by_id).await?;
         self.on_activity(key, r, move |tx, i| {
             tx.activity_heartbeat_or_too_big(i, details)

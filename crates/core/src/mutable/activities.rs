@@ -208,11 +208,30 @@ impl Tx<'_> {
             .position(|a| a.scheduled_event_id == scheduled_event_id)
     }
 
+    /// Whether a queued task or retry timer for `attempt` may start now: the activity's current
+    /// attempt, not running, not paused, and due (a task queued before a reset or an options
+    /// update can be older than the attempt's backoff).
+    pub fn activity_dispatchable(&self, i: usize, attempt: i32) -> bool {
+        let a = &self.state.activities[i];
+        a.attempt == attempt
+            && a.started_time.is_none()
+            && !a.paused
+            && a.current_attempt_scheduled_time
+                .as_ref()
+                .is_none_or(|t| from_ts(t) <= self.now)
+    }
+
     /// A poller took the activity's current attempt.
     pub fn start_activity(&mut self, i: usize, request_id: &str, identity: &str) {
         let now = self.now;
         self.changed = true;
         let a = &mut self.state.activities[i];
+        // A reset asked of an earlier attempt is done with; its heartbeat details too if asked.
+        a.reset_requested = false;
+        if std::mem::take(&mut a.reset_heartbeats) {
+            a.heartbeat_details = None;
+            a.last_heartbeat_time = None;
+        }
         a.started_time = Some(ts(now));
         a.request_id = request_id.to_string();
         a.started_identity = identity.to_string();
@@ -312,7 +331,11 @@ impl Tx<'_> {
     /// A heartbeat whose details are over the blob limit fails the activity for good with
     /// `Heartbeat details exceed size limit.`, as Temporal does, and tells the worker to stop
     /// (cancel requested); otherwise an ordinary heartbeat.
-    pub fn activity_heartbeat_or_too_big(&mut self, i: usize, details: Option<Payloads>) -> bool {
+    pub fn activity_heartbeat_or_too_big(
+        &mut self,
+        i: usize,
+        details: Option<Payloads>,
+    ) -> HeartbeatReply {
         if self.limits.blob_fits(details.as_ref()) {
             return self.activity_heartbeat(i, details);
         }
@@ -324,11 +347,15 @@ impl Tx<'_> {
             ..Default::default()
         };
         self.activity_failed(i, Some(failure), None, "history-service");
-        true
+        HeartbeatReply {
+            cancel_requested: true,
+            ..Default::default()
+        }
     }
 
     /// A failed attempt: retried (no event) or final. Returns true when retried. A failure over
-    /// the size limit is cut down first.
+    /// the size limit is cut down first. A paused activity whose failure could be retried waits,
+    /// attempt counted, for its unpause (even past its maximum attempts, as in Temporal).
     pub fn activity_failed(
         &mut self,
         i: usize,
@@ -376,6 +403,9 @@ impl Tx<'_> {
     ) -> Result<Duration, RetryState> {
         let a = &self.state.activities[i];
         let p = retry::with_defaults(a.retry_policy.clone());
+        if a.paused && retry::is_retryable(&p, failure) {
+            return Ok(Duration::ZERO);
+        }
         let s2c = dur(&a.schedule_to_close);
         let exp = (!s2c.is_zero())
             .then(|| a.scheduled_time.as_ref().map(|t| from_ts(t) + s2c))
@@ -391,9 +421,19 @@ impl Tx<'_> {
         a.attempt += 1;
         a.started_time = None;
         a.last_attempt_complete_time = Some(ts(now));
-        a.current_attempt_scheduled_time = Some(ts(now + delay));
+        if !a.paused {
+            // A paused activity gets its attempt's time when it is unpaused.
+            a.current_attempt_scheduled_time = Some(ts(now + delay));
+        }
+        a.reset_requested = false;
+        if std::mem::take(&mut a.reset_heartbeats) {
+            a.heartbeat_details = None;
+            a.last_heartbeat_time = None;
+        }
         let a = a.clone();
-        self.arm_activity_dispatch(&a);
+        if !a.paused {
+            self.arm_activity_dispatch(&a);
+        }
     }
 
     pub fn activity_canceled(&mut self, i: usize, details: Option<Payloads>, identity: &str) {
@@ -416,24 +456,50 @@ impl Tx<'_> {
         );
     }
 
-    /// Records a heartbeat; returns whether cancellation was requested.
-    pub fn activity_heartbeat(&mut self, i: usize, details: Option<Payloads>) -> bool {
+    /// Records a heartbeat; returns what the worker must be told.
+    pub fn activity_heartbeat(&mut self, i: usize, details: Option<Payloads>) -> HeartbeatReply {
         self.changed = true;
         let a = &mut self.state.activities[i];
         if details.is_some() {
             a.heartbeat_details = details;
         }
         a.last_heartbeat_time = Some(ts(self.now));
-        a.cancel_requested_event_id != 0
+        HeartbeatReply {
+            cancel_requested: a.cancel_requested_event_id != 0,
+            activity_paused: a.paused,
+            activity_reset: a.reset_requested,
+        }
     }
 
-    /// An activity timer fired; returns whether anything changed.
+    /// An activity timer fired; returns whether anything changed. A paused activity's timers do
+    /// nothing (unpausing arms them again); a timer that fires before its deadline (the
+    /// deadline moved later: an options update, a reset) is armed again for the deadline.
     pub fn activity_timeout(&mut self, sched: i64, attempt: i32, tt: TimeoutType) -> bool {
         let Some(i) = self.activity_index(sched) else {
             return false;
         };
         let a = self.state.activities[i].clone();
+        if a.paused {
+            return false;
+        }
         let now = self.now;
+        let (from, limit) = match tt {
+            TimeoutType::ScheduleToClose => (&a.scheduled_time, &a.schedule_to_close),
+            TimeoutType::ScheduleToStart => {
+                (&a.current_attempt_scheduled_time, &a.schedule_to_start)
+            }
+            TimeoutType::StartToClose => (&a.started_time, &a.start_to_close),
+            TimeoutType::Heartbeat => (&None, &a.heartbeat_timeout),
+            TimeoutType::Unspecified => return false,
+        };
+        if dur(limit).is_zero() {
+            // Armed before an options update removed this timeout.
+            return false;
+        }
+        let early = from
+            .as_ref()
+            .map(|t| from_ts(t) + dur(limit))
+            .filter(|at| *at > now);
         match tt {
             TimeoutType::ScheduleToClose => {}
             TimeoutType::ScheduleToStart => {
@@ -467,6 +533,17 @@ impl Tx<'_> {
                 }
             }
             TimeoutType::Unspecified => return false,
+        }
+        if let Some(at) = early {
+            self.effects.push(Effect::Timer {
+                at,
+                kind: TimerKind::Activity {
+                    scheduled_event_id: sched,
+                    attempt,
+                    timeout: tt as i32,
+                },
+            });
+            return false;
         }
         // When the schedule-to-close deadline has passed too, that is the timeout that ends the
         // activity (Temporal reports it even when another timer fired first at the same time).
@@ -520,6 +597,16 @@ impl Tx<'_> {
         }
         true
     }
+}
+
+/// What a heartbeat's response tells the worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeartbeatReply {
+    pub cancel_requested: bool,
+    /// Paused by PauseActivity (the SDKs cancel the attempt with "paused").
+    pub activity_paused: bool,
+    /// Reset by ResetActivity while this attempt ran.
+    pub activity_reset: bool,
 }
 
 /// The activity type of a pending activity as a proto.

@@ -6,12 +6,14 @@
 //! This file holds the types and the event-writing primitives; each concern adds its own
 //! `impl Tx` in a submodule: `start` (new runs), `workflow_task` (schedule, start, fail, time out,
 //! complete; buffered events), `commands` (validating and applying a completion's commands),
-//! `activities`, `timers`, `children` (children and requests to other runs), `updates`,
+//! `activities`, `activity_ops` (pause, unpause, reset and options of pending activities),
+//! `timers`, `children` (children and requests to other runs), `updates`,
 //! `signals` (signals and cancel requests), `close` (close, retry, cron, continue-as-new,
 //! timeouts, termination), `rearm` (timers and dispatches rebuilt after a restart) and `reset`
 //! (reset points, and the new run a reset builds by replaying the copied events).
 
 mod activities;
+mod activity_ops;
 mod children;
 mod close;
 mod commands;
@@ -23,7 +25,11 @@ mod timers;
 mod updates;
 mod workflow_task;
 
-pub use activities::{activity_type, normalize_activity};
+pub use activities::{HeartbeatReply, activity_type, normalize_activity};
+pub use activity_ops::{
+    ActivityMatch, ActivityOptionsUpdate, activity_not_found, activity_options, closed_error,
+    is_updatable_path,
+};
 pub use reset::{
     RESET_TASK_IDENTITY, RESET_TERMINATE_IDENTITY, ResetParams, ResetPoint, reset_point, reset_run,
 };

@@ -4,11 +4,12 @@
 //!
 //! The generated service traits answer UNIMPLEMENTED for every RPC by default. [`WorkflowApi`]
 //! overrides the RPCs listed in `implemented!` below, each with the inherent method of the same
-//! name in its area module (`namespaces`, `workflows`, `batch`, `schedules`, `visibility`,
-//! `tasks`, `cluster`);
+//! name in its area module (`namespaces`, `workflows`, `activities`, `batch`, `schedules`,
+//! `visibility`, `tasks`, `cluster`);
 //! [`Guard`] gives every other RPC Perdure's "unknown method" message and turns a handler's
 //! panic into INTERNAL.
 
+mod activities;
 mod batch;
 mod cluster;
 mod deadline;
@@ -102,6 +103,15 @@ implemented! {
     reset_sticky_task_queue(ResetStickyTaskQueueRequest) -> ResetStickyTaskQueueResponse;
     shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse;
     record_worker_heartbeat(RecordWorkerHeartbeatRequest) -> RecordWorkerHeartbeatResponse;
+    // activity operations
+    pause_activity(PauseActivityRequest) -> PauseActivityResponse;
+    unpause_activity(UnpauseActivityRequest) -> UnpauseActivityResponse;
+    reset_activity(ResetActivityRequest) -> ResetActivityResponse;
+    update_activity_options(UpdateActivityOptionsRequest) -> UpdateActivityOptionsResponse;
+    pause_activity_execution(PauseActivityExecutionRequest) -> PauseActivityExecutionResponse;
+    unpause_activity_execution(UnpauseActivityExecutionRequest) -> UnpauseActivityExecutionResponse;
+    reset_activity_execution(ResetActivityExecutionRequest) -> ResetActivityExecutionResponse;
+    update_activity_execution_options(UpdateActivityExecutionOptionsRequest) -> UpdateActivityExecutionOptionsResponse;
     // batch
     start_batch_operation(StartBatchOperationRequest) -> StartBatchOperationResponse;
     stop_batch_operation(StopBatchOperationRequest) -> StopBatchOperationResponse;

@@ -162,7 +162,7 @@ impl WorkflowApi {
         r: Request<RecordActivityTaskHeartbeatRequest>,
     ) -> R<RecordActivityTaskHeartbeatResponse> {
         let r = r.into_inner();
-        let cancel = self
+        let reply = self
             .engine
             .heartbeat_activity(
                 Some((r.namespace.as_str(), r.task_token.as_slice())),
@@ -172,8 +172,9 @@ impl WorkflowApi {
             .await
             .map_err(status)?;
         ok(RecordActivityTaskHeartbeatResponse {
-            cancel_requested: cancel,
-            ..Default::default()
+            cancel_requested: reply.cancel_requested,
+            activity_paused: reply.activity_paused,
+            activity_reset: reply.activity_reset,
         })
     }
 
@@ -182,7 +183,7 @@ impl WorkflowApi {
         r: Request<RecordActivityTaskHeartbeatByIdRequest>,
     ) -> R<RecordActivityTaskHeartbeatByIdResponse> {
         let r = r.into_inner();
-        let cancel = self
+        let reply = self
             .engine
             .heartbeat_activity(
                 None,
@@ -192,8 +193,9 @@ impl WorkflowApi {
             .await
             .map_err(status)?;
         ok(RecordActivityTaskHeartbeatByIdResponse {
-            cancel_requested: cancel,
-            ..Default::default()
+            cancel_requested: reply.cancel_requested,
+            activity_paused: reply.activity_paused,
+            activity_reset: reply.activity_reset,
         })
     }
 
