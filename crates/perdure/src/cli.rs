@@ -35,6 +35,113 @@ pub struct Conn {
     /// Colour: auto (only on a terminal, unless NO_COLOR is set), always or never.
     #[arg(long, global = true, value_enum, default_value_t = ColorMode::Auto)]
     pub color: ColorMode,
+    /// API key, sent as `authorization: Bearer <key>`; turns TLS on [env: TEMPORAL_API_KEY].
+    #[arg(long, global = true, env = "TEMPORAL_API_KEY", hide_env = true)]
+    pub api_key: Option<String>,
+    /// Connect with TLS (implied by any other --tls-* flag or --api-key) [env: TEMPORAL_TLS].
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// PEM file of the CA that signed the server's certificate [env:
+    /// TEMPORAL_TLS_SERVER_CA_CERT_PATH].
+    #[arg(
+        long,
+        global = true,
+        env = "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+        hide_env = true
+    )]
+    pub tls_ca_path: Option<PathBuf>,
+    /// The server CA certificate itself, PEM [env: TEMPORAL_TLS_SERVER_CA_CERT_DATA].
+    #[arg(
+        long,
+        global = true,
+        env = "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
+        hide_env = true
+    )]
+    pub tls_ca_data: Option<String>,
+    /// PEM file of the client certificate, for mutual TLS [env: TEMPORAL_TLS_CLIENT_CERT_PATH].
+    #[arg(
+        long,
+        global = true,
+        env = "TEMPORAL_TLS_CLIENT_CERT_PATH",
+        hide_env = true
+    )]
+    pub tls_cert_path: Option<PathBuf>,
+    /// The client certificate itself, PEM [env: TEMPORAL_TLS_CLIENT_CERT_DATA].
+    #[arg(
+        long,
+        global = true,
+        env = "TEMPORAL_TLS_CLIENT_CERT_DATA",
+        hide_env = true
+    )]
+    pub tls_cert_data: Option<String>,
+    /// PEM file of the client certificate's private key [env: TEMPORAL_TLS_CLIENT_KEY_PATH].
+    #[arg(
+        long,
+        global = true,
+        env = "TEMPORAL_TLS_CLIENT_KEY_PATH",
+        hide_env = true
+    )]
+    pub tls_key_path: Option<PathBuf>,
+    /// The client private key itself, PEM [env: TEMPORAL_TLS_CLIENT_KEY_DATA].
+    #[arg(
+        long,
+        global = true,
+        env = "TEMPORAL_TLS_CLIENT_KEY_DATA",
+        hide_env = true
+    )]
+    pub tls_key_data: Option<String>,
+    /// The name the server's certificate must carry (default: the address's host) [env:
+    /// TEMPORAL_TLS_SERVER_NAME].
+    #[arg(long, global = true, env = "TEMPORAL_TLS_SERVER_NAME", hide_env = true)]
+    pub tls_server_name: Option<String>,
+}
+
+/// The connection flags that take a value (`--tls` takes none), for [`hoist_connection_flags`].
+const CONN_VALUE_FLAGS: &[&str] = &[
+    "--address",
+    "--namespace",
+    "-n",
+    "--output",
+    "-o",
+    "--color",
+    "--api-key",
+    "--tls-ca-path",
+    "--tls-ca-data",
+    "--tls-cert-path",
+    "--tls-cert-data",
+    "--tls-key-path",
+    "--tls-key-data",
+    "--tls-server-name",
+];
+
+/// `temporal` takes its connection flags before the command too (`temporal --address X workflow
+/// list`). Clap knows them after the command group (`workflow`, `operator`, ...), where they are
+/// global, so connection flags that come before the group are moved to just after it.
+pub fn hoist_connection_flags(args: Vec<String>) -> Vec<String> {
+    let is_conn = |a: &str| {
+        a == "--tls"
+            || CONN_VALUE_FLAGS
+                .iter()
+                .any(|f| a == *f || (f.starts_with("--") && a.starts_with(&format!("{f}="))))
+    };
+    let mut leading = Vec::new();
+    let mut i = 1;
+    while i < args.len() && is_conn(&args[i]) {
+        leading.push(args[i].clone());
+        if CONN_VALUE_FLAGS.contains(&args[i].as_str()) && i + 1 < args.len() {
+            i += 1;
+            leading.push(args[i].clone());
+        }
+        i += 1;
+    }
+    if leading.is_empty() || i >= args.len() || args[i] == "server" {
+        return args;
+    }
+    let mut out = args[..1].to_vec();
+    out.push(args[i].clone());
+    out.extend(leading);
+    out.extend(args[i + 1..].iter().cloned());
+    out
 }
 
 /// How results are printed.
@@ -86,6 +193,64 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// TLS and the API key, from the flags (or their `TEMPORAL_*` variables), as `temporal`
+    /// takes them: any TLS flag or an API key turns TLS on.
+    fn apply_tls(&self, options: &mut ClientOptions) -> anyhow::Result<()> {
+        let read = |data: &Option<String>, path: &Option<PathBuf>, what: &str| match (data, path) {
+            (Some(_), Some(_)) => Err(anyhow!(
+                "give the {what} either as a path or as data, not both"
+            )),
+            (Some(d), None) => Ok(Some(d.clone().into_bytes())),
+            (None, Some(p)) => std::fs::read(p)
+                .map(Some)
+                .map_err(|e| anyhow!("cannot read the {what} {}: {e}", p.display())),
+            (None, None) => Ok(None),
+        };
+        let ca = read(
+            &self.tls_ca_data,
+            &self.tls_ca_path,
+            "server CA certificate",
+        )?;
+        let cert = read(
+            &self.tls_cert_data,
+            &self.tls_cert_path,
+            "client certificate",
+        )?;
+        let key = read(&self.tls_key_data, &self.tls_key_path, "client key")?;
+        let env_tls = std::env::var("TEMPORAL_TLS").is_ok_and(|v| v == "true" || v == "1");
+        let api_key = self.api_key.clone().filter(|k| !k.is_empty());
+        let wanted = self.tls
+            || env_tls
+            || api_key.is_some()
+            || ca.is_some()
+            || cert.is_some()
+            || key.is_some()
+            || self.tls_server_name.is_some();
+        if !wanted {
+            return Ok(());
+        }
+        let client_identity = match (cert, key) {
+            (Some(cert_pem), Some(key_pem)) => {
+                Some(perdure_sdk::ClientIdentity { cert_pem, key_pem })
+            }
+            (None, None) => None,
+            _ => {
+                return Err(anyhow!(
+                    "mutual TLS needs both a client certificate and its key (--tls-cert-path and --tls-key-path)"
+                ));
+            }
+        };
+        options.tls = Some(perdure_sdk::TlsOptions {
+            domain: self.tls_server_name.clone(),
+            ca_pem: ca,
+            client_identity,
+        });
+        options.api_key = api_key;
+        Ok(())
+    }
+}
+
 /// Connects, then runs one command on a small runtime.
 pub fn run<F, Fut>(conn: Conn, f: F) -> anyhow::Result<()>
 where
@@ -100,6 +265,7 @@ where
         let namespace = conn.namespace();
         let mut options = ClientOptions::new(address.clone()).namespace(namespace.clone());
         options.connect_timeout = Duration::from_secs(5);
+        conn.apply_tls(&mut options)?;
         let client = Client::connect(options)
             .await
             .map_err(|e| client_error(e, &address, &namespace, None))?;
@@ -198,26 +364,82 @@ pub struct InputArgs {
     /// A file holding one JSON input value (repeatable: one argument each).
     #[arg(long, value_name = "PATH", conflicts_with = "input")]
     pub input_file: Vec<PathBuf>,
+    /// Payload metadata as KEY=VALUE for every input; `encoding` replaces the default
+    /// `json/plain` (then the input is sent as given, not checked as JSON). A key given several
+    /// times applies its values to the inputs in turn (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub input_meta: Vec<String>,
+    /// The inputs are base64: decode them first.
+    #[arg(long)]
+    pub input_base64: bool,
 }
 
 impl InputArgs {
-    /// The inputs as JSON payloads; a parse error names the input and the line/column.
+    /// The inputs as payloads, `json/plain` unless `--input-meta encoding=...` says otherwise,
+    /// as `temporal` builds them; a JSON input that does not parse names the input and where.
     pub fn payloads(&self) -> anyhow::Result<Vec<Payload>> {
-        let mut out = Vec::new();
+        let mut raw: Vec<(String, Vec<u8>)> = Vec::new();
         for (i, text) in self.input.iter().enumerate() {
-            let v: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| anyhow!("--input #{} is not valid JSON: {e}", i + 1))?;
-            out.push(perdure_sdk::payload::to_payload(&v)?);
+            raw.push((format!("--input #{}", i + 1), text.clone().into_bytes()));
         }
         for path in &self.input_file {
-            let text = std::fs::read_to_string(path)
+            let bytes = std::fs::read(path)
                 .map_err(|e| anyhow!("cannot read --input-file {}: {e}", path.display()))?;
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| anyhow!("{} is not valid JSON: {e}", path.display()))?;
-            out.push(perdure_sdk::payload::to_payload(&v)?);
+            raw.push((path.display().to_string(), bytes));
+        }
+        let mut meta: Vec<(String, Vec<String>)> = Vec::new();
+        for kv in &self.input_meta {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--input-meta {kv:?} is not KEY=VALUE"))?;
+            match meta.iter_mut().find(|(key, _)| key == k) {
+                Some((_, values)) => values.push(v.to_string()),
+                None => meta.push((k.to_string(), vec![v.to_string()])),
+            }
+        }
+        use base64::Engine as _;
+        let mut out = Vec::new();
+        for (i, (what, mut data)) in raw.into_iter().enumerate() {
+            if self.input_base64 {
+                data = base64::engine::general_purpose::STANDARD
+                    .decode(data.trim_ascii())
+                    .map_err(|e| anyhow!("{what} is not valid base64: {e}"))?;
+            }
+            let mut metadata =
+                std::collections::HashMap::from([("encoding".to_string(), b"json/plain".to_vec())]);
+            for (k, values) in &meta {
+                metadata.insert(k.clone(), values[i % values.len()].clone().into_bytes());
+            }
+            if metadata["encoding"] == b"json/plain" {
+                serde_json::from_slice::<serde_json::Value>(&data)
+                    .map_err(|e| anyhow!("{what} is not valid JSON: {e}"))?;
+            }
+            out.push(Payload {
+                metadata,
+                data,
+                ..Default::default()
+            });
         }
         Ok(out)
     }
+}
+
+/// `KEY=JSON` pairs (`--memo`, `--search-attribute`) as a map; `flag` names them in errors.
+pub fn json_pairs(
+    pairs: &[String],
+    flag: &str,
+) -> anyhow::Result<std::collections::HashMap<String, serde_json::Value>> {
+    pairs
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| anyhow!("{flag} {kv:?} is not KEY=VALUE"))?;
+            let value = serde_json::from_str(v)
+                .map_err(|e| anyhow!("{flag} {k}: the value is not valid JSON: {e}"))?;
+            Ok((k.to_string(), value))
+        })
+        .collect()
 }
 
 /// Parses a duration like `10s`, `1m30s`, `2h`, `500ms`, `3d` or a bare number of seconds.
@@ -283,10 +505,71 @@ mod tests {
     fn bad_json_input_names_the_position() {
         let args = InputArgs {
             input: vec!["1".into(), "{\"a\": }".into()],
-            input_file: vec![],
+            ..Default::default()
         };
         let e = args.payloads().unwrap_err().to_string();
         assert!(e.starts_with("--input #2 is not valid JSON"), "{e}");
         assert!(e.contains("line 1 column 7"), "{e}");
+    }
+
+    #[test]
+    fn input_meta_applies_repeated_keys_in_turn_as_temporal_does() {
+        let args = InputArgs {
+            input: vec!["abc".into(), "\"d\"".into(), "3".into()],
+            input_meta: vec![
+                "encoding=binary/plain".into(),
+                "encoding=json/plain".into(),
+                "foo=bar".into(),
+            ],
+            ..Default::default()
+        };
+        let p = args.payloads().unwrap();
+        let enc: Vec<_> = p.iter().map(|p| p.metadata["encoding"].clone()).collect();
+        assert_eq!(
+            enc,
+            [&b"binary/plain"[..], b"json/plain", b"binary/plain"].map(|e| e.to_vec())
+        );
+        assert!(p.iter().all(|p| p.metadata["foo"] == b"bar"));
+        assert_eq!(p[0].data, b"abc");
+        let b64 = InputArgs {
+            input: vec!["eyJhIjoxfQ==".into()],
+            input_base64: true,
+            ..Default::default()
+        };
+        assert_eq!(b64.payloads().unwrap()[0].data, br#"{"a":1}"#);
+        let bad = InputArgs {
+            input: vec!["abc".into()],
+            ..Default::default()
+        };
+        assert!(
+            bad.payloads()
+                .unwrap_err()
+                .to_string()
+                .contains("not valid JSON")
+        );
+    }
+
+    fn hoist(line: &str) -> String {
+        super::hoist_connection_flags(line.split(' ').map(String::from).collect()).join(" ")
+    }
+
+    #[test]
+    fn connection_flags_before_the_command_group_move_after_it() {
+        assert_eq!(
+            hoist("perdure --address h:1 -n ns workflow list -q x"),
+            "perdure workflow --address h:1 -n ns list -q x"
+        );
+        assert_eq!(
+            hoist("perdure --tls --address=h:1 -o json operator namespace list"),
+            "perdure operator --tls --address=h:1 -o json namespace list"
+        );
+        for unchanged in [
+            "perdure workflow list --address h:1",
+            "perdure server start-dev --port 1",
+            "perdure --address h:1",
+            "perdure --version",
+        ] {
+            assert_eq!(hoist(unchanged), unchanged);
+        }
     }
 }

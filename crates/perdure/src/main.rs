@@ -24,6 +24,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once per process: the connection flags' size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run a Perdure server.
     Server {
@@ -59,7 +61,11 @@ enum ServerCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(cli::hoist_connection_flags(
+        std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+    ));
     let result = match cli.command {
         Command::Server {
             command: ServerCommand::StartDev(args),

@@ -114,6 +114,18 @@ pub struct StartArgs {
     /// Fail, UseExisting or TerminateExisting.
     #[arg(long)]
     id_conflict_policy: Option<String>,
+    /// A memo field as KEY=VALUE, the value JSON (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    memo: Vec<String>,
+    /// A search attribute as KEY=VALUE, the value JSON (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    search_attribute: Vec<String>,
+    /// A one-line summary of the execution for people (shown by describe and the web UI).
+    #[arg(long)]
+    static_summary: Option<String>,
+    /// Longer details of the execution for people.
+    #[arg(long)]
+    static_details: Option<String>,
 }
 
 #[derive(Args)]
@@ -280,6 +292,10 @@ async fn start(ctx: &Ctx, a: StartArgs, execute: bool) -> anyhow::Result<()> {
     o.task_timeout = a.task_timeout;
     o.cron_schedule = a.cron.clone().unwrap_or_default();
     o.start_delay = a.start_delay;
+    o.memo = crate::cli::json_pairs(&a.memo, "--memo")?;
+    o.search_attributes = crate::cli::json_pairs(&a.search_attribute, "--search-attribute")?;
+    o.static_summary = a.static_summary.clone();
+    o.static_details = a.static_details.clone();
     o.id_reuse_policy = a.id_reuse_policy.as_deref().map(reuse_policy).transpose()?;
     o.id_conflict_policy = a
         .id_conflict_policy

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{eventually, kv_value, server, table_rows, wait_output};
+use common::{eventually, kv_value, server, server_with, table_rows, wait_output};
 use serde_json::Value;
 
 const TQ: &str = "cli-tq";
@@ -774,4 +774,65 @@ fn temporal_cli_batch_terminate_and_cancel_by_query() {
             .iter()
             .any(|e| e["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED")
     });
+}
+
+/// `workflow start` with `temporal`'s newer flags: memo, search attributes, a summary and
+/// details, and payload metadata; connection flags before the command group. The official CLI
+/// reads back what perdure wrote.
+#[test]
+fn start_with_memo_search_attributes_summary_and_input_meta() {
+    let s = server_with(&[]);
+    let r = s.perdure(&[
+        "--namespace",
+        "default",
+        "workflow",
+        "start",
+        "-t",
+        "q",
+        "--type",
+        "t",
+        "-w",
+        "flags",
+        "--memo",
+        r#"note={"a":1}"#,
+        "--search-attribute",
+        r#"CustomKeywordField="kw""#,
+        "--static-summary",
+        "the summary",
+        "--static-details",
+        "some details",
+        "--input-meta",
+        "encoding=binary/plain",
+        "-i",
+        "raw bytes",
+    ]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let d = s
+        .temporal(&["workflow", "describe", "-w", "flags", "-o", "json"])
+        .json();
+    let info = &d["workflowExecutionInfo"];
+    // The official CLI prints JSON payloads in its shorthand (the value itself).
+    assert_eq!(
+        info["memo"]["fields"]["note"],
+        serde_json::json!({"a": 1}),
+        "{d}"
+    );
+    let sa = &info["searchAttributes"]["indexedFields"]["CustomKeywordField"];
+    assert_eq!(sa["data"], "Imt3Ig==", "{d}"); // "kw"
+    let md = &d["executionConfig"]["userMetadata"];
+    assert_eq!(md["summary"], "the summary", "{d}");
+    assert_eq!(md["details"], "some details", "{d}");
+    let h = s
+        .temporal(&["workflow", "show", "-w", "flags", "-o", "json"])
+        .json();
+    let input = &h["events"][0]["workflowExecutionStartedEventAttributes"]["input"]["payloads"][0];
+    assert_eq!(input["metadata"]["encoding"], "YmluYXJ5L3BsYWlu", "{h}");
+    let bad = s.perdure(&[
+        "workflow", "start", "-t", "q", "--type", "t", "--memo", "nope",
+    ]);
+    assert_eq!(bad.code, Some(1));
+    assert!(
+        bad.stderr.contains("--memo \"nope\" is not KEY=VALUE"),
+        "{bad:?}"
+    );
 }

@@ -88,8 +88,8 @@ pub mod workflow;
 
 pub use activity::{ActContext, ActivityInfo};
 pub use client::{
-    Client, ClientOptions, Count, IdConflictPolicy, IdReusePolicy, RetryPolicy, StartOptions,
-    Status, TlsOptions, WorkflowHandle,
+    Client, ClientIdentity, ClientOptions, Count, IdConflictPolicy, IdReusePolicy, RetryPolicy,
+    StartOptions, Status, TlsOptions, WorkflowHandle,
 };
 pub use error::ClientError;
 pub use failure::{ActivityError, ApplicationFailure};

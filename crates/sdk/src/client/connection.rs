@@ -90,6 +90,12 @@ impl Client {
             if let Some(pem) = &tls.ca_pem {
                 cfg = cfg.ca_certificate(tonic::transport::Certificate::from_pem(pem));
             }
+            if let Some(id) = &tls.client_identity {
+                cfg = cfg.identity(tonic::transport::Identity::from_pem(
+                    &id.cert_pem,
+                    &id.key_pem,
+                ));
+            }
             endpoint = endpoint
                 .tls_config(cfg)
                 .map_err(|e| ClientError::InvalidArgument(format!("TLS: {e}")))?;

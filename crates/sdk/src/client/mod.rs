@@ -28,7 +28,8 @@ pub use connection::{Headers, Transport};
 pub use handle::WorkflowHandle;
 pub use list::Count;
 pub use options::{
-    ClientOptions, IdConflictPolicy, IdReusePolicy, StartOptions, Status, TlsOptions, json_map,
+    ClientIdentity, ClientOptions, IdConflictPolicy, IdReusePolicy, StartOptions, Status,
+    TlsOptions, json_map,
 };
 pub use result::{ClosedRun, next_run};
 

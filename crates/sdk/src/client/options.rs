@@ -37,6 +37,15 @@ pub struct TlsOptions {
     pub domain: Option<String>,
     /// Extra PEM root certificate(s) to trust.
     pub ca_pem: Option<Vec<u8>>,
+    /// The client's own PEM certificate and private key, for servers that require mutual TLS.
+    pub client_identity: Option<ClientIdentity>,
+}
+
+/// A client certificate (PEM, with its chain) and its PEM private key.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
 }
 
 impl ClientOptions {
@@ -126,6 +135,10 @@ pub struct StartOptions {
     pub start_delay: Option<Duration>,
     /// Idempotency key; a fresh one by default.
     pub request_id: Option<String>,
+    /// A one-line summary for people (shown by describe and UIs; the run's user metadata).
+    pub static_summary: Option<String>,
+    /// Longer details for people, shown with the summary.
+    pub static_details: Option<String>,
 }
 
 impl StartOptions {

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use temporalio_protos::temporal::api::common::v1::{
     Memo, Payload, Payloads, SearchAttributes, WorkflowType,
 };
+use temporalio_protos::temporal::api::sdk::v1::UserMetadata;
 use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 
 use super::rpc::{RPC_TIMEOUT, call};
@@ -19,6 +20,18 @@ fn json_payloads(m: &HashMap<String, serde_json::Value>) -> Result<HashMap<Strin
     m.iter()
         .map(|(k, v)| Ok((k.clone(), payload::to_payload(v)?)))
         .collect()
+}
+
+/// The summary and details of a start as the other SDKs encode them (JSON strings).
+fn user_metadata(o: &StartOptions) -> Result<Option<UserMetadata>> {
+    if o.static_summary.is_none() && o.static_details.is_none() {
+        return Ok(None);
+    }
+    let json = |s: &Option<String>| s.as_ref().map(payload::to_payload).transpose();
+    Ok(Some(UserMetadata {
+        summary: json(&o.static_summary)?,
+        details: json(&o.static_details)?,
+    }))
 }
 
 impl Client {
@@ -63,6 +76,7 @@ impl Client {
             })
             .filter(|s| !s.indexed_fields.is_empty()),
             workflow_start_delay: o.start_delay.map(proto_duration),
+            user_metadata: user_metadata(o)?,
             ..Default::default()
         })
     }
@@ -139,6 +153,7 @@ impl Client {
             memo: s.memo,
             search_attributes: s.search_attributes,
             workflow_start_delay: s.workflow_start_delay,
+            user_metadata: s.user_metadata,
             ..Default::default()
         };
         let resp = call!(
