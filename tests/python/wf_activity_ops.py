@@ -40,6 +40,15 @@ async def fails_first() -> str:
 
 
 @activity.defn
+async def fails_attempt_one() -> str:
+    """Attempt 1 fails; later attempts succeed (in any worker process)."""
+    _log("start")
+    if activity.info().attempt == 1:
+        raise RuntimeError("attempt 1 fails")
+    return f"done attempt {activity.info().attempt}"
+
+
+@activity.defn
 async def slow_first() -> str:
     """Its first call takes 20 s (it never heartbeats); later ones return at once."""
     if _log("start") == 1:
@@ -65,4 +74,4 @@ class RunActivity:
 
 
 WORKFLOWS = [RunActivity]
-ACTIVITIES = [beats, fails_first, slow_first]
+ACTIVITIES = [beats, fails_first, fails_attempt_one, slow_first]

@@ -75,6 +75,32 @@ pub fn server_with(extra: &[&str]) -> Server {
     panic!("server at {} did not come up", s.address);
 }
 
+/// A server on `port` keeping its state in the database file `db` (for restart tests: start
+/// it again on the same port and file after dropping, that is SIGKILLing, the first).
+pub fn file_server(port: u16, db: &std::path::Path) -> Server {
+    let child = Command::new(perdure_bin())
+        .args(["server", "start-dev", "--headless", "--log-level", "error"])
+        .args(["--port", &port.to_string()])
+        .arg("--db-filename")
+        .arg(db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start perdure server start-dev");
+    let s = Server {
+        address: format!("127.0.0.1:{port}"),
+        _proc: Proc(child),
+    };
+    let end = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < end {
+        if s.perdure(&["workflow", "list"]).code == Some(0) {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("server at {} did not come up", s.address);
+}
+
 /// What a command printed and how it exited.
 #[derive(Debug)]
 pub struct Run {
