@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
 use perdure_sdk::client::{ClosedRun, next_run};
+use perdure_sdk::proto::batch::v1 as batch_v1;
 use perdure_sdk::proto::common::v1::{Payloads, WorkflowExecution};
 use perdure_sdk::proto::enums::v1::QueryRejectCondition;
 use perdure_sdk::proto::failure::v1::Failure;
@@ -157,9 +158,9 @@ pub struct ShowArgs {
 #[derive(Args)]
 pub struct SignalArgs {
     #[command(flatten)]
-    exec: ExecArgs,
+    target: OneOrQuery,
     /// Signal name.
-    #[arg(long)]
+    #[arg(long, alias = "type")]
     name: String,
     #[command(flatten)]
     input: InputArgs,
@@ -179,10 +180,46 @@ pub struct QueryArgs {
 #[derive(Args)]
 pub struct ReasonArgs {
     #[command(flatten)]
-    exec: ExecArgs,
+    target: OneOrQuery,
     /// Why (recorded in the history).
     #[arg(long)]
     reason: Option<String>,
+}
+
+/// One execution (`-w`, `-r`), or every execution a visibility query matches (`-q`), acted on
+/// by a batch job as `temporal` does.
+#[derive(Args)]
+pub struct OneOrQuery {
+    /// Workflow ID (or --query).
+    #[arg(
+        long,
+        short = 'w',
+        required_unless_present = "query",
+        conflicts_with = "query"
+    )]
+    workflow_id: Option<String>,
+    /// Run ID (default: the latest run); only with --workflow-id.
+    #[arg(long, short = 'r', requires = "workflow_id")]
+    run_id: Option<String>,
+    /// Act on every execution this visibility query matches, as a batch job.
+    #[arg(long, short = 'q')]
+    query: Option<String>,
+    /// Start the batch without asking for confirmation.
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// The batch's limit of executions per second (the server's default when unset).
+    #[arg(long, requires = "query")]
+    rps: Option<f32>,
+}
+
+impl OneOrQuery {
+    /// The one execution, when `-w` names it.
+    fn one(&self) -> Option<ExecArgs> {
+        self.workflow_id.as_ref().map(|w| ExecArgs {
+            workflow_id: w.clone(),
+            run_id: self.run_id.clone(),
+        })
+    }
 }
 
 #[derive(Args)]
@@ -207,10 +244,10 @@ pub struct ResetArgs {
 #[derive(Args)]
 pub struct DeleteArgs {
     #[command(flatten)]
-    exec: ExecArgs,
-    /// Accepted for compatibility with `temporal`; perdure does not ask for confirmation.
-    #[arg(long, short = 'y')]
-    yes: bool,
+    target: OneOrQuery,
+    /// Why (recorded with a batch job).
+    #[arg(long)]
+    reason: Option<String>,
 }
 
 /// Long polls are held up to a minute by the server; give them a little more.
@@ -798,12 +835,82 @@ async fn show(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<()> {
 
 async fn signal(ctx: &Ctx, a: SignalArgs) -> anyhow::Result<()> {
     let inputs = a.input.payloads()?;
+    let Some(exec) = a.target.one() else {
+        let op = ws::start_batch_operation_request::Operation::SignalOperation(
+            batch_v1::BatchOperationSignal {
+                signal: a.name.clone(),
+                input: Some(Payloads { payloads: inputs }),
+                identity: ctx.client.identity().to_string(),
+                ..Default::default()
+            },
+        );
+        return start_batch(ctx, &a.target, "signal", "", op).await;
+    };
     ctx.client
-        .workflow_handle(a.exec.workflow_id.clone(), a.exec.run_id.clone())
+        .workflow_handle(exec.workflow_id.clone(), exec.run_id.clone())
         .signal(&a.name, inputs)
         .await
-        .map_err(|e| ctx.err(e, Some(&a.exec.target())))?;
+        .map_err(|e| ctx.err(e, Some(&exec.target())))?;
     done(ctx, "Signal workflow succeeded")
+}
+
+/// Starts a batch job over `--query` (after a confirmation unless `--yes`) and prints its id as
+/// `temporal` does.
+async fn start_batch(
+    ctx: &Ctx,
+    target: &OneOrQuery,
+    verb: &str,
+    reason: &str,
+    op: ws::start_batch_operation_request::Operation,
+) -> anyhow::Result<()> {
+    let query = target.query.clone().unwrap_or_default();
+    if !target.yes
+        && !confirm(&format!(
+            "Start batch to {verb} workflows matching query {query:?}?"
+        ))?
+    {
+        bail!("batch not started (confirm with y, or pass --yes)");
+    }
+    let job_id = uuid::Uuid::new_v4().to_string();
+    let r = ws::StartBatchOperationRequest {
+        namespace: ctx.namespace.clone(),
+        visibility_query: query,
+        job_id: job_id.clone(),
+        reason: if reason.is_empty() {
+            format!("perdure workflow {verb}")
+        } else {
+            reason.to_string()
+        },
+        max_operations_per_second: target.rps.unwrap_or_default(),
+        operation: Some(op),
+        ..Default::default()
+    };
+    ctx.client
+        .workflow_service()
+        .start_batch_operation(req(r, RPC_TIMEOUT))
+        .await
+        .map_err(|s| ctx.status(s, None))?;
+    match ctx.output {
+        Output::Table => {
+            outln!("Started batch for job ID: {job_id}");
+            Ok(())
+        }
+        o => print_json(
+            &serde_json::json!({ "batchJobId": job_id }),
+            o == Output::Json,
+        ),
+    }
+}
+
+/// Asks `question` on stderr and reads y/yes (anything else, or no terminal input, is no).
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    eprint!("{question} y/N ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 /// A one-line confirmation (table) or `{"ok": true}`-style JSON.
@@ -864,20 +971,39 @@ async fn query(ctx: &Ctx, a: QueryArgs) -> anyhow::Result<()> {
 }
 
 async fn cancel(ctx: &Ctx, a: ReasonArgs) -> anyhow::Result<()> {
+    let reason = a.reason.as_deref().unwrap_or("");
+    let Some(exec) = a.target.one() else {
+        let op = ws::start_batch_operation_request::Operation::CancellationOperation(
+            batch_v1::BatchOperationCancellation {
+                identity: ctx.client.identity().to_string(),
+            },
+        );
+        return start_batch(ctx, &a.target, "cancel", reason, op).await;
+    };
     ctx.client
-        .workflow_handle(a.exec.workflow_id.clone(), a.exec.run_id.clone())
-        .cancel(a.reason.as_deref().unwrap_or(""))
+        .workflow_handle(exec.workflow_id.clone(), exec.run_id.clone())
+        .cancel(reason)
         .await
-        .map_err(|e| ctx.err(e, Some(&a.exec.target())))?;
+        .map_err(|e| ctx.err(e, Some(&exec.target())))?;
     done(ctx, "Canceled workflow")
 }
 
 async fn terminate(ctx: &Ctx, a: ReasonArgs) -> anyhow::Result<()> {
+    let reason = a.reason.as_deref().unwrap_or("");
+    let Some(exec) = a.target.one() else {
+        let op = ws::start_batch_operation_request::Operation::TerminationOperation(
+            batch_v1::BatchOperationTermination {
+                identity: ctx.client.identity().to_string(),
+                ..Default::default()
+            },
+        );
+        return start_batch(ctx, &a.target, "terminate", reason, op).await;
+    };
     ctx.client
-        .workflow_handle(a.exec.workflow_id.clone(), a.exec.run_id.clone())
-        .terminate(a.reason.as_deref().unwrap_or(""))
+        .workflow_handle(exec.workflow_id.clone(), exec.run_id.clone())
+        .terminate(reason)
         .await
-        .map_err(|e| ctx.err(e, Some(&a.exec.target())))?;
+        .map_err(|e| ctx.err(e, Some(&exec.target())))?;
     done(ctx, "Workflow terminated")
 }
 
@@ -993,15 +1119,23 @@ async fn result(ctx: &Ctx, a: ExecArgs) -> anyhow::Result<()> {
 }
 
 async fn delete(ctx: &Ctx, a: DeleteArgs) -> anyhow::Result<()> {
-    let _ = a.yes;
+    let Some(exec) = a.target.one() else {
+        let op = ws::start_batch_operation_request::Operation::DeletionOperation(
+            batch_v1::BatchOperationDeletion {
+                identity: ctx.client.identity().to_string(),
+            },
+        );
+        let reason = a.reason.as_deref().unwrap_or("");
+        return start_batch(ctx, &a.target, "delete", reason, op).await;
+    };
     let r = ws::DeleteWorkflowExecutionRequest {
         namespace: ctx.namespace.clone(),
-        workflow_execution: a.exec.execution(),
+        workflow_execution: exec.execution(),
     };
     ctx.client
         .workflow_service()
         .delete_workflow_execution(req(r, RPC_TIMEOUT))
         .await
-        .map_err(|s| ctx.status(s, Some(&a.exec.target())))?;
+        .map_err(|s| ctx.status(s, Some(&exec.target())))?;
     done(ctx, "Delete workflow succeeded")
 }

@@ -836,3 +836,99 @@ fn start_with_memo_search_attributes_summary_and_input_meta() {
         "{bad:?}"
     );
 }
+
+/// `perdure workflow signal|cancel|terminate|delete --query` start a batch job as `temporal`
+/// does (a confirmation unless --yes, then the job id); `-w` and `-q` exclude each other.
+#[test]
+fn batch_forms_of_signal_cancel_terminate_and_delete() {
+    let s = server_with(&[]);
+    let kind = format!("batch{}", std::process::id());
+    for i in 0..3 {
+        let id = format!("{kind}-{i}");
+        s.perdure(&["workflow", "start", "-t", "q", "--type", &kind, "-w", &id])
+            .ok();
+    }
+    s.perdure(&[
+        "workflow",
+        "start",
+        "-t",
+        "q",
+        "--type",
+        "other",
+        "-w",
+        &format!("{kind}-x"),
+    ])
+    .ok();
+    let query = format!("WorkflowType = '{kind}'");
+    let count = |q: &str| {
+        let c = s
+            .perdure(&["workflow", "count", "-q", q, "-o", "json"])
+            .json();
+        c["count"].as_str().unwrap_or("0").parse::<u64>().unwrap()
+    };
+    eventually(20, "the three runs are listed", || count(&query) == 3);
+
+    // No --yes and no answer on stdin: nothing starts.
+    let refused = s.perdure(&["workflow", "terminate", "-q", &query, "--reason", "r"]);
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(refused.stderr.contains("batch not started"), "{refused:?}");
+    let both = s.perdure(&["workflow", "cancel", "-q", &query, "-w", "x", "--yes"]);
+    assert_eq!(both.code, Some(2), "{both:?}");
+
+    let job = |args: &[&str]| -> String {
+        let out = s.perdure(args).ok();
+        let id = out
+            .trim()
+            .strip_prefix("Started batch for job ID: ")
+            .unwrap_or_else(|| panic!("{out}"))
+            .to_string();
+        eventually(20, "the batch job completes", || {
+            let d = s
+                .temporal(&["batch", "describe", "--job-id", &id, "-o", "json"])
+                .json();
+            d["state"] == "BATCH_OPERATION_STATE_COMPLETED"
+        });
+        id
+    };
+    job(&[
+        "workflow", "signal", "-q", &query, "--name", "poke", "-i", "1", "--yes",
+    ]);
+    let last = |id: &str| {
+        let h = s
+            .temporal(&["workflow", "show", "-w", id, "-o", "json"])
+            .json();
+        h["events"].as_array().unwrap().last().unwrap()["eventType"].clone()
+    };
+    assert_eq!(
+        last(&format!("{kind}-0")),
+        "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED"
+    );
+    job(&["workflow", "cancel", "-q", &query, "--yes"]);
+    assert_eq!(
+        last(&format!("{kind}-1")),
+        "EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED"
+    );
+    let out = s
+        .perdure(&[
+            "workflow",
+            "terminate",
+            "-q",
+            &query,
+            "--reason",
+            "r",
+            "--yes",
+            "-o",
+            "json",
+        ])
+        .json();
+    assert!(out["batchJobId"].is_string(), "{out}");
+    let terminated = format!("{query} AND ExecutionStatus = 'Terminated'");
+    eventually(20, "the runs are terminated", || count(&terminated) == 3);
+    job(&["workflow", "delete", "-q", &query, "--yes"]);
+    eventually(20, "the runs are deleted", || count(&query) == 0);
+    // The other workflow was never touched.
+    assert_eq!(
+        last(&format!("{kind}-x")),
+        "EVENT_TYPE_WORKFLOW_TASK_SCHEDULED"
+    );
+}
