@@ -472,12 +472,18 @@ impl Engine {
             };
             let identity = req.identity.clone();
             let namespace = ns.name.clone();
+            let polled = queue.clone();
             let r = self
                 .mutate(run, move |tx, _| {
                     let Some(i) = tx.activity_index(scheduled_event_id) else {
                         return Ok(None);
                     };
-                    if !tx.is_running() || !tx.activity_dispatchable(i, attempt) {
+                    // A task left on the queue an options update moved the activity away from
+                    // is stale.
+                    if !tx.is_running()
+                        || !tx.activity_dispatchable(i, attempt)
+                        || tx.state.activities[i].task_queue != polled
+                    {
                         return Ok(None);
                     }
                     tx.start_activity(i, &uuid::Uuid::new_v4().to_string(), &identity);
