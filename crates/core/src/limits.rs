@@ -146,7 +146,11 @@ impl Limits {
         for name in sa.indexed_fields.keys() {
             let settable = matches!(
                 name.as_str(),
-                "TemporalChangeVersion" | "BinaryChecksums" | "BuildIds"
+                "TemporalChangeVersion"
+                    | "BinaryChecksums"
+                    | "BuildIds"
+                    | "TemporalScheduledStartTime"
+                    | "TemporalScheduledById"
             );
             if !settable
                 && perdure_query::system_attributes()

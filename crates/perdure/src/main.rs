@@ -5,6 +5,7 @@
 mod cli;
 mod operator;
 mod output;
+mod schedule;
 mod server;
 mod workflow;
 
@@ -46,6 +47,13 @@ enum Command {
         #[command(subcommand)]
         command: operator::OperatorCommand,
     },
+    /// Create, inspect, update, pause, trigger, backfill and delete schedules.
+    Schedule {
+        #[command(flatten)]
+        conn: cli::Conn,
+        #[command(subcommand)]
+        command: schedule::ScheduleCommand,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
     Completion {
         /// The shell.
@@ -72,6 +80,7 @@ fn main() -> ExitCode {
         } => server::start_dev(args),
         Command::Workflow { conn, command } => cli::run(conn, |ctx| workflow::run(ctx, command)),
         Command::Operator { conn, command } => cli::run(conn, |ctx| operator::run(ctx, command)),
+        Command::Schedule { conn, command } => cli::run(conn, |ctx| schedule::run(ctx, command)),
         Command::Completion { shell } => {
             let mut cmd = Cli::command();
             let mut script = Vec::new();

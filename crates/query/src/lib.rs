@@ -139,6 +139,9 @@ const SYSTEM: &[(&str, SaType, Col)] = &[
     ("TemporalChangeVersion", SaType::KeywordList, Col::Json),
     ("BuildIds", SaType::KeywordList, Col::Json),
     ("BinaryChecksums", SaType::KeywordList, Col::Json),
+    // Set by a schedule on the runs it starts (and settable by anyone, as in Temporal).
+    ("TemporalScheduledStartTime", SaType::Datetime, Col::Json),
+    ("TemporalScheduledById", SaType::Keyword, Col::Json),
 ];
 
 /// The system attributes and their types.

@@ -140,7 +140,7 @@ fn compiled_clauses_run_on_sqlite() {
          INSERT INTO visibility VALUES
            ('n','r1','order-1','order','q',1,100,100,NULL,NULL,5,10,3,NULL,'order-1',
             '{\"CustomKeywordField\":\"gold\",\"CustomIntField\":7,\"CustomBoolField\":true,\"TemporalChangeVersion\":[\"p-1\",\"p-2\"]}'),
-           ('n','r2','order-2','order','q',2,200,200,300,100,30,10,9,NULL,'order-2','{\"CustomIntField\":1}'),
+           ('n','r2','order-2','order','q',2,200,200,300,100,30,10,9,NULL,'order-2','{\"CustomIntField\":1,\"TemporalScheduledById\":\"nightly\",\"TemporalScheduledStartTime\":1767225600000000000}'),
            ('n','r3','ship_1','ship','q',3,300,300,400,100,8,10,4,'order-1','order-1','{}');",
     )
     .unwrap();
@@ -188,6 +188,24 @@ fn compiled_clauses_run_on_sqlite() {
         2
     );
     assert_eq!(count("NOT (WorkflowType = 'order')"), 1);
+    // What a schedule sets on the runs it starts, read from the JSON as Temporal names them.
+    assert_eq!(count("TemporalScheduledById = 'nightly'"), 1);
+    assert_eq!(count("TemporalScheduledById STARTS_WITH 'night'"), 1);
+    assert_eq!(count("TemporalScheduledById IS NULL"), 2);
+    assert_eq!(
+        count("TemporalScheduledStartTime = '2026-01-01T00:00:00Z'"),
+        1
+    );
+    assert_eq!(
+        count("TemporalScheduledStartTime < '2026-01-01T00:00:00Z'"),
+        0
+    );
+    assert_eq!(
+        count(
+            "TemporalScheduledStartTime BETWEEN '2025-12-31T23:00:00Z' AND '2026-01-01T01:00:00+01:00'"
+        ),
+        1
+    );
 }
 
 #[test]
