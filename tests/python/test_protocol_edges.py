@@ -11,10 +11,13 @@ import uuid
 import pytest
 from google.protobuf.json_format import MessageToDict
 from temporalio.api.enums.v1 import EventType, IndexedValueType
-from temporalio.api.common.v1 import WorkflowType
-from temporalio.api.enums.v1 import WorkflowIdConflictPolicy
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.common.v1 import WorkflowExecution, WorkflowType
+from temporalio.api.enums.v1 import NamespaceState, WorkerStatus, WorkflowIdConflictPolicy
+from temporalio.api.operatorservice.v1 import (AddSearchAttributesRequest, DeleteNamespaceRequest,
+                                               ListClustersRequest)
 from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice import v1 as ws
 from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
 from temporalio.client import (Client, WithStartWorkflowOperation, WorkflowUpdateFailedError,
                                WorkflowUpdateStage)
@@ -323,3 +326,148 @@ def test_signal_with_start_under_conflict_and_reuse_policies(server):
         assert mismatches == []
 
     asyncio.run(run(server, body))
+
+
+def test_history_reverse_partitions_clusters_archival_and_deprecated_versioning(server):
+    async def body(client: Client, tq: str):
+        h = await client.start_workflow(MetaParent.run, id=f"rev-{uuid.uuid4()}", task_queue=tq)
+        await h.result()
+        forward = [e.event_id async for e in h.fetch_history_events()]
+        backward, token = [], b""
+        while True:
+            r = await client.workflow_service.get_workflow_execution_history_reverse(
+                ws.GetWorkflowExecutionHistoryReverseRequest(
+                    namespace="default", execution=WorkflowExecution(workflow_id=h.id),
+                    maximum_page_size=4, next_page_token=token))
+            # (Temporal pages by stored batches, so a page may hold a few more than asked.)
+            backward += [e.event_id for e in r.history.events]
+            token = r.next_page_token
+            if not token:
+                break
+        assert backward == list(reversed(forward))
+        with pytest.raises(RPCError) as err:
+            await client.workflow_service.get_workflow_execution_history_reverse(
+                ws.GetWorkflowExecutionHistoryReverseRequest(
+                    namespace="default", execution=WorkflowExecution(workflow_id="")))
+        assert err.value.status == RPCStatusCode.INVALID_ARGUMENT
+        assert "WorkflowId is not set on request." in str(err.value)
+
+        p = await client.workflow_service.list_task_queue_partitions(
+            ws.ListTaskQueuePartitionsRequest(namespace="default", task_queue=TaskQueue(name=tq)))
+        for parts in (p.workflow_task_queue_partitions, p.activity_task_queue_partitions):
+            assert parts[0].key == tq and parts[0].owner_host_name
+
+        clusters = await client.operator_service.list_clusters(ListClustersRequest())
+        assert len(clusters.clusters) == 1
+        assert clusters.clusters[0].cluster_name == "active"
+        assert clusters.clusters[0].cluster_id and clusters.clusters[0].address
+
+        with pytest.raises(RPCError) as err:
+            await client.workflow_service.list_archived_workflow_executions(
+                ws.ListArchivedWorkflowExecutionsRequest(namespace="default"))
+        assert err.value.status == RPCStatusCode.INVALID_ARGUMENT
+        assert "Cluster is not configured for visibility archival." in str(err.value)
+        for call, req, version in [
+            (client.workflow_service.get_worker_build_id_compatibility,
+             ws.GetWorkerBuildIdCompatibilityRequest(namespace="default", task_queue=tq), "v0.1"),
+            (client.workflow_service.get_worker_versioning_rules,
+             ws.GetWorkerVersioningRulesRequest(namespace="default", task_queue=tq), "v0.2"),
+        ]:
+            with pytest.raises(RPCError) as err:
+                await call(req)
+            assert err.value.status == RPCStatusCode.PERMISSION_DENIED
+            assert f"Worker versioning {version}" in str(err.value)
+
+    asyncio.run(run(server, body))
+
+
+def test_deprecate_and_delete_namespace(server):
+    async def body(client: Client, tq: str):
+        async def register(name: str):
+            await client.workflow_service.register_namespace(ws.RegisterNamespaceRequest(
+                namespace=name, workflow_execution_retention_period=Duration(seconds=86400)))
+            for _ in range(100):  # Temporal's namespace cache needs a moment
+                try:
+                    await client.workflow_service.describe_namespace(
+                        ws.DescribeNamespaceRequest(namespace=name))
+                    return
+                except RPCError:
+                    await asyncio.sleep(0.1)
+
+        def start(name: str, wid: str):
+            return client.workflow_service.start_workflow_execution(
+                ws.StartWorkflowExecutionRequest(
+                    namespace=name, workflow_id=wid, workflow_type=WorkflowType(name="Gate"),
+                    task_queue=TaskQueue(name=tq), request_id=str(uuid.uuid4())))
+
+        old = f"dep-{uuid.uuid4().hex[:8]}"
+        await register(old)
+        await client.workflow_service.deprecate_namespace(ws.DeprecateNamespaceRequest(namespace=old))
+        for _ in range(100):
+            try:
+                await start(old, str(uuid.uuid4()))
+            except RPCError as e:
+                if e.status == RPCStatusCode.FAILED_PRECONDITION:
+                    assert "Namespace has invalid state: Deprecated. Must be Registered." in str(e)
+                    break
+                raise
+            await asyncio.sleep(0.1)  # Temporal applies the new state through its cache
+        else:
+            raise AssertionError("a deprecated namespace still starts workflows")
+        d = await client.workflow_service.describe_namespace(ws.DescribeNamespaceRequest(namespace=old))
+        assert d.namespace_info.state == NamespaceState.NAMESPACE_STATE_DEPRECATED
+
+        gone = f"del-{uuid.uuid4().hex[:8]}"
+        await register(gone)
+        await start(gone, "doomed")
+        r = await client.operator_service.delete_namespace(DeleteNamespaceRequest(namespace=gone))
+        assert r.deleted_namespace.startswith(f"{gone}-deleted-")
+        with pytest.raises(RPCError) as err:
+            await client.workflow_service.describe_namespace(
+                ws.DescribeNamespaceRequest(namespace=gone))
+        assert err.value.status == RPCStatusCode.NOT_FOUND
+        await register(gone)  # the name is free again
+        d = await client.workflow_service.describe_namespace(ws.DescribeNamespaceRequest(namespace=gone))
+        assert d.namespace_info.state == NamespaceState.NAMESPACE_STATE_REGISTERED
+
+    asyncio.run(run(server, body))
+
+
+def test_worker_heartbeats_list_count_and_describe_workers(server):
+    from datetime import timedelta
+    from temporalio.runtime import Runtime, TelemetryConfig
+
+    async def body():
+        rt = Runtime(telemetry=TelemetryConfig(), worker_heartbeat_interval=timedelta(seconds=1))
+        client = await Client.connect(server, runtime=rt)
+        tq = f"beat-{uuid.uuid4()}"
+        async with Worker(client, task_queue=tq, workflows=WORKFLOWS, activities=ACTIVITIES):
+            query = f"TaskQueue = '{tq}'"
+            for _ in range(100):
+                r = await client.workflow_service.list_workers(
+                    ws.ListWorkersRequest(namespace="default", query=query))
+                if r.workers:
+                    break
+                await asyncio.sleep(0.1)
+            assert len(r.workers) == 1, r
+            w = r.workers[0]
+            assert (w.task_queue, w.sdk_name) == (tq, "temporal-python")
+            assert w.status == WorkerStatus.WORKER_STATUS_RUNNING
+            assert w.worker_instance_key and w.host_name and w.start_time.seconds > 0
+            c = await client.workflow_service.count_workers(
+                ws.CountWorkersRequest(namespace="default", query=query))
+            assert c.count == 1
+            none = await client.workflow_service.count_workers(
+                ws.CountWorkersRequest(namespace="default", query=f"TaskQueue = '{tq}-nobody'"))
+            assert none.count == 0
+            d = await client.workflow_service.describe_worker(ws.DescribeWorkerRequest(
+                namespace="default", worker_instance_key=w.worker_instance_key))
+            assert d.worker_info.worker_heartbeat.task_queue == tq
+            assert d.worker_info.worker_heartbeat.sdk_version == w.sdk_version
+            with pytest.raises(RPCError) as err:
+                await client.workflow_service.describe_worker(ws.DescribeWorkerRequest(
+                    namespace="default", worker_instance_key="nope"))
+            assert err.value.status == RPCStatusCode.NOT_FOUND
+            assert "nope" in str(err.value)
+
+    asyncio.run(asyncio.wait_for(body(), 60))

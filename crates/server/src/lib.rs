@@ -143,14 +143,20 @@ pub async fn serve(
     health_reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
+    // The address this frontend reports for itself (task queue partition owner, cluster).
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let wf = WorkflowServiceServer::new(grpc::WorkflowApi {
         engine: engine.clone(),
+        address: address.clone(),
     })
     .accept_compressed(CompressionEncoding::Gzip)
     .send_compressed(CompressionEncoding::Gzip)
     .max_decoding_message_size(MAX_MESSAGE)
     .max_encoding_message_size(MAX_MESSAGE);
-    let op = OperatorServiceServer::new(grpc::operator::OperatorApi { engine })
+    let op = OperatorServiceServer::new(grpc::operator::OperatorApi { engine, address })
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(MAX_MESSAGE);
     // Small request/response messages must not wait for Nagle's algorithm.

@@ -115,6 +115,63 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// GetWorkflowExecutionHistoryReverse: the run's events newest first, a page at a time. The
+    /// first page pins the run and its last event, so events written later are not returned.
+    pub async fn get_history_reverse(
+        &self,
+        req: GetWorkflowExecutionHistoryReverseRequest,
+    ) -> Result<GetWorkflowExecutionHistoryReverseResponse> {
+        let ns = self.namespace(&req.namespace)?;
+        let mut exec = req
+            .execution
+            .clone()
+            .ok_or_else(|| Error::InvalidArgument("Execution is not set on request.".into()))?;
+        if exec.workflow_id.is_empty() {
+            return Err(Error::InvalidArgument(
+                "WorkflowId is not set on request.".into(),
+            ));
+        }
+        let token = if req.next_page_token.is_empty() {
+            None
+        } else {
+            let t = HistoryToken::decode(req.next_page_token.as_slice())
+                .map_err(|_| Error::InvalidArgument("Invalid NextPageToken.".into()))?;
+            exec.run_id = t.run_id.clone();
+            Some(t)
+        };
+        let key = self.resolve(&ns.id, Some(&exec)).await?;
+        let page = if req.maximum_page_size <= 0 {
+            1000
+        } else {
+            req.maximum_page_size as usize
+        };
+        let entry = self.entry(&key).await?;
+        let d = entry.data.lock().await;
+        let top = match &token {
+            Some(t) => t.next_event_id,
+            None => d.state.next_event_id - 1,
+        };
+        let from = (top - page as i64 + 1).max(1);
+        let mut events = self.history_range(&d, from, top, page).await?;
+        events.reverse();
+        let next_page_token = if from > 1 {
+            HistoryToken {
+                run_id: key.run_id.clone(),
+                next_event_id: from - 1,
+                ..Default::default()
+            }
+            .encode_to_vec()
+        } else {
+            Vec::new()
+        };
+        Ok(GetWorkflowExecutionHistoryReverseResponse {
+            history: Some(History { events }),
+            next_page_token,
+        })
+    }
+}
+
 /// Page token of GetWorkflowExecutionHistory (and of a workflow task's first page).
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct HistoryToken {

@@ -17,6 +17,7 @@ mod tasks;
 mod visibility;
 
 #[cfg(test)]
+mod workers;
 mod tests;
 
 pub use namespaces::Namespace;
@@ -99,6 +100,8 @@ pub(crate) struct Inner {
     batch_jobs: batch::RunningJobs,
     /// Schedules' wake times and locks.
     schedules: schedules::Schedules,
+    /// The latest heartbeat of each worker.
+    workers: workers::Registry,
     /// Bumped after every commit that starts or closes a run (what a workflow list shows).
     list_changes: tokio::sync::watch::Sender<u64>,
 }
@@ -201,6 +204,7 @@ impl Engine {
                 config,
                 list_changes: tokio::sync::watch::Sender::new(0),
             }),
+                workers: Default::default(),
         };
         engine.load_namespaces().await?;
         engine.recover().await?;

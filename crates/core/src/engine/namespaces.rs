@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use perdure_proto::api::enums::v1::{ArchivalState, IndexedValueType, NamespaceState};
-use perdure_proto::api::namespace::v1::{NamespaceConfig, NamespaceInfo};
+use perdure_proto::api::namespace::v1::{NamespaceConfig, NamespaceInfo, namespace_info};
 use perdure_proto::api::replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig};
 use perdure_proto::api::workflowservice::v1::{
-    DescribeNamespaceResponse, RegisterNamespaceRequest, UpdateNamespaceRequest,
+    DeleteWorkflowExecutionRequest, DescribeNamespaceResponse, ListWorkflowExecutionsRequest,
+    RegisterNamespaceRequest, UpdateNamespaceRequest,
 };
 use prost::Message;
 
@@ -40,6 +41,34 @@ pub struct Namespace {
 }
 
 impl Namespace {
+    /// Temporal starts new workflows only in a registered namespace (not a deprecated or
+    /// deleted one).
+    pub fn require_registered(&self) -> Result<()> {
+        let state = self
+            .record
+            .info
+            .as_ref()
+            .map(|i| i.state)
+            .unwrap_or_default();
+        if state == NamespaceState::Registered as i32 {
+            return Ok(());
+        }
+        let name = NamespaceState::try_from(state)
+            .map(|s| {
+                s.as_str_name()
+                    .trim_start_matches("NAMESPACE_STATE_")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let mut shown = name.to_lowercase();
+        if let Some(f) = shown.get_mut(0..1) {
+            f.make_ascii_uppercase();
+        }
+        Err(Error::FailedPrecondition(format!(
+            "Namespace has invalid state: {shown}. Must be Registered."
+        )))
+    }
+
     /// Type of a search attribute usable in this namespace (system or custom).
     pub fn sa_type(&self, name: &str) -> Option<IndexedValueType> {
         if let Some(t) = self.record.search_attributes.get(name) {
@@ -49,8 +78,17 @@ impl Namespace {
     }
 
     pub fn describe(&self) -> DescribeNamespaceResponse {
+        let mut info = self.record.info.clone().unwrap_or_default();
+        // What the SDKs may rely on here (they check before using a feature).
+        info.capabilities = Some(namespace_info::Capabilities {
+            eager_workflow_start: true,
+            sync_update: true,
+            async_update: true,
+            worker_heartbeats: true,
+            ..Default::default()
+        });
         DescribeNamespaceResponse {
-            namespace_info: self.record.info.clone(),
+            namespace_info: Some(info),
             config: self.record.config.clone(),
             replication_config: Some(NamespaceReplicationConfig {
                 active_cluster_name: "active".into(),
@@ -279,6 +317,76 @@ impl Engine {
         }
         self.save_namespace(ns.clone()).await?;
         Ok(ns.describe())
+    }
+
+    /// DeprecateNamespace: the namespace stays readable and its runs go on, but no new workflow
+    /// starts in it.
+    pub async fn deprecate_namespace(&self, name: &str) -> Result<()> {
+        let mut ns = (*self.namespace(name)?).clone();
+        ns.record.info.get_or_insert_with(Default::default).state =
+            NamespaceState::Deprecated as i32;
+        self.save_namespace(ns).await
+    }
+
+    /// DeleteNamespace (OperatorService), as Temporal does it: the namespace is renamed
+    /// `<name>-deleted-<first 5 characters of its id>` and marked deleted at once, so its name can
+    /// be registered again; a background task then terminates and deletes every execution in it.
+    /// Returns the new name.
+    pub async fn delete_namespace(&self, name: &str) -> Result<String> {
+        if name == "temporal-system" {
+            return Err(Error::InvalidArgument(
+                "Unable to delete system namespace temporal-system.".into(),
+            ));
+        }
+        let old = self.namespace(name)?;
+        let mut ns = (*old).clone();
+        let suffix: String = ns.id.chars().take(5).collect();
+        ns.name = format!("{name}-deleted-{suffix}");
+        let info = ns.record.info.get_or_insert_with(Default::default);
+        info.name = ns.name.clone();
+        info.state = NamespaceState::Deleted as i32;
+        let deleted = ns.name.clone();
+        self.save_namespace(ns).await?;
+        self.inner.namespaces.write().by_name.remove(name);
+        let me = self.clone();
+        let ns_name = deleted.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.delete_all_executions(&ns_name).await {
+                tracing::warn!(namespace = %ns_name, %e, "deleting the executions of a deleted namespace failed");
+            }
+        });
+        Ok(deleted)
+    }
+
+    /// Terminates and deletes every execution of a namespace, a page at a time.
+    async fn delete_all_executions(&self, namespace: &str) -> Result<()> {
+        loop {
+            let page = self
+                .list(ListWorkflowExecutionsRequest {
+                    namespace: namespace.to_string(),
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await?;
+            let mut deleted = 0;
+            for e in page.executions.into_iter().filter_map(|e| e.execution) {
+                match self
+                    .delete_workflow(DeleteWorkflowExecutionRequest {
+                        namespace: namespace.to_string(),
+                        workflow_execution: Some(e),
+                    })
+                    .await
+                {
+                    Ok(()) => deleted += 1,
+                    Err(Error::NotFound(_)) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            // An empty page, or one of rows that are already gone: done.
+            if deleted == 0 {
+                return Ok(());
+            }
+        }
     }
 
     async fn save_namespace(&self, ns: Namespace) -> Result<()> {

@@ -1,8 +1,10 @@
 //! What the server says about itself and its queues: GetSystemInfo, GetClusterInfo,
-//! DescribeTaskQueue.
+//! DescribeTaskQueue, ListTaskQueuePartitions; and the deprecated worker-versioning APIs, which
+//! answer as Temporal's dev server does with them disabled.
 
+use perdure_proto::api::taskqueue::v1::TaskQueuePartitionMetadata;
 use perdure_proto::api::workflowservice::v1::*;
-use tonic::Request;
+use tonic::{Request, Status};
 
 use super::{R, WorkflowApi, ok, status};
 
@@ -71,6 +73,29 @@ impl WorkflowApi {
         })
     }
 
+    /// Perdure keeps one partition per task queue, owned by this process.
+    pub(super) async fn list_task_queue_partitions(
+        &self,
+        r: Request<ListTaskQueuePartitionsRequest>,
+    ) -> R<ListTaskQueuePartitionsResponse> {
+        let r = r.into_inner();
+        self.engine.namespace(&r.namespace).map_err(status)?;
+        let name = r.task_queue.map(|q| q.name).unwrap_or_default();
+        if name.is_empty() {
+            return Err(Status::invalid_argument("taskQueue is not set"));
+        }
+        let partition = || {
+            vec![TaskQueuePartitionMetadata {
+                key: name.clone(),
+                owner_host_name: self.address.clone(),
+            }]
+        };
+        ok(ListTaskQueuePartitionsResponse {
+            activity_task_queue_partitions: partition(),
+            workflow_task_queue_partitions: partition(),
+        })
+    }
+
     pub(super) async fn describe_task_queue(
         &self,
         r: Request<DescribeTaskQueueRequest>,
@@ -80,4 +105,31 @@ impl WorkflowApi {
             .describe_task_queue(r.into_inner())
             .map_err(status)?)
     }
+}
+
+/// Worker versioning v0.1 (version sets) and v0.2 (rules) are deprecated; Temporal's dev server
+/// has them disabled and answers every call with PERMISSION_DENIED. So does Perdure (the
+/// current API is worker deployments).
+macro_rules! deprecated_versioning {
+    ($($rpc:ident($req:ty) -> $res:ty: $version:literal;)*) => {
+        impl WorkflowApi {
+            $(
+                pub(super) async fn $rpc(&self, r: Request<$req>) -> R<$res> {
+                    self.engine.namespace(&r.into_inner().namespace).map_err(status)?;
+                    Err(Status::permission_denied(concat!(
+                        "Worker versioning ", $version,
+                        " is disabled on this namespace."
+                    )))
+                }
+            )*
+        }
+    };
+}
+
+deprecated_versioning! {
+    update_worker_build_id_compatibility(UpdateWorkerBuildIdCompatibilityRequest) -> UpdateWorkerBuildIdCompatibilityResponse: "v0.1 (Version Set-based, deprecated)";
+    get_worker_build_id_compatibility(GetWorkerBuildIdCompatibilityRequest) -> GetWorkerBuildIdCompatibilityResponse: "v0.1 (Version Set-based, deprecated)";
+    update_worker_versioning_rules(UpdateWorkerVersioningRulesRequest) -> UpdateWorkerVersioningRulesResponse: "v0.2 (Rules-based, deprecated)";
+    get_worker_versioning_rules(GetWorkerVersioningRulesRequest) -> GetWorkerVersioningRulesResponse: "v0.2 (Rules-based, deprecated)";
+    get_worker_task_reachability(GetWorkerTaskReachabilityRequest) -> GetWorkerTaskReachabilityResponse: "v0.2 (Rules-based, deprecated)";
 }

@@ -42,6 +42,8 @@ pub(crate) fn ok<T>(t: T) -> R<T> {
 #[derive(Clone)]
 pub struct WorkflowApi {
     pub engine: Engine,
+    /// This frontend's gRPC address, as it reports it (partition owner).
+    pub address: String,
 }
 
 /// Implements `WorkflowService` for the RPCs listed, each by `WorkflowApi`'s inherent method of
@@ -65,6 +67,7 @@ implemented! {
     describe_namespace(DescribeNamespaceRequest) -> DescribeNamespaceResponse;
     list_namespaces(ListNamespacesRequest) -> ListNamespacesResponse;
     update_namespace(UpdateNamespaceRequest) -> UpdateNamespaceResponse;
+    deprecate_namespace(DeprecateNamespaceRequest) -> DeprecateNamespaceResponse;
     // workflows
     start_workflow_execution(StartWorkflowExecutionRequest) -> StartWorkflowExecutionResponse;
     signal_with_start_workflow_execution(SignalWithStartWorkflowExecutionRequest) -> SignalWithStartWorkflowExecutionResponse;
@@ -75,6 +78,7 @@ implemented! {
     reset_workflow_execution(ResetWorkflowExecutionRequest) -> ResetWorkflowExecutionResponse;
     describe_workflow_execution(DescribeWorkflowExecutionRequest) -> DescribeWorkflowExecutionResponse;
     get_workflow_execution_history(GetWorkflowExecutionHistoryRequest) -> GetWorkflowExecutionHistoryResponse;
+    get_workflow_execution_history_reverse(GetWorkflowExecutionHistoryReverseRequest) -> GetWorkflowExecutionHistoryReverseResponse;
     query_workflow(QueryWorkflowRequest) -> QueryWorkflowResponse;
     update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse;
     poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse;
@@ -86,6 +90,7 @@ implemented! {
     scan_workflow_executions(ScanWorkflowExecutionsRequest) -> ScanWorkflowExecutionsResponse;
     count_workflow_executions(CountWorkflowExecutionsRequest) -> CountWorkflowExecutionsResponse;
     get_search_attributes(GetSearchAttributesRequest) -> GetSearchAttributesResponse;
+    list_archived_workflow_executions(ListArchivedWorkflowExecutionsRequest) -> ListArchivedWorkflowExecutionsResponse;
     // tasks
     poll_workflow_task_queue(PollWorkflowTaskQueueRequest) -> PollWorkflowTaskQueueResponse;
     respond_workflow_task_completed(RespondWorkflowTaskCompletedRequest) -> RespondWorkflowTaskCompletedResponse;
@@ -103,6 +108,9 @@ implemented! {
     reset_sticky_task_queue(ResetStickyTaskQueueRequest) -> ResetStickyTaskQueueResponse;
     shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse;
     record_worker_heartbeat(RecordWorkerHeartbeatRequest) -> RecordWorkerHeartbeatResponse;
+    list_workers(ListWorkersRequest) -> ListWorkersResponse;
+    count_workers(CountWorkersRequest) -> CountWorkersResponse;
+    describe_worker(DescribeWorkerRequest) -> DescribeWorkerResponse;
     // activity operations
     pause_activity(PauseActivityRequest) -> PauseActivityResponse;
     unpause_activity(UnpauseActivityRequest) -> UnpauseActivityResponse;
@@ -130,4 +138,11 @@ implemented! {
     get_system_info(GetSystemInfoRequest) -> GetSystemInfoResponse;
     get_cluster_info(GetClusterInfoRequest) -> GetClusterInfoResponse;
     describe_task_queue(DescribeTaskQueueRequest) -> DescribeTaskQueueResponse;
+    list_task_queue_partitions(ListTaskQueuePartitionsRequest) -> ListTaskQueuePartitionsResponse;
+    // worker versioning v0.1 and v0.2 (deprecated; PERMISSION_DENIED as on Temporal's dev server)
+    update_worker_build_id_compatibility(UpdateWorkerBuildIdCompatibilityRequest) -> UpdateWorkerBuildIdCompatibilityResponse;
+    get_worker_build_id_compatibility(GetWorkerBuildIdCompatibilityRequest) -> GetWorkerBuildIdCompatibilityResponse;
+    update_worker_versioning_rules(UpdateWorkerVersioningRulesRequest) -> UpdateWorkerVersioningRulesResponse;
+    get_worker_versioning_rules(GetWorkerVersioningRulesRequest) -> GetWorkerVersioningRulesResponse;
+    get_worker_task_reachability(GetWorkerTaskReachabilityRequest) -> GetWorkerTaskReachabilityResponse;
 }

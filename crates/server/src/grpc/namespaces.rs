@@ -60,4 +60,15 @@ impl WorkflowApi {
             is_global_namespace: false,
         })
     }
+
+    pub(super) async fn deprecate_namespace(
+        &self,
+        r: Request<DeprecateNamespaceRequest>,
+    ) -> R<DeprecateNamespaceResponse> {
+        self.engine
+            .deprecate_namespace(&r.into_inner().namespace)
+            .await
+            .map_err(status)?;
+        ok(DeprecateNamespaceResponse {})
+    }
 }

@@ -1,5 +1,5 @@
-//! The OperatorService: search attribute registration (the calls SDKs and the CLI use).
-//! The other RPCs (namespace deletion, cluster and nexus endpoint management) answer
+//! The OperatorService: search attribute registration (the calls SDKs and the CLI use),
+//! namespace deletion and the (one) cluster. Remote clusters and Nexus endpoints answer
 //! UNIMPLEMENTED: the trait's defaults.
 
 use perdure_core::Engine;
@@ -13,6 +13,8 @@ use super::{R, ok, status};
 #[derive(Clone)]
 pub struct OperatorApi {
     pub engine: Engine,
+    /// This frontend's gRPC address, reported as the cluster's.
+    pub address: String,
 }
 
 fn ns_or_default(ns: &str) -> &str {
@@ -43,6 +45,39 @@ impl OperatorService for OperatorApi {
             .await
             .map_err(status)?;
         ok(RemoveSearchAttributesResponse {})
+    }
+
+    async fn delete_namespace(
+        &self,
+        r: Request<DeleteNamespaceRequest>,
+    ) -> R<DeleteNamespaceResponse> {
+        let r = r.into_inner();
+        if !r.namespace_id.is_empty() && r.namespace.is_empty() {
+            return Err(tonic::Status::invalid_argument(
+                "Perdure deletes a namespace by name; namespace_id alone is not supported.",
+            ));
+        }
+        let deleted_namespace = self
+            .engine
+            .delete_namespace(&r.namespace)
+            .await
+            .map_err(status)?;
+        ok(DeleteNamespaceResponse { deleted_namespace })
+    }
+
+    async fn list_clusters(&self, _r: Request<ListClustersRequest>) -> R<ListClustersResponse> {
+        ok(ListClustersResponse {
+            clusters: vec![ClusterMetadata {
+                cluster_name: super::CLUSTER_NAME.into(),
+                cluster_id: self.engine.cluster_id().to_string(),
+                address: self.address.clone(),
+                initial_failover_version: 1,
+                history_shard_count: self.engine.shard_count(),
+                is_connection_enabled: true,
+                ..Default::default()
+            }],
+            next_page_token: Vec::new(),
+        })
     }
 
     async fn list_search_attributes(

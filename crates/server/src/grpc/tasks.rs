@@ -225,9 +225,34 @@ impl WorkflowApi {
         &self,
         r: Request<RecordWorkerHeartbeatRequest>,
     ) -> R<RecordWorkerHeartbeatResponse> {
+        let r = r.into_inner();
         self.engine
-            .namespace(&r.into_inner().namespace)
+            .record_worker_heartbeats(&r.namespace, r.worker_heartbeat)
             .map_err(status)?;
         ok(RecordWorkerHeartbeatResponse::default())
+    }
+
+    pub(super) async fn list_workers(
+        &self,
+        r: Request<ListWorkersRequest>,
+    ) -> R<ListWorkersResponse> {
+        ok(self.engine.list_workers(r.into_inner()).map_err(status)?)
+    }
+
+    pub(super) async fn count_workers(
+        &self,
+        r: Request<CountWorkersRequest>,
+    ) -> R<CountWorkersResponse> {
+        ok(self.engine.count_workers(r.into_inner()).map_err(status)?)
+    }
+
+    pub(super) async fn describe_worker(
+        &self,
+        r: Request<DescribeWorkerRequest>,
+    ) -> R<DescribeWorkerResponse> {
+        ok(self
+            .engine
+            .describe_worker(r.into_inner())
+            .map_err(status)?)
     }
 }

@@ -7,6 +7,19 @@ use super::{R, WorkflowApi, ok, status};
 use tonic::Status;
 
 impl WorkflowApi {
+    /// Archival is not configured (as on Temporal's dev server): Temporal's answer.
+    pub(super) async fn list_archived_workflow_executions(
+        &self,
+        r: Request<ListArchivedWorkflowExecutionsRequest>,
+    ) -> R<ListArchivedWorkflowExecutionsResponse> {
+        self.engine
+            .namespace(&r.into_inner().namespace)
+            .map_err(status)?;
+        Err(Status::invalid_argument(
+            "Cluster is not configured for visibility archival.",
+        ))
+    }
+
     pub(super) async fn list_workflow_executions(
         &self,
         r: Request<ListWorkflowExecutionsRequest>,

@@ -163,6 +163,17 @@ impl WorkflowApi {
             .map_err(status)?)
     }
 
+    pub(super) async fn get_workflow_execution_history_reverse(
+        &self,
+        r: Request<GetWorkflowExecutionHistoryReverseRequest>,
+    ) -> R<GetWorkflowExecutionHistoryReverseResponse> {
+        ok(self
+            .engine
+            .get_history_reverse(r.into_inner())
+            .await
+            .map_err(status)?)
+    }
+
     pub(super) async fn query_workflow(
         &self,
         r: Request<QueryWorkflowRequest>,
