@@ -50,6 +50,7 @@ impl Engine {
                 params: p,
                 reuse,
                 conflict: Conflict::Fail,
+                eager: None,
             })
             .await
         }

@@ -395,6 +395,7 @@ impl Engine {
                 params: p,
                 reuse,
                 conflict: perdure_proto::api::enums::v1::WorkflowIdConflictPolicy::Fail,
+                eager: None,
             })
             .await?;
         Ok(out.run_id)

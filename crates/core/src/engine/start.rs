@@ -21,7 +21,7 @@ use crate::clock::convert::dur;
 use crate::error::{Error, Result};
 use crate::info::type_search_attributes;
 use crate::matching::RunKey;
-use crate::mutable::{SignalParams, StartParams, start_run};
+use crate::mutable::{Effect, NewRun, SignalParams, StartParams, StartedTask, Tx, start_run};
 use crate::state::{ExecutionState, ParentInfo};
 
 /// Result of a start.
@@ -29,6 +29,8 @@ use crate::state::{ExecutionState, ParentInfo};
 pub struct StartOutcome {
     pub run_id: String,
     pub started: bool,
+    /// Eager start: the new run's first workflow task, started in the start's own commit.
+    pub eager_task: Option<StartedTask>,
 }
 
 /// A validated start and the id policies that decide it (every kind of start ends here).
@@ -36,6 +38,9 @@ pub(crate) struct StartSpec {
     pub params: StartParams,
     pub reuse: Reuse,
     pub conflict: Conflict,
+    /// Eager start: start the new run's first workflow task for this identity in the same
+    /// commit.
+    pub eager: Option<String>,
 }
 
 /// What every start carries, taken from its request: StartWorkflowExecution (which
@@ -321,8 +326,10 @@ impl Engine {
 
     pub async fn start_workflow(&self, req: StartWorkflowExecutionRequest) -> Result<StartOutcome> {
         let ns = self.namespace(&req.namespace)?;
+        ns.require_registered()?;
         let conflict =
             Conflict::try_from(req.workflow_id_conflict_policy).unwrap_or(Conflict::Unspecified);
+        let (eager, identity) = (req.request_eager_execution, req.identity.clone());
         let p = self.start_params(&ns, req.into())?;
         let reuse = Reuse::try_from(p.reuse_policy).unwrap_or(Reuse::Unspecified);
         check_policy_pair(reuse, conflict)?;
@@ -330,6 +337,7 @@ impl Engine {
             params: p,
             reuse,
             conflict,
+            eager: eager.then_some(identity),
         })
         .await
     }
@@ -351,6 +359,7 @@ impl Engine {
             params: p,
             reuse,
             conflict,
+            eager,
         } = spec;
         let _guard = self.id_lock(&p.namespace_id, &p.workflow_id).lock().await;
         if let Some(cur) = self.current_run(&p.namespace_id, &p.workflow_id).await? {
@@ -378,6 +387,7 @@ impl Engine {
                     return Ok(StartOutcome {
                         run_id: cur,
                         started: false,
+                        eager_task: None,
                     });
                 }
             }
@@ -390,6 +400,7 @@ impl Engine {
                 return Ok(StartOutcome {
                     run_id: cur,
                     started: true,
+                    eager_task: None,
                 });
             }
             let already = |msg: String| Error::AlreadyStarted {
@@ -404,6 +415,7 @@ impl Engine {
                     return Ok(StartOutcome {
                         run_id: cur,
                         started: false,
+                        eager_task: None,
                     });
                 }
                 if !terminate {
@@ -441,11 +453,16 @@ impl Engine {
             }
         }
         let run_id = p.run_id.clone();
-        let run = start_run(p, self.inner.clock.now());
+        let now = self.inner.clock.now();
+        let mut run = start_run(p, now);
+        let eager_task = eager.and_then(|identity| {
+            start_eagerly(&mut run, now, &self.inner.config.limits, &identity)
+        });
         self.create_run(run).await?;
         Ok(StartOutcome {
             run_id,
             started: true,
+            eager_task,
         })
     }
 
@@ -454,6 +471,7 @@ impl Engine {
         mut req: SignalWithStartWorkflowExecutionRequest,
     ) -> Result<StartOutcome> {
         let ns = self.namespace(&req.namespace)?;
+        ns.require_registered()?;
         if req.signal_name.is_empty() {
             return Err(Error::InvalidArgument(
                 "SignalName is not set on request.".into(),
@@ -490,7 +508,31 @@ impl Engine {
             params: p,
             reuse,
             conflict,
+            eager: None,
         })
         .await
     }
+}
+
+/// Eager start: the new run's first workflow task is started for `identity` in the run's own
+/// first commit, as Temporal does, so the caller's local worker gets it in the start response
+/// and no poller can take it first. `None` when the run has no task yet (a start delay or a
+/// cron backoff).
+fn start_eagerly(
+    run: &mut NewRun,
+    now: std::time::SystemTime,
+    limits: &crate::limits::Limits,
+    identity: &str,
+) -> Option<StartedTask> {
+    run.state.wft.as_ref()?;
+    let mut tx = Tx::with_limits(&mut run.state, now, limits);
+    let started = tx.start_wft(&uuid::Uuid::new_v4().to_string(), identity);
+    let Tx {
+        events, effects, ..
+    } = tx;
+    run.events.extend(events);
+    run.effects
+        .retain(|e| !matches!(e, Effect::DispatchWorkflowTask));
+    run.effects.extend(effects);
+    Some(started)
 }

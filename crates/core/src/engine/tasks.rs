@@ -17,7 +17,7 @@ use super::{Engine, QueryOutcome, RunData, outcome_of};
 use crate::clock::convert::ts;
 use crate::error::{Error, Result};
 use crate::matching::{Poller, QueueKind, RunKey, Task};
-use crate::mutable::{Rejected, normal_queue};
+use crate::mutable::{Rejected, StartedTask, normal_queue};
 use crate::token::{TaskToken, TokenKind};
 use prost::Message as _;
 
@@ -125,30 +125,24 @@ impl Engine {
         }
     }
 
-    /// Eager workflow start: the first workflow task of the run `run_id` that this client has
-    /// just started, handed to the client's own worker in the start response instead of to a
-    /// poller. `None` when the run has no task to start now (a start delay or cron backoff) or a
-    /// poller took it first; the task queued for pollers is then only a stale hint.
+    /// Eager workflow start: the poll response of the first workflow task of a run this client
+    /// has just started, which the start's own commit marked started for it (so no poller can
+    /// take it first).
     pub async fn eager_workflow_task(
         &self,
         namespace: &str,
         run_id: &str,
-        identity: &str,
-    ) -> Result<Option<PollWorkflowTaskQueueResponse>> {
+        started: StartedTask,
+    ) -> Result<PollWorkflowTaskQueueResponse> {
         let ns = self.namespace(namespace)?;
         let run = RunKey {
             namespace_id: ns.id.clone(),
             run_id: run_id.to_string(),
         };
-        let seq = {
-            let entry = self.entry(&run).await?;
-            let d = entry.data.lock().await;
-            match d.state.wft.as_ref() {
-                Some(w) if w.started_event_id == 0 && !w.sticky => w.dispatch_seq,
-                _ => return Ok(None),
-            }
-        };
-        self.start_workflow_task(run, seq, identity).await
+        let entry = self.entry(&run).await?;
+        let mut d = entry.data.lock().await;
+        let seq = d.state.wft.as_ref().map(|w| w.dispatch_seq).unwrap_or_default();
+        self.workflow_task_response(&mut d, started, seq).await
     }
 
     async fn start_workflow_task(
@@ -177,59 +171,72 @@ impl Engine {
                     Ok(tx.start_wft(&request_id, &identity))
                 })
                 .await?;
-            let state = &d.state;
-            let sticky = state.wft.as_ref().is_some_and(|w| w.sticky);
-            let from = if sticky {
-                state.last_completed_wft_started_id + 1
-            } else {
-                1
-            };
-            let (events, next_page_token) = me
-                .history_first_page(&d, from, &started.transient_events)
-                .await?;
-            // Queries waiting for this task ride along with it.
-            let mut queries = std::collections::HashMap::new();
-            for (id, q) in d.extra.queries.iter_mut() {
-                if !q.dispatched && q.attached_to.is_none() {
-                    q.attached_to = Some(dispatch_seq);
-                    queries.insert(id.to_string(), q.query.clone());
-                }
-            }
-            let state = &d.state;
-            let w = state.wft.as_ref().unwrap();
-            let mut token = TaskToken::new(
-                TokenKind::Workflow,
-                &state.namespace_id,
-                &state.workflow_id,
-                &state.run_id,
-            );
-            token.scheduled_event_id = started.scheduled_event_id;
-            token.started_event_id = started.started_event_id;
-            token.attempt = started.attempt;
-            token.dispatch_seq = dispatch_seq;
-            Ok::<_, Error>(Some(PollWorkflowTaskQueueResponse {
-                task_token: token.encode(),
-                workflow_execution: Some(WorkflowExecution {
-                    workflow_id: state.workflow_id.clone(),
-                    run_id: state.run_id.clone(),
-                }),
-                workflow_type: Some(WorkflowType {
-                    name: state.workflow_type.clone(),
-                }),
-                previous_started_event_id: state.last_completed_wft_started_id,
-                started_event_id: started.started_event_id,
-                attempt: started.attempt,
-                history: Some(History { events }),
-                next_page_token,
-                workflow_execution_task_queue: Some(normal_queue(&state.task_queue)),
-                scheduled_time: w.scheduled_time,
-                started_time: w.started_time,
-                queries,
-                messages: started.messages,
-                ..Default::default()
-            }))
+            me.workflow_task_response(&mut d, started, dispatch_seq)
+                .await
+                .map(Some)
         });
         h.await.map_err(|e| Error::Internal(e.to_string()))?
+    }
+
+    /// The poll response of a workflow task just started (`started`): its history's first
+    /// page, the queries that ride along, and its token.
+    async fn workflow_task_response(
+        &self,
+        d: &mut RunData,
+        started: StartedTask,
+        dispatch_seq: i64,
+    ) -> Result<PollWorkflowTaskQueueResponse> {
+        let state = &d.state;
+        let sticky = state.wft.as_ref().is_some_and(|w| w.sticky);
+        let from = if sticky {
+            state.last_completed_wft_started_id + 1
+        } else {
+            1
+        };
+        let (events, next_page_token) = me
+            .history_first_page(&d, from, &started.transient_events)
+            .await?;
+        // Queries waiting for this task ride along with it.
+        let mut queries = std::collections::HashMap::new();
+        for (id, q) in d.extra.queries.iter_mut() {
+            if !q.dispatched && q.attached_to.is_none() {
+                q.attached_to = Some(dispatch_seq);
+                queries.insert(id.to_string(), q.query.clone());
+            }
+        }
+        let state = &d.state;
+        let w = state.wft.as_ref().unwrap();
+        let mut token = TaskToken::new(
+            TokenKind::Workflow,
+            &state.namespace_id,
+            &state.workflow_id,
+            &state.run_id,
+        );
+        token.scheduled_event_id = started.scheduled_event_id;
+        token.started_event_id = started.started_event_id;
+        token.attempt = started.attempt;
+        token.dispatch_seq = dispatch_seq;
+        Ok(PollWorkflowTaskQueueResponse {
+            task_token: token.encode(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: state.workflow_id.clone(),
+                run_id: state.run_id.clone(),
+            }),
+            workflow_type: Some(WorkflowType {
+                name: state.workflow_type.clone(),
+            }),
+            previous_started_event_id: state.last_completed_wft_started_id,
+            started_event_id: started.started_event_id,
+            attempt: started.attempt,
+            history: Some(History { events }),
+            next_page_token,
+            workflow_execution_task_queue: Some(normal_queue(&state.task_queue)),
+            scheduled_time: w.scheduled_time,
+            started_time: w.started_time,
+            queries,
+            messages: started.messages,
+            ..Default::default()
+        })
     }
 
     /// The first page of the history a workflow or query task carries (from `from`); the rest

@@ -51,17 +51,17 @@ impl WorkflowApi {
         r: Request<StartWorkflowExecutionRequest>,
     ) -> R<StartWorkflowExecutionResponse> {
         let req = r.into_inner();
-        let eager = req.request_eager_execution;
-        let (namespace, identity) = (req.namespace.clone(), req.identity.clone());
+        let namespace = req.namespace.clone();
         let o = self.engine.start_workflow(req).await.map_err(status)?;
         // Eager start: only a run this request created hands its first task to the caller.
-        let eager_workflow_task = if eager && o.started {
-            self.engine
-                .eager_workflow_task(&namespace, &o.run_id, &identity)
-                .await
-                .map_err(status)?
-        } else {
-            None
+        let eager_workflow_task = match o.eager_task {
+            Some(started) => Some(
+                self.engine
+                    .eager_workflow_task(&namespace, &o.run_id, started)
+                    .await
+                    .map_err(status)?,
+            ),
+            None => None,
         };
         ok(StartWorkflowExecutionResponse {
             run_id: o.run_id,
