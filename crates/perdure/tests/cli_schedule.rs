@@ -720,12 +720,22 @@ fn schedule_steps(s: &impl Cli) -> Value {
         r#"k="v""#,
         "--schedule-memo",
         "sm=1",
-        // Not --search-attribute: Temporal stores the action's search attributes with their
-        // `type` metadata added, Perdure as given.
+        "--search-attribute",
+        r#"SbsKeyword="kw""#,
     ];
     fn with<'a>(cmd: &[&'a str], flags: &[&'a str]) -> Vec<&'a str> {
         [cmd, flags].concat()
     }
+    s.temporal(&[
+        "operator",
+        "search-attribute",
+        "create",
+        "--name",
+        "SbsKeyword",
+        "--type",
+        "Keyword",
+    ])
+    .ok();
     s.temporal(&with(&["schedule", "create", "-s", "sbs"], flags))
         .ok();
     // perdure's CLI asks for the same schedule as temporal's.

@@ -464,13 +464,13 @@ impl Engine {
 
     /// Checks a schedule as Temporal's frontend does and returns it canonical, with defaults.
     fn check_schedule(&self, ns: &Namespace, schedule: Option<Schedule>) -> Result<Schedule> {
-        let schedule = schedule.unwrap_or_default();
+        let mut schedule = schedule.unwrap_or_default();
         let canonical = spec::CompiledSpec::new(&schedule.spec.clone().unwrap_or_default(), "")
             .map_err(|e| Error::InvalidArgument(format!("Invalid schedule spec: {e}")))?
             .canonical()
             .clone();
         if let Some(schedule_action::Action::StartWorkflow(w)) =
-            schedule.action.as_ref().and_then(|a| a.action.as_ref())
+            schedule.action.as_mut().and_then(|a| a.action.as_mut())
         {
             if !w.cron_schedule.is_empty() {
                 return Err(Error::InvalidArgument(
@@ -502,6 +502,11 @@ impl Engine {
                 ..Default::default()
             };
             self.start_params(ns, StartRequest::from(probe))?;
+            // Stored with their `type` metadata, as Temporal stores (and describes) them.
+            if let Some(sa) = w.search_attributes.as_mut() {
+                type_search_attributes(sa, &ns.name, &|n| ns.sa_type(n))
+                    .map_err(Error::InvalidArgument)?;
+            }
         }
         let notes = schedule.state.as_ref().map(|s| s.notes.len()).unwrap_or(0);
         if notes > self.limits().id_length {
