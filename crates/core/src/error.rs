@@ -20,6 +20,14 @@ pub enum Error {
         start_request_id: String,
         run_id: String,
     },
+    /// A standalone activity id is taken and the policies allow neither a new run nor the
+    /// running one.
+    #[error("{message}")]
+    ActivityAlreadyStarted {
+        message: String,
+        start_request_id: String,
+        run_id: String,
+    },
     /// Something other than a workflow already exists (e.g. a search attribute).
     #[error("{0}")]
     AlreadyExists(String),

@@ -72,6 +72,10 @@ pub struct ExecutionState {
     pub parent: Option<ParentInfo>,
     #[prost(bool, tag = "25")]
     pub parent_notified: bool,
+    /// Set on a standalone activity (started by a client, not a workflow): a run-like record in
+    /// its namespace's activity id space whose one pending activity is the whole execution.
+    #[prost(message, optional, tag = "53")]
+    pub standalone: Option<StandaloneState>,
     #[prost(string, tag = "26")]
     pub start_request_id: String,
     /// Request ids of signals already applied (dedup), most recent last, bounded.
@@ -138,6 +142,17 @@ pub struct ExecutionState {
     /// by describe and on the WorkflowExecutionStarted event.
     #[prost(message, optional, tag = "52")]
     pub user_metadata: Option<UserMetadata>,
+    /// Worker versioning: the `VersioningBehavior` the last workflow task completion of a
+    /// versioned worker declared (0 = unversioned).
+    #[prost(int32, tag = "80")]
+    pub versioning_behavior: i32,
+    /// The deployment version of the versioned worker that completed the last workflow task.
+    #[prost(message, optional, tag = "81")]
+    pub deployment_version:
+        Option<perdure_proto::api::deployment::v1::WorkerDeploymentVersion>,
+    /// A client's `VersioningOverride` (start request or UpdateWorkflowExecutionOptions).
+    #[prost(message, optional, tag = "82")]
+    pub versioning_override: Option<perdure_proto::api::workflow::v1::VersioningOverride>,
 }
 
 /// The parent of a child workflow run.
@@ -363,4 +378,32 @@ pub struct NamespaceRecord {
     /// Custom search attributes: name -> `IndexedValueType`.
     #[prost(map = "string, int32", tag = "3")]
     pub search_attributes: std::collections::HashMap<String, i32>,
+}
+
+/// What a standalone activity keeps besides its one pending activity.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StandaloneState {
+    /// The namespace's own id (the record itself lives under a derived one).
+    #[prost(string, tag = "1")]
+    pub namespace_id: String,
+    /// When StartActivityExecution was accepted.
+    #[prost(message, optional, tag = "2")]
+    pub schedule_time: Option<Timestamp>,
+    #[prost(message, optional, tag = "3")]
+    pub start_delay: Option<Duration>,
+    /// The final outcome once closed.
+    #[prost(message, optional, tag = "4")]
+    pub outcome: Option<perdure_proto::api::activity::v1::ActivityExecutionOutcome>,
+    #[prost(string, tag = "5")]
+    pub canceled_reason: String,
+    #[prost(string, tag = "6")]
+    pub cancel_request_id: String,
+    #[prost(string, tag = "7")]
+    pub terminate_request_id: String,
+    #[prost(int64, tag = "8")]
+    pub total_heartbeat_count: i64,
+    /// The activity as it was when it closed (describe still shows its attempt, times and
+    /// options).
+    #[prost(message, optional, tag = "9")]
+    pub last: Option<ActivityState>,
 }

@@ -72,14 +72,27 @@ impl Engine {
 
     /// PauseActivity: the activity (or every pending one of a type) is paused.
     pub async fn pause_activity(&self, req: PauseActivityRequest) -> Result<()> {
+        self.pause_activity_in(None, req).await
+    }
+
+    /// The same on a run already resolved (`key`), as for a standalone activity.
+    pub async fn pause_activity_in(
+        &self,
+        key: Option<RunKey>,
+        req: PauseActivityRequest,
+    ) -> Result<()> {
         use pause_activity_request::Activity;
         let target = req.activity.clone().map(|a| match a {
             Activity::Id(id) => ActivityMatch::Id(id),
             Activity::Type(t) => ActivityMatch::Type(t),
         });
-        let key = self
-            .activity_op_run(&req.namespace, req.execution.as_ref(), target.as_ref())
-            .await?;
+        let key = match key {
+            Some(k) => k,
+            None => {
+                self.activity_op_run(&req.namespace, req.execution.as_ref(), target.as_ref())
+                    .await?
+            }
+        };
         let target = target.unwrap_or(ActivityMatch::All);
         self.mutate(key, move |tx, _| {
             for sched in targeted(tx, &target)? {
@@ -92,6 +105,15 @@ impl Engine {
 
     /// UnpauseActivity: paused activities run again (those not paused are left alone).
     pub async fn unpause_activity(&self, req: UnpauseActivityRequest) -> Result<()> {
+        self.unpause_activity_in(None, req).await
+    }
+
+    /// The same on a run already resolved (`key`), as for a standalone activity.
+    pub async fn unpause_activity_in(
+        &self,
+        key: Option<RunKey>,
+        req: UnpauseActivityRequest,
+    ) -> Result<()> {
         use unpause_activity_request::Activity;
         let target = req.activity.clone().and_then(|a| match a {
             Activity::Id(id) => Some(ActivityMatch::Id(id)),
@@ -99,9 +121,13 @@ impl Engine {
             Activity::UnpauseAll(true) => Some(ActivityMatch::All),
             Activity::UnpauseAll(false) => None,
         });
-        let key = self
-            .activity_op_run(&req.namespace, req.execution.as_ref(), target.as_ref())
-            .await?;
+        let key = match key {
+            Some(k) => k,
+            None => {
+                self.activity_op_run(&req.namespace, req.execution.as_ref(), target.as_ref())
+                    .await?
+            }
+        };
         let delay = jitter_offset(&req.jitter)?;
         let target = target.unwrap_or(ActivityMatch::All);
         self.mutate(key, move |tx, _| {
@@ -118,6 +144,15 @@ impl Engine {
 
     /// ResetActivity: attempts start again from 1 (see `Tx::reset_activity`).
     pub async fn reset_activity(&self, req: ResetActivityRequest) -> Result<()> {
+        self.reset_activity_in(None, req).await
+    }
+
+    /// The same on a run already resolved (`key`), as for a standalone activity.
+    pub async fn reset_activity_in(
+        &self,
+        key: Option<RunKey>,
+        req: ResetActivityRequest,
+    ) -> Result<()> {
         use reset_activity_request::Activity;
         let target = req.activity.clone().and_then(|a| match a {
             Activity::Id(id) => Some(ActivityMatch::Id(id)),
@@ -125,9 +160,13 @@ impl Engine {
             Activity::MatchAll(true) => Some(ActivityMatch::All),
             Activity::MatchAll(false) => None,
         });
-        let key = self
-            .activity_op_run(&req.namespace, req.execution.as_ref(), target.as_ref())
-            .await?;
+        let key = match key {
+            Some(k) => k,
+            None => {
+                self.activity_op_run(&req.namespace, req.execution.as_ref(), target.as_ref())
+                    .await?
+            }
+        };
         let delay = jitter_offset(&req.jitter)?;
         let target = target.unwrap_or(ActivityMatch::All);
         let mut originals = HashMap::new();
@@ -156,6 +195,15 @@ impl Engine {
         &self,
         req: UpdateActivityOptionsRequest,
     ) -> Result<UpdateActivityOptionsResponse> {
+        self.update_activity_options_in(None, req).await
+    }
+
+    /// The same on a run already resolved (`key`), as for a standalone activity.
+    pub async fn update_activity_options_in(
+        &self,
+        key: Option<RunKey>,
+        req: UpdateActivityOptionsRequest,
+    ) -> Result<UpdateActivityOptionsResponse> {
         use update_activity_options_request::Activity;
         let target = req.activity.clone().and_then(|a| match a {
             Activity::Id(id) => Some(ActivityMatch::Id(id)),
@@ -163,9 +211,13 @@ impl Engine {
             Activity::MatchAll(true) => Some(ActivityMatch::All),
             Activity::MatchAll(false) => None,
         });
-        let key = self
-            .activity_op_run(&req.namespace, req.execution.as_ref(), target.as_ref())
-            .await?;
+        let key = match key {
+            Some(k) => k,
+            None => {
+                self.activity_op_run(&req.namespace, req.execution.as_ref(), target.as_ref())
+                    .await?
+            }
+        };
         let paths = req
             .update_mask
             .as_ref()

@@ -6,18 +6,20 @@ mod activity_ops;
 mod batch;
 mod control;
 mod cross_run;
+mod deployments;
 mod history;
 mod namespaces;
 mod queries;
 mod queues;
 mod reset;
 mod schedules;
+mod standalone;
 mod start;
 mod tasks;
 mod visibility;
+mod workers;
 
 #[cfg(test)]
-mod workers;
 mod tests;
 
 pub use namespaces::Namespace;
@@ -38,7 +40,7 @@ use tokio::sync::{oneshot, watch};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::info::visibility_row;
-use crate::matching::{Matching, QueueKind, RunKey, Task};
+use crate::matching::{Matching, QueueKind, Route, RunKey, Task};
 use crate::mutable::{Effect, TimerKind, Tx};
 use crate::state::ExecutionState;
 use crate::store::{ExecutionWrite, SharedStore, WriteBatch};
@@ -98,10 +100,12 @@ pub(crate) struct Inner {
     cluster_id: String,
     /// Batch operation jobs running in this process.
     batch_jobs: batch::RunningJobs,
-    /// Schedules' wake times and locks.
-    schedules: schedules::Schedules,
     /// The latest heartbeat of each worker.
     workers: workers::Registry,
+    /// Schedules' wake times and locks.
+    schedules: schedules::Schedules,
+    /// Worker deployments and their versions (worker versioning).
+    deployments: deployments::Registry,
     /// Bumped after every commit that starts or closes a run (what a workflow list shows).
     list_changes: tokio::sync::watch::Sender<u64>,
 }
@@ -200,13 +204,15 @@ impl Engine {
                 next_query: AtomicU64::new(1),
                 cluster_id,
                 batch_jobs: Default::default(),
+                workers: Default::default(),
                 schedules: Default::default(),
+                deployments: Default::default(),
                 config,
                 list_changes: tokio::sync::watch::Sender::new(0),
             }),
-                workers: Default::default(),
         };
         engine.load_namespaces().await?;
+        engine.load_deployments().await?;
         engine.recover().await?;
         engine.start_scheduler().await?;
         let me = engine.clone();
@@ -509,13 +515,14 @@ impl Engine {
                 Effect::DispatchWorkflowTask => {
                     let Some(w) = &state.wft else { continue };
                     if w.sticky
-                        && !self.inner.matching.recently_polled(
+                        && (!self.inner.matching.recently_polled(
                             &state.namespace_id,
                             &w.task_queue,
                             Duration::from_secs(10),
-                        )
+                        ) || self.leaves_version(state))
                     {
-                        // Nobody polls that sticky queue any more: go to the normal queue now.
+                        // Nobody polls that sticky queue any more, or the run moves to another
+                        // version: go to the normal queue now.
                         let me = self.clone();
                         let k = key.clone();
                         tokio::spawn(async move {
@@ -523,7 +530,12 @@ impl Engine {
                         });
                         continue;
                     }
-                    self.inner.matching.add(
+                    let route = if w.sticky {
+                        Route::Any
+                    } else {
+                        self.workflow_route(state)
+                    };
+                    self.inner.matching.add_routed(
                         &state.namespace_id,
                         &w.task_queue,
                         QueueKind::Workflow,
@@ -531,6 +543,7 @@ impl Engine {
                             run: key.clone(),
                             dispatch_seq: w.dispatch_seq,
                         },
+                        route,
                     );
                 }
                 Effect::DispatchActivity {
@@ -544,8 +557,8 @@ impl Engine {
                     else {
                         continue;
                     };
-                    self.inner.matching.add(
-                        &state.namespace_id,
+                    self.inner.matching.add_routed(
+                        standalone::queue_namespace_id(state),
                         &a.task_queue,
                         QueueKind::Activity,
                         Task::Activity {
@@ -553,6 +566,7 @@ impl Engine {
                             scheduled_event_id,
                             attempt,
                         },
+                        self.activity_route(state, &a.task_queue),
                     );
                 }
                 Effect::Timer { at, kind } => self.inner.timers.add(at, key.clone(), kind),
@@ -616,7 +630,7 @@ impl Engine {
                 continue;
             }
             q.dispatched = true;
-            self.inner.matching.add(
+            self.inner.matching.add_routed(
                 &state.namespace_id,
                 &queue,
                 QueueKind::Workflow,
@@ -624,12 +638,18 @@ impl Engine {
                     run: key.clone(),
                     query_id: *id,
                 },
+                if sticky {
+                    Route::Any
+                } else {
+                    self.workflow_route(state)
+                },
             );
             if sticky {
                 // If the sticky worker does not answer in time, try the normal queue.
                 let me = self.clone();
                 let (k, id, normal) = (key.clone(), *id, state.task_queue.clone());
                 let ns = state.namespace_id.clone();
+                let route = self.workflow_route(state);
                 let wait = crate::clock::convert::dur(&state.sticky_schedule_to_start)
                     .max(Duration::from_secs(3));
                 tokio::spawn(async move {
@@ -639,7 +659,7 @@ impl Engine {
                     };
                     let data = entry.data.lock().await;
                     if data.extra.queries.get(&id).is_some_and(|q| q.tx.is_some()) {
-                        me.inner.matching.add(
+                        me.inner.matching.add_routed(
                             &ns,
                             &normal,
                             QueueKind::Workflow,
@@ -647,6 +667,7 @@ impl Engine {
                                 run: k.clone(),
                                 query_id: id,
                             },
+                            route,
                         );
                     }
                 });
@@ -778,6 +799,10 @@ pub(crate) fn execution_write(
             .map(|e| (e.event_id, e.encode_to_vec()))
             .collect(),
         set_current,
-        visibility: visibility_row(state),
+        visibility: if state.standalone.is_some() {
+            standalone::visibility_row(state)
+        } else {
+            visibility_row(state)
+        },
     }
 }

@@ -96,6 +96,15 @@ impl Engine {
             worker_version_capabilities: req.worker_version_capabilities.clone(),
             deployment_options: req.deployment_options.clone(),
         };
+        let sticky_poll = req
+            .task_queue
+            .as_ref()
+            .is_some_and(|q| q.kind == perdure_proto::api::enums::v1::TaskQueueKind::Sticky as i32);
+        if !sticky_poll {
+            self.note_poller(&ns.id, &queue, QueueKind::Workflow, req.deployment_options.as_ref())
+                .await?;
+        }
+        let my_key = crate::matching::poller_key(&poller);
         loop {
             let Some(task) = self
                 .next_task(&ns.id, &queue, QueueKind::Workflow, &poller, until)
@@ -111,7 +120,7 @@ impl Engine {
             }
             let r = match task {
                 Task::Workflow { run, dispatch_seq } => {
-                    self.start_workflow_task(run, dispatch_seq, &req.identity)
+                    self.start_workflow_task(run, dispatch_seq, &req.identity, Some(&my_key))
                         .await
                 }
                 Task::Query { run, query_id } => self.query_task(run, query_id, &queue).await,
@@ -150,8 +159,10 @@ impl Engine {
         run: RunKey,
         dispatch_seq: i64,
         identity: &str,
+        poller_key: Option<&str>,
     ) -> Result<Option<PollWorkflowTaskQueueResponse>> {
         let identity = identity.to_string();
+        let poller_key = poller_key.map(str::to_string);
         let me = self.clone();
         let entry = self.entry(&run).await?;
         // Start the task in one transition, then build the response under the same lock.
@@ -163,6 +174,24 @@ impl Engine {
                     .as_ref()
                     .is_some_and(|w| w.dispatch_seq == dispatch_seq && w.started_event_id == 0);
             if !valid || d.extra.evicted {
+                return Ok(None);
+            }
+            // A task that reached another version's poller (one put back without its route)
+            // goes where it belongs.
+            if let Some(k) = &poller_key
+                && !d.state.wft.as_ref().is_some_and(|w| w.sticky)
+                && !me.may_take_workflow_task(&d.state, k)
+            {
+                me.inner.matching.add_routed(
+                    &d.state.namespace_id,
+                    &d.state.task_queue,
+                    QueueKind::Workflow,
+                    Task::Workflow {
+                        run: run.clone(),
+                        dispatch_seq,
+                    },
+                    me.workflow_route(&d.state),
+                );
                 return Ok(None);
             }
             let request_id = uuid::Uuid::new_v4().to_string();
@@ -193,8 +222,8 @@ impl Engine {
         } else {
             1
         };
-        let (events, next_page_token) = me
-            .history_first_page(&d, from, &started.transient_events)
+        let (events, next_page_token) = self
+            .history_first_page(d, from, &started.transient_events)
             .await?;
         // Queries waiting for this task ride along with it.
         let mut queries = std::collections::HashMap::new();
@@ -323,7 +352,10 @@ impl Engine {
     /// Decodes a task token of `kind` and checks it belongs to the request's namespace.
     fn token_in(&self, namespace: &str, bytes: &[u8], kind: TokenKind) -> Result<TaskToken> {
         let token = TaskToken::decode_kind(bytes, kind)?;
-        if !namespace.is_empty() && self.namespace(namespace)?.id != token.namespace_id {
+        if !namespace.is_empty()
+            && self.namespace(namespace)?.id
+                != super::standalone::namespace_id_of_record(&token.namespace_id)
+        {
             return Err(Error::InvalidArgument(
                 "Operation requested with a token from a different namespace.".into(),
             ));
@@ -456,6 +488,8 @@ impl Engine {
             worker_version_capabilities: req.worker_version_capabilities.clone(),
             deployment_options: req.deployment_options.clone(),
         };
+        self.note_poller(&ns.id, &queue, QueueKind::Activity, req.deployment_options.as_ref())
+            .await?;
         loop {
             let Some(task) = self
                 .next_task(&ns.id, &queue, QueueKind::Activity, &poller, until)
@@ -505,16 +539,27 @@ impl Engine {
                     token.scheduled_event_id = scheduled_event_id;
                     token.attempt = attempt;
                     token.activity_id = a.activity_id.clone();
+                    let standalone = state.standalone.is_some();
                     Ok(Some(PollActivityTaskQueueResponse {
-                        task_token: token.encode(),
-                        workflow_namespace: namespace,
-                        workflow_type: Some(WorkflowType {
+                        // A standalone activity has no workflow: an empty execution, its run id.
+                        activity_run_id: if standalone {
+                            state.run_id.clone()
+                        } else {
+                            String::new()
+                        },
+                        workflow_type: (!standalone).then(|| WorkflowType {
                             name: state.workflow_type.clone(),
                         }),
-                        workflow_execution: Some(WorkflowExecution {
-                            workflow_id: state.workflow_id.clone(),
-                            run_id: state.run_id.clone(),
+                        workflow_execution: Some(if standalone {
+                            WorkflowExecution::default()
+                        } else {
+                            WorkflowExecution {
+                                workflow_id: state.workflow_id.clone(),
+                                run_id: state.run_id.clone(),
+                            }
                         }),
+                        task_token: token.encode(),
+                        workflow_namespace: namespace,
                         activity_type: Some(crate::mutable::activity_type(a)),
                         activity_id: a.activity_id.clone(),
                         header: a.header.clone(),
@@ -546,11 +591,21 @@ impl Engine {
         &self,
         key: RunKey,
         r: ActivityRef,
+        heartbeat: bool,
         f: impl FnOnce(&mut crate::mutable::Tx, usize) -> R + Send + 'static,
     ) -> Result<R> {
         self.mutate(key, move |tx, _| {
             if !tx.is_running() {
-                return Err(activity_not_found());
+                // A closed standalone activity: Temporal refuses an outcome as an invalid
+                // transition, and finds no activity for a heartbeat.
+                return Err(match (&tx.state.standalone, heartbeat) {
+                    (None, _) => activity_not_found(),
+                    (Some(_), true) => Error::NotFound(format!(
+                        "activity not found for ID: {}",
+                        tx.state.workflow_id
+                    )),
+                    (Some(_), false) => super::standalone::closed_error(tx.state),
+                });
             }
             let i = match &r {
                 ActivityRef::Token(t) => {
@@ -597,6 +652,16 @@ impl Engine {
             ));
         }
         let ns = self.namespace(namespace)?;
+        if workflow_id.is_empty() {
+            // No workflow id: a standalone activity, by its activity id (and run id).
+            let key = self.standalone_key(&ns, activity_id, run_id).await?;
+            return Ok((
+                key,
+                ActivityRef::Id {
+                    activity_id: activity_id.to_string(),
+                },
+            ));
+        }
         let key = self
             .resolve(
                 &ns.id,
@@ -618,7 +683,7 @@ impl Engine {
         let (key, r) = self
             .activity_target_by_token(&req.namespace, &req.task_token)
             .await?;
-        self.on_activity(key, r, move |tx, i| {
+        self.on_activity(key, r, false, move |tx, i| {
             tx.activity_completed_or_too_big(i, req.result, &req.identity)
         })
         .await
@@ -636,7 +701,7 @@ impl Engine {
                 &req.activity_id,
             )
             .await?;
-        self.on_activity(key, r, move |tx, i| {
+        self.on_activity(key, r, false, move |tx, i| {
             tx.activity_completed_or_too_big(i, req.result, &req.identity)
         })
         .await
@@ -667,7 +732,7 @@ impl Engine {
         identity: String,
     ) -> Result<()> {
         let (key, r) = self.activity_target(token, by_id).await?;
-        self.on_activity(key, r, move |tx, i| {
+        self.on_activity(key, r, false, move |tx, i| {
             tx.activity_failed(i, failure, details, &identity);
         })
         .await
@@ -681,7 +746,7 @@ impl Engine {
         identity: String,
     ) -> Result<()> {
         let (key, r) = self.activity_target(token, by_id).await?;
-        self.on_activity(key, r, move |tx, i| {
+        self.on_activity(key, r, false, move |tx, i| {
             tx.activity_canceled(i, details, &identity);
         })
         .await
@@ -696,7 +761,7 @@ impl Engine {
         details: Option<Payloads>,
     ) -> Result<crate::mutable::HeartbeatReply> {
         let (key, r) = self.activity_target(token, by_id).await?;
-        self.on_activity(key, r, move |tx, i| {
+        self.on_activity(key, r, true, move |tx, i| {
             tx.activity_heartbeat_or_too_big(i, details)
         })
         .await

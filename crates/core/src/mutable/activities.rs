@@ -282,11 +282,23 @@ impl Tx<'_> {
                     ..Default::default()
                 });
             let sid = self.add(started);
-            self.add(outcome(sid));
+            let attrs = outcome(sid);
+            self.add(attrs.clone());
+            self.after_activity_final(a, attrs);
         } else {
-            self.add(outcome(0));
+            let attrs = outcome(0);
+            self.add(attrs.clone());
+            self.after_activity_final(a, attrs);
         }
-        self.schedule_wft();
+    }
+
+    /// A workflow activity's outcome needs a workflow task; a standalone activity's closes it.
+    fn after_activity_final(&mut self, a: ActivityState, outcome: A) {
+        if self.state.standalone.is_some() {
+            self.close_standalone(a, &outcome);
+        } else {
+            self.schedule_wft();
+        }
     }
 
     pub fn activity_completed(&mut self, i: usize, result: Option<Payloads>, identity: &str) {
@@ -403,6 +415,10 @@ impl Tx<'_> {
     ) -> Result<Duration, RetryState> {
         let a = &self.state.activities[i];
         let p = retry::with_defaults(a.retry_policy.clone());
+        if self.state.standalone.is_some() && a.cancel_requested_event_id != 0 {
+            // A standalone activity asked to cancel is not retried (Temporal's rule).
+            return Err(RetryState::CancelRequested);
+        }
         if a.paused && retry::is_retryable(&p, failure) {
             return Ok(Duration::ZERO);
         }
@@ -464,6 +480,10 @@ impl Tx<'_> {
             a.heartbeat_details = details;
         }
         a.last_heartbeat_time = Some(ts(self.now));
+        if let Some(s) = self.state.standalone.as_mut() {
+            s.total_heartbeat_count += 1;
+        }
+        let a = &self.state.activities[i];
         HeartbeatReply {
             cancel_requested: a.cancel_requested_event_id != 0,
             activity_paused: a.paused,

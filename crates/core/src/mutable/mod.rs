@@ -20,9 +20,11 @@ mod commands;
 mod rearm;
 mod reset;
 mod signals;
+mod standalone;
 mod start;
 mod timers;
 mod updates;
+mod versioning;
 mod workflow_task;
 
 pub use activities::{HeartbeatReply, activity_type, normalize_activity};
@@ -34,7 +36,12 @@ pub use reset::{
     RESET_TASK_IDENTITY, RESET_TERMINATE_IDENTITY, ResetParams, ResetPoint, reset_point, reset_run,
 };
 pub use signals::SignalParams;
+pub use standalone::{StandaloneStart, activity_status, start_standalone};
 pub use start::{StartParams, start_run};
+pub use versioning::{
+    completion_version, normalize_override, parse_version_string, pinned_version, version_string,
+    versioning_info,
+};
 
 use crate::limits::Limits;
 use std::time::{Duration, SystemTime};

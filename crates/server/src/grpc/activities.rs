@@ -2,27 +2,15 @@
 //! ResetActivity, UpdateActivityOptions, and their newer forms PauseActivityExecution,
 //! UnpauseActivityExecution, ResetActivityExecution and UpdateActivityExecutionOptions (what the
 //! `temporal activity pause|unpause|reset|update-options` commands call), which Temporal turns
-//! into the former when a workflow id is given. Standalone activities (no workflow id) are not
-//! supported (INVALID_ARGUMENT).
+//! into the former when a workflow id is given; without one they address a standalone activity
+//! (by activity id and run id), on the same engine operations.
 
+use perdure_core::matching::RunKey;
 use perdure_proto::api::common::v1::WorkflowExecution;
 use perdure_proto::api::workflowservice::v1::*;
 use tonic::{Request, Status};
 
 use super::{R, WorkflowApi, ok, status};
-
-/// The newer requests without a workflow id address a standalone activity.
-fn workflow_execution(workflow_id: &str, run_id: &str) -> Result<WorkflowExecution, Status> {
-    if workflow_id.is_empty() {
-        return Err(Status::invalid_argument(
-            "standalone activities are not supported by Perdure: set the workflow id",
-        ));
-    }
-    Ok(WorkflowExecution {
-        workflow_id: workflow_id.to_string(),
-        run_id: run_id.to_string(),
-    })
-}
 
 /// The checks Temporal makes of the newer requests' activity id and run id.
 fn check_execution_request(activity_id: &str, run_id: &str) -> Result<(), Status> {
@@ -38,6 +26,36 @@ fn check_execution_request(activity_id: &str, run_id: &str) -> Result<(), Status
 }
 
 impl WorkflowApi {
+    /// The workflow execution of a newer request, or, without a workflow id, the standalone
+    /// activity's record (the execution then names the activity id, as the record does).
+    async fn activity_target(
+        &self,
+        namespace: &str,
+        workflow_id: &str,
+        run_id: &str,
+        activity_id: &str,
+    ) -> Result<(WorkflowExecution, Option<RunKey>), Status> {
+        if workflow_id.is_empty() {
+            let key = self
+                .engine
+                .standalone_run(namespace, activity_id, run_id)
+                .await
+                .map_err(status)?;
+            let execution = WorkflowExecution {
+                workflow_id: activity_id.to_string(),
+                run_id: key.run_id.clone(),
+            };
+            return Ok((execution, Some(key)));
+        }
+        Ok((
+            WorkflowExecution {
+                workflow_id: workflow_id.to_string(),
+                run_id: run_id.to_string(),
+            },
+            None,
+        ))
+    }
+
     pub(super) async fn pause_activity(
         &self,
         r: Request<PauseActivityRequest>,
@@ -87,8 +105,10 @@ impl WorkflowApi {
         r: Request<PauseActivityExecutionRequest>,
     ) -> R<PauseActivityExecutionResponse> {
         let r = r.into_inner();
-        let execution = workflow_execution(&r.workflow_id, &r.run_id)?;
         check_execution_request(&r.activity_id, &r.run_id)?;
+        let (execution, key) = self
+            .activity_target(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)
+            .await?;
         // Temporal gives every request an id, so a second pause is refused as already paused.
         let request_id = if r.request_id.is_empty() {
             uuid::Uuid::new_v4().to_string()
@@ -96,14 +116,17 @@ impl WorkflowApi {
             r.request_id
         };
         self.engine
-            .pause_activity(PauseActivityRequest {
-                namespace: r.namespace,
-                execution: Some(execution),
-                identity: r.identity,
-                activity: Some(pause_activity_request::Activity::Id(r.activity_id)),
-                reason: r.reason,
-                request_id,
-            })
+            .pause_activity_in(
+                key,
+                PauseActivityRequest {
+                    namespace: r.namespace,
+                    execution: Some(execution),
+                    identity: r.identity,
+                    activity: Some(pause_activity_request::Activity::Id(r.activity_id)),
+                    reason: r.reason,
+                    request_id,
+                },
+            )
             .await
             .map_err(status)?;
         ok(PauseActivityExecutionResponse {})
@@ -114,17 +137,22 @@ impl WorkflowApi {
         r: Request<UnpauseActivityExecutionRequest>,
     ) -> R<UnpauseActivityExecutionResponse> {
         let r = r.into_inner();
-        let execution = workflow_execution(&r.workflow_id, &r.run_id)?;
         check_execution_request(&r.activity_id, &r.run_id)?;
+        let (execution, key) = self
+            .activity_target(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)
+            .await?;
         self.engine
-            .unpause_activity(UnpauseActivityRequest {
-                namespace: r.namespace,
-                execution: Some(execution),
-                identity: r.identity,
-                activity: Some(unpause_activity_request::Activity::Id(r.activity_id)),
-                jitter: r.jitter,
-                ..Default::default()
-            })
+            .unpause_activity_in(
+                key,
+                UnpauseActivityRequest {
+                    namespace: r.namespace,
+                    execution: Some(execution),
+                    identity: r.identity,
+                    activity: Some(unpause_activity_request::Activity::Id(r.activity_id)),
+                    jitter: r.jitter,
+                    ..Default::default()
+                },
+            )
             .await
             .map_err(status)?;
         ok(UnpauseActivityExecutionResponse {})
@@ -135,19 +163,24 @@ impl WorkflowApi {
         r: Request<ResetActivityExecutionRequest>,
     ) -> R<ResetActivityExecutionResponse> {
         let r = r.into_inner();
-        let execution = workflow_execution(&r.workflow_id, &r.run_id)?;
         check_execution_request(&r.activity_id, &r.run_id)?;
+        let (execution, key) = self
+            .activity_target(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)
+            .await?;
         self.engine
-            .reset_activity(ResetActivityRequest {
-                namespace: r.namespace,
-                execution: Some(execution),
-                identity: r.identity,
-                activity: Some(reset_activity_request::Activity::Id(r.activity_id)),
-                reset_heartbeat: r.reset_heartbeat,
-                keep_paused: r.keep_paused,
-                jitter: r.jitter,
-                restore_original_options: r.restore_original_options,
-            })
+            .reset_activity_in(
+                key,
+                ResetActivityRequest {
+                    namespace: r.namespace,
+                    execution: Some(execution),
+                    identity: r.identity,
+                    activity: Some(reset_activity_request::Activity::Id(r.activity_id)),
+                    reset_heartbeat: r.reset_heartbeat,
+                    keep_paused: r.keep_paused,
+                    jitter: r.jitter,
+                    restore_original_options: r.restore_original_options,
+                },
+            )
             .await
             .map_err(status)?;
         ok(ResetActivityExecutionResponse {})
@@ -158,8 +191,10 @@ impl WorkflowApi {
         r: Request<UpdateActivityExecutionOptionsRequest>,
     ) -> R<UpdateActivityExecutionOptionsResponse> {
         let r = r.into_inner();
-        let execution = workflow_execution(&r.workflow_id, &r.run_id)?;
         check_execution_request(&r.activity_id, &r.run_id)?;
+        let (execution, key) = self
+            .activity_target(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)
+            .await?;
         let paths = r
             .update_mask
             .as_ref()
@@ -193,15 +228,18 @@ impl WorkflowApi {
         }
         let resp = self
             .engine
-            .update_activity_options(UpdateActivityOptionsRequest {
-                namespace: r.namespace,
-                execution: Some(execution),
-                identity: r.identity,
-                activity_options: r.activity_options,
-                update_mask: r.update_mask,
-                activity: Some(update_activity_options_request::Activity::Id(r.activity_id)),
-                restore_original: r.restore_original,
-            })
+            .update_activity_options_in(
+                key,
+                UpdateActivityOptionsRequest {
+                    namespace: r.namespace,
+                    execution: Some(execution),
+                    identity: r.identity,
+                    activity_options: r.activity_options,
+                    update_mask: r.update_mask,
+                    activity: Some(update_activity_options_request::Activity::Id(r.activity_id)),
+                    restore_original: r.restore_original,
+                },
+            )
             .await
             .map_err(status)?;
         ok(UpdateActivityExecutionOptionsResponse {

@@ -13,10 +13,12 @@ mod activities;
 mod batch;
 mod cluster;
 mod deadline;
+mod deployments;
 mod guard;
 mod namespaces;
 pub mod operator;
 mod schedules;
+mod standalone;
 mod status;
 mod tasks;
 mod visibility;
@@ -120,6 +122,15 @@ implemented! {
     unpause_activity_execution(UnpauseActivityExecutionRequest) -> UnpauseActivityExecutionResponse;
     reset_activity_execution(ResetActivityExecutionRequest) -> ResetActivityExecutionResponse;
     update_activity_execution_options(UpdateActivityExecutionOptionsRequest) -> UpdateActivityExecutionOptionsResponse;
+    // standalone activities
+    start_activity_execution(StartActivityExecutionRequest) -> StartActivityExecutionResponse;
+    describe_activity_execution(DescribeActivityExecutionRequest) -> DescribeActivityExecutionResponse;
+    poll_activity_execution(PollActivityExecutionRequest) -> PollActivityExecutionResponse;
+    list_activity_executions(ListActivityExecutionsRequest) -> ListActivityExecutionsResponse;
+    count_activity_executions(CountActivityExecutionsRequest) -> CountActivityExecutionsResponse;
+    request_cancel_activity_execution(RequestCancelActivityExecutionRequest) -> RequestCancelActivityExecutionResponse;
+    terminate_activity_execution(TerminateActivityExecutionRequest) -> TerminateActivityExecutionResponse;
+    delete_activity_execution(DeleteActivityExecutionRequest) -> DeleteActivityExecutionResponse;
     // batch
     start_batch_operation(StartBatchOperationRequest) -> StartBatchOperationResponse;
     stop_batch_operation(StopBatchOperationRequest) -> StopBatchOperationResponse;
@@ -139,6 +150,17 @@ implemented! {
     get_cluster_info(GetClusterInfoRequest) -> GetClusterInfoResponse;
     describe_task_queue(DescribeTaskQueueRequest) -> DescribeTaskQueueResponse;
     list_task_queue_partitions(ListTaskQueuePartitionsRequest) -> ListTaskQueuePartitionsResponse;
+    // worker deployments (worker versioning)
+    describe_worker_deployment(DescribeWorkerDeploymentRequest) -> DescribeWorkerDeploymentResponse;
+    list_worker_deployments(ListWorkerDeploymentsRequest) -> ListWorkerDeploymentsResponse;
+    describe_worker_deployment_version(DescribeWorkerDeploymentVersionRequest) -> DescribeWorkerDeploymentVersionResponse;
+    set_worker_deployment_current_version(SetWorkerDeploymentCurrentVersionRequest) -> SetWorkerDeploymentCurrentVersionResponse;
+    set_worker_deployment_ramping_version(SetWorkerDeploymentRampingVersionRequest) -> SetWorkerDeploymentRampingVersionResponse;
+    delete_worker_deployment_version(DeleteWorkerDeploymentVersionRequest) -> DeleteWorkerDeploymentVersionResponse;
+    delete_worker_deployment(DeleteWorkerDeploymentRequest) -> DeleteWorkerDeploymentResponse;
+    update_worker_deployment_version_metadata(UpdateWorkerDeploymentVersionMetadataRequest) -> UpdateWorkerDeploymentVersionMetadataResponse;
+    set_worker_deployment_manager(SetWorkerDeploymentManagerRequest) -> SetWorkerDeploymentManagerResponse;
+    update_workflow_execution_options(UpdateWorkflowExecutionOptionsRequest) -> UpdateWorkflowExecutionOptionsResponse;
     // worker versioning v0.1 and v0.2 (deprecated; PERMISSION_DENIED as on Temporal's dev server)
     update_worker_build_id_compatibility(UpdateWorkerBuildIdCompatibilityRequest) -> UpdateWorkerBuildIdCompatibilityResponse;
     get_worker_build_id_compatibility(GetWorkerBuildIdCompatibilityRequest) -> GetWorkerBuildIdCompatibilityResponse;

@@ -59,6 +59,18 @@ pub fn status(e: Error) -> Status {
                 ..Default::default()
             },
         ),
+        Error::ActivityAlreadyStarted {
+            message,
+            start_request_id,
+            run_id,
+        } => with_detail(
+            Code::AlreadyExists,
+            message,
+            details::ActivityExecutionAlreadyStartedFailure {
+                start_request_id,
+                run_id,
+            },
+        ),
         Error::AlreadyExists(m) => Status::already_exists(m),
         Error::FailedPrecondition(m) => Status::failed_precondition(m),
         Error::WorkflowNotReady(m) => with_detail(
