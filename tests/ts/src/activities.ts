@@ -108,3 +108,28 @@ export async function alwaysFails(): Promise<never> {
   record(`alwaysFails:attempt${Context.current().info.attempt}`);
   throw ApplicationFailure.retryable('still broken', 'StillBroken');
 }
+
+/**
+ * Attempt 1 heartbeats until the server tells it to stop (a pause), and records why it was
+ * cancelled; later attempts succeed at once.
+ */
+export async function pausable(): Promise<string> {
+  const ctx = Context.current();
+  const { attempt } = ctx.info;
+  if (attempt > 1) {
+    record(`pausable:attempt${attempt}`);
+    return `done on attempt ${attempt}`;
+  }
+  record('pausable:started');
+  try {
+    for (let i = 0; i < 300; i++) {
+      ctx.heartbeat(i);
+      await ctx.sleep(100);
+    }
+  } catch (err) {
+    const d = ctx.cancellationDetails;
+    record(`pausable:cancelled:paused=${d?.paused ?? false}`);
+    throw err;
+  }
+  return 'never paused';
+}

@@ -46,3 +46,14 @@ export async function endsWithUpdatePending(): Promise<string> {
   await wf.condition(() => done);
   return 'done';
 }
+
+const { pausable } = wf.proxyActivities<typeof activities>({
+  activityId: 'pausable-activity',
+  startToCloseTimeout: '30s',
+  heartbeatTimeout: '5s',
+  retry: { initialInterval: '100ms', maximumAttempts: 5 },
+});
+
+export async function runsPausable(): Promise<string> {
+  return await pausable();
+}

@@ -5,10 +5,12 @@ import assert from 'node:assert/strict';
 import { after, describe } from 'node:test';
 import { WorkflowUpdateFailedError, WorkflowUpdateStage } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { callsFor } from '../src/activities';
 import {
   endsWithUpdatePending,
   finish,
   metadataParent,
+  runsPausable,
   scheduledEcho,
   stuckUpdate,
 } from '../src/tier3';
@@ -130,6 +132,43 @@ describe('updates reaching a closed run', () => {
       assert.ok(err instanceof WorkflowUpdateFailedError, String(err));
       assert.ok(err.cause instanceof ApplicationFailure, String(err.cause));
       assert.equal(err.cause.type, 'AcceptedUpdateCompletedWorkflow');
+    });
+  });
+});
+
+describe('activity pause', () => {
+  envTest('a paused activity learns it on its next heartbeat and runs again once unpaused', async (e) => {
+    const taskQueue = uniqueId('pause-tq');
+    const workflowId = uniqueId('pause');
+    await withWorker(e, taskQueue, async () => {
+      const h = await e.client.workflow.start(runsPausable, { taskQueue, workflowId });
+      await waitFor('the activity runs', () => callsFor(workflowId).includes('pausable:started'), 20_000);
+      await e.client.workflowService.pauseActivity({
+        namespace: 'default',
+        execution: { workflowId },
+        id: 'pausable-activity',
+        identity: 'ts-test',
+        reason: 'testing',
+      });
+      await waitFor(
+        'the attempt is cancelled as paused',
+        () => callsFor(workflowId).includes('pausable:cancelled:paused=true'),
+        20_000,
+      );
+      const d = await h.describe();
+      const pending = d.raw.pendingActivities ?? [];
+      assert.equal(pending.length, 1);
+      assert.equal(pending[0].paused, true);
+      // No retry while paused.
+      await new Promise((r) => setTimeout(r, 500));
+      assert.ok(!callsFor(workflowId).some((c) => c.startsWith('pausable:attempt')), callsFor(workflowId).join(','));
+      await e.client.workflowService.unpauseActivity({
+        namespace: 'default',
+        execution: { workflowId },
+        id: 'pausable-activity',
+        identity: 'ts-test',
+      });
+      assert.equal(await within(20_000, 'result', h.result()), 'done on attempt 2');
     });
   });
 });
