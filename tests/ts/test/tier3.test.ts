@@ -3,7 +3,12 @@
 // schedules (create, describe, trigger, list, pause, delete); updates reaching a closed run.
 import assert from 'node:assert/strict';
 import { after, describe } from 'node:test';
-import { WorkflowUpdateFailedError, WorkflowUpdateStage } from '@temporalio/client';
+import {
+  ActivityExecutionAlreadyStartedError,
+  ActivityExecutionFailedError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateStage,
+} from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { callsFor } from '../src/activities';
 import {
@@ -169,6 +174,68 @@ describe('activity pause', () => {
         identity: 'ts-test',
       });
       assert.equal(await within(20_000, 'result', h.result()), 'done on attempt 2');
+    });
+  });
+});
+
+describe('standalone activities', () => {
+  envTest('start, retries, result, describe, list, count, failure, id conflicts, cancel', async (e) => {
+    const taskQueue = uniqueId('sa-tq');
+    await withWorker(e, taskQueue, async () => {
+      const id = uniqueId('charge');
+      const h = await e.client.activity.start('chargeCustomer', {
+        id,
+        taskQueue,
+        args: [7],
+        startToCloseTimeout: '10s',
+        retry: { initialInterval: '100ms', maximumAttempts: 3 },
+      });
+      await within(20_000, 'result', h.result());
+      const d = await h.describe();
+      assert.equal(d.activityId, id);
+      assert.equal(d.activityType, 'chargeCustomer');
+      assert.equal(d.status, 'COMPLETED');
+      assert.equal(d.attempt, 2, 'the first attempt failed and the server retried it');
+      assert.equal(d.taskQueue, taskQueue);
+
+      await assert.rejects(
+        e.client.activity.start('chargeCustomer', { id, taskQueue, args: [7], startToCloseTimeout: '10s', idReusePolicy: 'REJECT_DUPLICATE' }),
+        (err: unknown) => err instanceof ActivityExecutionAlreadyStartedError,
+      );
+
+      await e.client.activity.execute('sendPushNotification', { id: uniqueId('notify'), taskQueue, args: ['hi'], startToCloseTimeout: '10s' });
+
+      const failing = await e.client.activity.start('alwaysFails', {
+        id: uniqueId('fails'),
+        taskQueue,
+        startToCloseTimeout: '10s',
+        retry: { initialInterval: '100ms', maximumAttempts: 2 },
+      });
+      const err = await failing.result().then(
+        () => assert.fail('alwaysFails succeeded'),
+        (x: unknown) => x,
+      );
+      assert.ok(err instanceof ActivityExecutionFailedError, String(err));
+      assert.equal((await failing.describe()).status, 'FAILED');
+
+      await waitFor('the activity is listed', async () => {
+        const ids: string[] = [];
+        for await (const a of e.client.activity.list(`ActivityId = '${id}'`)) ids.push(a.activityId);
+        return ids.length === 1 && ids[0] === id;
+      }, 20_000);
+      const c = await e.client.activity.count(`ActivityType = 'chargeCustomer' AND TaskQueue = '${taskQueue}'`);
+      assert.equal(c.count, 1);
+
+      const long = await e.client.activity.start('heartbeatUntilCancelled', {
+        id: uniqueId('long'),
+        taskQueue,
+        startToCloseTimeout: '60s',
+        heartbeatTimeout: '5s',
+      });
+      await waitFor('the attempt runs', async () => (await long.describe()).runState === 'STARTED', 20_000);
+      await long.cancel('enough');
+      await assert.rejects(within(20_000, 'cancelled result', long.result()));
+      assert.equal((await long.describe()).status, 'CANCELED');
     });
   });
 });

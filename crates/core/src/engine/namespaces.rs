@@ -85,6 +85,8 @@ impl Namespace {
             sync_update: true,
             async_update: true,
             worker_heartbeats: true,
+            standalone_activities: true,
+            standalone_activity_start_delay: true,
             ..Default::default()
         });
         DescribeNamespaceResponse {
