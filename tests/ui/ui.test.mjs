@@ -136,6 +136,25 @@ test('a workflow started from the UI runs; its result is shown as text, never as
   await shot(page, 'workflow-xss-as-text');
 });
 
+test('the summary and details a client attached to a workflow are shown, as text', async () => {
+  const id = `summary-${Date.now()}`;
+  const { runId } = await api(base, 'POST', `${ns}/workflows/${encodeURIComponent(id)}`, {
+    workflowType: { name: 'nobody-runs-this' },
+    taskQueue: { name: 'no-worker' },
+    requestId: crypto.randomUUID(),
+    userMetadata: { summary: 'Ship order 7 <b>fast</b>', details: 'line one\nline two <img src=x onerror=alert(4)>' },
+  });
+  await page.goto(`${base}${ns}/workflows/${encodeURIComponent(id)}/${runId}/history`);
+  const summaryRow = page.locator('dl.kv dt', { hasText: 'Summary' });
+  await summaryRow.waitFor();
+  const dd = (name) => page.locator('dl.kv dt', { hasText: name }).locator('xpath=following-sibling::dd[1]');
+  assert.equal(await dd('Summary').innerText(), 'Ship order 7 <b>fast</b>');
+  assert.equal(await dd('Details').innerText(), 'line one\nline two <img src=x onerror=alert(4)>');
+  assert.equal(await page.locator('main img, main b').count(), 0, 'no element was made from the metadata');
+  await shot(page, 'workflow-summary-details');
+  await api(base, 'POST', `${ns}/workflows/${encodeURIComponent(id)}/terminate`, { reason: 'test done' });
+});
+
 test('reset re-runs the workflow from the chosen workflow task', async () => {
   const { runId } = await start('reset-me', 'xss', ['first']);
   await eventually(async () => (await statusOf('reset-me')) === 'WORKFLOW_EXECUTION_STATUS_COMPLETED', 20000, 'completion');

@@ -457,7 +457,16 @@ function fillSummary(summary, d, wid, rid) {
   const parent = info.parentExecution;
   const sa = info.searchAttributes && info.searchAttributes.indexedFields;
   const memo = info.memo && info.memo.fields;
+  // The summary and details a client attached to the start (user metadata).
+  const md = (d.executionConfig && d.executionConfig.userMetadata) || {};
+  const text = (p) => {
+    if (!p) return '';
+    const v = payloadValue(p);
+    return typeof v === 'string' ? v : JSON.stringify(v);
+  };
   clear(summary, kv([
+    ['Summary', text(md.summary)],
+    ['Details', md.details ? el('div', { class: 'details', text: text(md.details) }) : ''],
     ['Workflow ID', wid],
     ['Run ID', el('span', { class: 'mono', text: rid })],
     ['Type', info.type && info.type.name],
