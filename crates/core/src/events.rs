@@ -76,6 +76,7 @@ pub fn event_type(a: &A) -> EventType {
         }
         A::WorkflowPropertiesModifiedEventAttributes(_) => E::WorkflowPropertiesModified,
         A::WorkflowExecutionUpdateAdmittedEventAttributes(_) => E::WorkflowExecutionUpdateAdmitted,
+        A::WorkflowExecutionOptionsUpdatedEventAttributes(_) => E::WorkflowExecutionOptionsUpdated,
         _ => E::Unspecified,
     }
 }

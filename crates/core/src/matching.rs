@@ -51,6 +51,75 @@ pub enum QueueKind {
 
 type QueueKey = (String, String, QueueKind);
 
+/// Where a task may go under worker versioning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// To the queue's current version, or its ramping version for the share of keys (workflow
+    /// ids) the ramp percentage covers; to unversioned pollers when the queue has neither.
+    Auto(String),
+    /// Only to pollers of this version ([`version_key`]); "" = unversioned pollers only.
+    Pinned(String),
+    /// To any poller (sticky queues: the queue itself names the worker).
+    Any,
+}
+
+/// A task queue's worker-versioning routing, set from its deployment's routing config.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Routing {
+    /// Current version's key; `None` = unversioned.
+    pub current: Option<String>,
+    /// Ramping version's key ("" = ramping to unversioned) and its percentage.
+    pub ramping: Option<(String, f32)>,
+}
+
+/// The matching key of a deployment version.
+pub fn version_key(deployment_name: &str, build_id: &str) -> String {
+    format!("{deployment_name}\u{1}{build_id}")
+}
+
+/// Whether `key` (a workflow id) falls within a ramp of `percentage`: a stable hash of the key
+/// placed in [0, 100).
+pub fn in_ramp(key: &str, percentage: f32) -> bool {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in key.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    ((h % 10_000) as f32) / 100.0 < percentage
+}
+
+impl Routing {
+    /// The version key a task with `route` goes to; `None` = any poller.
+    pub fn target(&self, route: &Route) -> Option<String> {
+        match route {
+            Route::Any => None,
+            Route::Pinned(k) => Some(k.clone()),
+            Route::Auto(key) => Some(match &self.ramping {
+                Some((r, pct)) if in_ramp(key, *pct) => r.clone(),
+                _ => self.current.clone().unwrap_or_default(),
+            }),
+        }
+    }
+}
+
+fn takes(target: &Option<String>, poller_key: &str) -> bool {
+    target.as_deref().is_none_or(|t| t == poller_key)
+}
+
+/// The matching key of a poller: its version's when it polls as a versioned worker, else "".
+pub fn poller_key(p: &Poller) -> String {
+    match &p.deployment_options {
+        Some(o)
+            if o.worker_versioning_mode
+                == perdure_proto::api::enums::v1::WorkerVersioningMode::Versioned as i32
+                && !o.build_id.is_empty() =>
+        {
+            version_key(&o.deployment_name, &o.build_id)
+        }
+        _ => String::new(),
+    }
+}
+
 /// Who is polling, as the poll request describes itself.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Poller {
@@ -112,16 +181,39 @@ impl Rate {
     }
 }
 
+/// Where a waiting poll receives its task (with the route, to put it back unchanged).
+type Handoff = oneshot::Sender<(Task, Route)>;
+
 #[derive(Default)]
 struct Queue {
-    /// Waiting tasks and when each was queued.
-    tasks: VecDeque<(Task, SystemTime)>,
-    pollers: VecDeque<(u64, oneshot::Sender<Task>)>,
+    /// Waiting tasks, when each was queued and where it may go.
+    tasks: VecDeque<(Task, SystemTime, Route)>,
+    /// Waiting polls with their version key.
+    pollers: VecDeque<(u64, String, Handoff)>,
     last_poll: Option<Instant>,
     /// Recent pollers by identity.
     seen: HashMap<String, SeenPoller>,
     added: Rate,
     dispatched: Rate,
+}
+
+/// Hands a task to the oldest waiting poller of `target` (any poller when `None`); gives the
+/// task back when there is none.
+fn hand_over(
+    q: &mut Queue,
+    target: &Option<String>,
+    task: Task,
+    route: Route,
+) -> Result<(), (Task, Route)> {
+    let mut item = (task, route);
+    while let Some(i) = q.pollers.iter().position(|(_, k, _)| takes(target, k)) {
+        let (_, _, tx) = q.pollers.remove(i).expect("position is in range");
+        match tx.send(item) {
+            Ok(()) => return Ok(()),
+            Err(back) => item = back,
+        }
+    }
+    Err(item)
 }
 
 impl Queue {
@@ -143,6 +235,8 @@ pub struct Matching {
     clock: SharedClock,
     queues: Mutex<HashMap<QueueKey, Queue>>,
     next_poller: Mutex<u64>,
+    /// Worker-versioning routing per (namespace id, task queue); absent = unversioned.
+    routing: Mutex<HashMap<(String, String), Routing>>,
 }
 
 /// A long poll waiting on a queue; dropping it unregisters the poller.
@@ -150,7 +244,7 @@ pub struct PollTicket<'a> {
     matching: &'a Matching,
     key: QueueKey,
     id: u64,
-    rx: Option<oneshot::Receiver<Task>>,
+    rx: Option<oneshot::Receiver<(Task, Route)>>,
 }
 
 impl PollTicket<'_> {
@@ -158,7 +252,7 @@ impl PollTicket<'_> {
     pub async fn wait(mut self, wait: Duration) -> Option<Task> {
         let rx = self.rx.as_mut()?;
         match tokio::time::timeout(wait, rx).await {
-            Ok(Ok(t)) => {
+            Ok(Ok((t, _))) => {
                 self.rx = None;
                 Some(t)
             }
@@ -172,17 +266,17 @@ impl Drop for PollTicket<'_> {
     fn drop(&mut self) {
         let mut qs = self.matching.queues.lock();
         if let Some(q) = qs.get_mut(&self.key) {
-            q.pollers.retain(|(id, _)| *id != self.id);
+            q.pollers.retain(|(id, _, _)| *id != self.id);
         }
         // A task sent to us but never received goes back to the front of the queue.
         if let Some(mut rx) = self.rx.take()
-            && let Ok(t) = rx.try_recv()
+            && let Ok((t, route)) = rx.try_recv()
         {
             let now = self.matching.clock.now();
             qs.entry(self.key.clone())
                 .or_default()
                 .tasks
-                .push_front((t, now));
+                .push_front((t, now, route));
         }
     }
 }
@@ -194,16 +288,84 @@ impl Matching {
             clock,
             queues: Mutex::new(HashMap::new()),
             next_poller: Mutex::new(0),
+            routing: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Offers a task: handed to the oldest waiting poller, or queued at the back.
+    /// Offers a task that follows the queue's current version: handed to the oldest waiting
+    /// poller it may go to, or queued at the back.
     pub fn add(&self, namespace_id: &str, queue: &str, kind: QueueKind, task: Task) {
-        self.offer(namespace_id, queue, kind, task, false)
+        self.add_routed(namespace_id, queue, kind, task, Route::Auto(String::new()))
     }
 
-    fn offer(&self, namespace_id: &str, queue: &str, kind: QueueKind, task: Task, front: bool) {
+    /// Offers a task that may only go where `route` says.
+    pub fn add_routed(
+        &self,
+        namespace_id: &str,
+        queue: &str,
+        kind: QueueKind,
+        task: Task,
+        route: Route,
+    ) {
+        self.offer(namespace_id, queue, kind, task, route, false)
+    }
+
+    fn routing_of(&self, namespace_id: &str, queue: &str) -> Routing {
+        self.routing
+            .lock()
+            .get(&(namespace_id.to_string(), queue.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The version key a task with `route` on `queue` goes to now (`None`: any poller).
+    pub fn target(&self, namespace_id: &str, queue: &str, route: &Route) -> Option<String> {
+        self.routing_of(namespace_id, queue).target(route)
+    }
+
+    /// Sets a queue's routing (its deployment's current and ramping versions) and hands queued
+    /// tasks that may now go to waiting pollers.
+    pub fn set_routing(&self, namespace_id: &str, queue: &str, routing: Routing) {
+        let key = (namespace_id.to_string(), queue.to_string());
+        {
+            let mut r = self.routing.lock();
+            if r.get(&key) == Some(&routing) {
+                return;
+            }
+            if routing == Routing::default() {
+                r.remove(&key);
+            } else {
+                r.insert(key, routing.clone());
+            }
+        }
         let now = self.clock.now();
+        let mut qs = self.queues.lock();
+        for kind in [QueueKind::Workflow, QueueKind::Activity] {
+            let Some(q) = qs.get_mut(&(namespace_id.to_string(), queue.to_string(), kind)) else {
+                continue;
+            };
+            let tasks = std::mem::take(&mut q.tasks);
+            for (task, at, route) in tasks {
+                let target = routing.target(&route);
+                match hand_over(q, &target, task, route) {
+                    Ok(()) => q.dispatched.hit(unix_sec(now)),
+                    Err((task, route)) => q.tasks.push_back((task, at, route)),
+                }
+            }
+        }
+    }
+
+    fn offer(
+        &self,
+        namespace_id: &str,
+        queue: &str,
+        kind: QueueKind,
+        task: Task,
+        route: Route,
+        front: bool,
+    ) {
+        let now = self.clock.now();
+        let target = self.routing_of(namespace_id, queue).target(&route);
         let mut qs = self.queues.lock();
         let q = qs
             .entry((namespace_id.to_string(), queue.to_string(), kind))
@@ -211,20 +373,10 @@ impl Matching {
         if !front {
             q.added.hit(unix_sec(now));
         }
-        let mut task = task;
-        while let Some((_, tx)) = q.pollers.pop_front() {
-            match tx.send(task) {
-                Ok(()) => {
-                    q.dispatched.hit(unix_sec(now));
-                    return;
-                }
-                Err(t) => task = t,
-            }
-        }
-        if front {
-            q.tasks.push_front((task, now));
-        } else {
-            q.tasks.push_back((task, now));
+        match hand_over(q, &target, task, route) {
+            Ok(()) => q.dispatched.hit(unix_sec(now)),
+            Err((task, route)) if front => q.tasks.push_front((task, now, route)),
+            Err((task, route)) => q.tasks.push_back((task, now, route)),
         }
     }
 
@@ -260,7 +412,14 @@ impl Matching {
                 last_access: now,
             },
         );
-        if let Some((t, _)) = q.tasks.pop_front() {
+        let my_key = poller_key(poller);
+        let routing = self.routing_of(namespace_id, queue);
+        if let Some(i) = q
+            .tasks
+            .iter()
+            .position(|(_, _, r)| takes(&routing.target(r), &my_key))
+        {
+            let (t, _, _) = q.tasks.remove(i).expect("position is in range");
             q.dispatched.hit(unix_sec(now));
             return Ok(t);
         }
@@ -270,7 +429,7 @@ impl Matching {
             *n += 1;
             *n
         };
-        q.pollers.push_back((id, tx));
+        q.pollers.push_back((id, my_key, tx));
         Err(PollTicket {
             matching: self,
             key,
@@ -280,8 +439,16 @@ impl Matching {
     }
 
     /// Puts a task back at the front (a poller could not use it after all).
+    /// It follows the queue's current version; the start re-checks where it belongs.
     pub fn push_front(&self, namespace_id: &str, queue: &str, kind: QueueKind, task: Task) {
-        self.offer(namespace_id, queue, kind, task, true)
+        self.offer(
+            namespace_id,
+            queue,
+            kind,
+            task,
+            Route::Auto(String::new()),
+            true,
+        )
     }
 
     /// Whether someone polled this queue within `within`, or is polling it now.
@@ -299,7 +466,7 @@ impl Matching {
     pub fn drop_queue(&self, namespace_id: &str, queue: &str, kind: QueueKind) -> Vec<Task> {
         let mut qs = self.queues.lock();
         qs.remove(&(namespace_id.to_string(), queue.to_string(), kind))
-            .map(|q| q.tasks.into_iter().map(|(t, _)| t).collect())
+            .map(|q| q.tasks.into_iter().map(|(t, _, _)| t).collect())
             .unwrap_or_default()
     }
 
@@ -336,7 +503,7 @@ impl Matching {
         let Some(q) = qs.get_mut(&(namespace_id.to_string(), queue.to_string(), kind)) else {
             return QueueStats::default();
         };
-        let oldest = q.tasks.iter().map(|(_, at)| *at).min();
+        let oldest = q.tasks.iter().map(|(_, at, _)| *at).min();
         QueueStats {
             backlog: q.tasks.len(),
             backlog_age: oldest

@@ -148,8 +148,7 @@ pub struct ExecutionState {
     pub versioning_behavior: i32,
     /// The deployment version of the versioned worker that completed the last workflow task.
     #[prost(message, optional, tag = "81")]
-    pub deployment_version:
-        Option<perdure_proto::api::deployment::v1::WorkerDeploymentVersion>,
+    pub deployment_version: Option<perdure_proto::api::deployment::v1::WorkerDeploymentVersion>,
     /// A client's `VersioningOverride` (start request or UpdateWorkflowExecutionOptions).
     #[prost(message, optional, tag = "82")]
     pub versioning_override: Option<perdure_proto::api::workflow::v1::VersioningOverride>,

@@ -100,6 +100,15 @@ impl Store for GatedStore {
     fn load_schedules(&self) -> Result<Vec<StoredSchedule>, StoreError> {
         self.inner.load_schedules()
     }
+    fn put_deployment(&self, d: &perdure_core::store::StoredDeployment) -> Result<(), StoreError> {
+        self.inner.put_deployment(d)
+    }
+    fn delete_deployment(&self, namespace_id: &str, name: &str) -> Result<bool, StoreError> {
+        self.inner.delete_deployment(namespace_id, name)
+    }
+    fn load_deployments(&self) -> Result<Vec<perdure_core::store::StoredDeployment>, StoreError> {
+        self.inner.load_deployments()
+    }
     fn load_open_executions(&self) -> Result<Vec<StoredExecution>, StoreError> {
         self.inner.load_open_executions()
     }

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use parking_lot::Mutex;
 use perdure_core::store::{
     Compiled, Dialect, ExecutionWrite, SqlValue, Store, StoreError, StoredBatchJob,
-    StoredExecution, StoredNamespace, StoredSchedule, WriteBatch,
+    StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule, WriteBatch,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 use tokio::sync::oneshot;
@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_cluster_metadata.sql"),
     include_str!("../migrations/0003_batch_jobs.sql"),
     include_str!("../migrations/0004_schedules.sql"),
+    include_str!("../migrations/0005_worker_deployments.sql"),
 ];
 
 /// Largest number of batches folded into one transaction.
@@ -705,6 +706,42 @@ impl Store for SqliteStore {
                     schedule_id: r.get(1)?,
                     next_wake: r.get(2)?,
                     data: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn put_deployment(&self, d: &StoredDeployment) -> Result<(), StoreError> {
+        self.read(|c| {
+            c.execute(
+                "INSERT INTO worker_deployments (namespace_id, name, data) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (namespace_id, name) DO UPDATE SET data = ?3",
+                params![d.namespace_id, d.name, d.data],
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn delete_deployment(&self, namespace_id: &str, name: &str) -> Result<bool, StoreError> {
+        self.read(|c| {
+            c.execute(
+                "DELETE FROM worker_deployments WHERE namespace_id = ?1 AND name = ?2",
+                params![namespace_id, name],
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    fn load_deployments(&self) -> Result<Vec<StoredDeployment>, StoreError> {
+        self.read(|c| {
+            let mut st =
+                c.prepare("SELECT namespace_id, name, data FROM worker_deployments ORDER BY 1, 2")?;
+            let rows = st.query_map([], |r| {
+                Ok(StoredDeployment {
+                    namespace_id: r.get(0)?,
+                    name: r.get(1)?,
+                    data: r.get(2)?,
                 })
             })?;
             rows.collect()

@@ -288,7 +288,7 @@ impl Engine {
                 default_workflow_task_timeout: state.task_timeout,
                 user_metadata: state.user_metadata.clone(),
             }),
-            workflow_execution_info: Some(execution_info(state)),
+            workflow_execution_info: Some(self.with_versioning(execution_info(state), state)),
             pending_activities,
             pending_children,
             pending_workflow_task,

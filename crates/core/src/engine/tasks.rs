@@ -101,8 +101,13 @@ impl Engine {
             .as_ref()
             .is_some_and(|q| q.kind == perdure_proto::api::enums::v1::TaskQueueKind::Sticky as i32);
         if !sticky_poll {
-            self.note_poller(&ns.id, &queue, QueueKind::Workflow, req.deployment_options.as_ref())
-                .await?;
+            self.note_poller(
+                &ns.id,
+                &queue,
+                QueueKind::Workflow,
+                req.deployment_options.as_ref(),
+            )
+            .await?;
         }
         let my_key = crate::matching::poller_key(&poller);
         loop {
@@ -150,7 +155,12 @@ impl Engine {
         };
         let entry = self.entry(&run).await?;
         let mut d = entry.data.lock().await;
-        let seq = d.state.wft.as_ref().map(|w| w.dispatch_seq).unwrap_or_default();
+        let seq = d
+            .state
+            .wft
+            .as_ref()
+            .map(|w| w.dispatch_seq)
+            .unwrap_or_default();
         self.workflow_task_response(&mut d, started, seq).await
     }
 
@@ -488,8 +498,13 @@ impl Engine {
             worker_version_capabilities: req.worker_version_capabilities.clone(),
             deployment_options: req.deployment_options.clone(),
         };
-        self.note_poller(&ns.id, &queue, QueueKind::Activity, req.deployment_options.as_ref())
-            .await?;
+        self.note_poller(
+            &ns.id,
+            &queue,
+            QueueKind::Activity,
+            req.deployment_options.as_ref(),
+        )
+        .await?;
         loop {
             let Some(task) = self
                 .next_task(&ns.id, &queue, QueueKind::Activity, &poller, until)

@@ -434,15 +434,21 @@ impl Tx<'_> {
             return Err(Rejected(full));
         }
         self.persist_transient();
+        let (versioning_behavior, worker_deployment_name, deployment_version) =
+            self.record_worker_version(req);
+        let (binary_checksum, worker_version) = super::versioning::build_stamp(req);
         let completed = self.append(A::WorkflowTaskCompletedEventAttributes(
             WorkflowTaskCompletedEventAttributes {
                 scheduled_event_id: w.scheduled_event_id,
                 started_event_id: w.started_event_id,
                 identity: req.identity.clone(),
-                binary_checksum: req.binary_checksum.clone(),
-                worker_version: req.worker_version_stamp.clone(),
+                binary_checksum,
+                worker_version,
                 sdk_metadata: req.sdk_metadata.clone(),
                 metering_metadata: req.metering_metadata,
+                versioning_behavior,
+                worker_deployment_name,
+                deployment_version,
                 ..Default::default()
             },
         ));

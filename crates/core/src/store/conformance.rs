@@ -80,6 +80,7 @@ pub async fn run_all<S: Store>(new_store: impl Fn() -> S) {
     cluster_id_is_kept(&new_store());
     batch_jobs_are_unique_and_listed_newest_first(&new_store());
     schedules_are_unique_listed_by_id_and_deleted(&new_store());
+    deployments_are_kept_per_namespace_and_name(&new_store());
     the_empty_query_lists_newest_first(&new_store()).await;
 }
 
@@ -486,4 +487,34 @@ pub async fn the_empty_query_lists_newest_first(s: &dyn Store) {
         (3, vec![(2, 3)]),
         "{b}"
     );
+}
+
+/// A worker deployment is one record per namespace and name: a put overwrites it, all of them
+/// load at start-up, and a deleted one is gone.
+pub fn deployments_are_kept_per_namespace_and_name(s: &dyn Store) {
+    use super::StoredDeployment;
+    let b = s.name();
+    let dep = |ns: &str, name: &str, v: u8| StoredDeployment {
+        namespace_id: ns.into(),
+        name: name.into(),
+        data: vec![v],
+    };
+    assert_eq!(s.load_deployments().unwrap(), vec![], "{b}");
+    s.put_deployment(&dep("n", "b", 1)).unwrap();
+    s.put_deployment(&dep("n", "a", 1)).unwrap();
+    s.put_deployment(&dep("m", "a", 1)).unwrap();
+    s.put_deployment(&dep("n", "a", 2)).unwrap();
+    let mut all = s.load_deployments().unwrap();
+    all.sort_by(|x, y| (&x.namespace_id, &x.name).cmp(&(&y.namespace_id, &y.name)));
+    assert_eq!(
+        all,
+        vec![dep("m", "a", 1), dep("n", "a", 2), dep("n", "b", 1)],
+        "{b}"
+    );
+    assert!(s.delete_deployment("n", "a").unwrap(), "{b}");
+    assert!(!s.delete_deployment("n", "a").unwrap(), "{b}");
+    assert!(!s.delete_deployment("x", "b").unwrap(), "{b}");
+    let mut left = s.load_deployments().unwrap();
+    left.sort_by(|x, y| (&x.namespace_id, &x.name).cmp(&(&y.namespace_id, &y.name)));
+    assert_eq!(left, vec![dep("m", "a", 1), dep("n", "b", 1)], "{b}");
 }

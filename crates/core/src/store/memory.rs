@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 
 use super::{
     Compiled, Dialect, ExecutionWrite, ListedRow, Store, StoreError, StoredBatchJob,
-    StoredExecution, StoredNamespace, StoredSchedule, VisibilityRow, WriteBatch,
+    StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule, VisibilityRow, WriteBatch,
 };
 
 /// `(namespace id, run id)`.
@@ -43,6 +43,8 @@ struct Data {
     batch_jobs: HashMap<(String, String), StoredBatchJob>,
     /// `(namespace id, schedule id)` → schedule, in id order.
     schedules: BTreeMap<(String, String), StoredSchedule>,
+    /// `(namespace id, name)` → worker deployment.
+    deployments: BTreeMap<(String, String), StoredDeployment>,
 }
 
 /// A [`Store`] kept in one mutex-guarded map set; every batch is applied whole or not at all
@@ -419,6 +421,21 @@ impl Store for MemoryStore {
             .filter(|s| s.next_wake.is_some())
             .cloned()
             .collect())
+    }
+
+    fn put_deployment(&self, dep: &StoredDeployment) -> Result<(), StoreError> {
+        let key = (dep.namespace_id.clone(), dep.name.clone());
+        self.data.lock().deployments.insert(key, dep.clone());
+        Ok(())
+    }
+
+    fn delete_deployment(&self, namespace_id: &str, name: &str) -> Result<bool, StoreError> {
+        let key = (namespace_id.to_string(), name.to_string());
+        Ok(self.data.lock().deployments.remove(&key).is_some())
+    }
+
+    fn load_deployments(&self) -> Result<Vec<StoredDeployment>, StoreError> {
+        Ok(self.data.lock().deployments.values().cloned().collect())
     }
 
     fn cluster_id(&self, new_id: &str) -> Result<String, StoreError> {

@@ -121,6 +121,15 @@ pub struct StoredSchedule {
     pub data: Vec<u8>,
 }
 
+/// A worker deployment as stored: its namespace, name and encoded record
+/// (`engine::deployments::DeploymentRecord`: routing config and versions).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDeployment {
+    pub namespace_id: String,
+    pub name: String,
+    pub data: Vec<u8>,
+}
+
 /// The backend interface. Reads are blocking calls (run them on a blocking thread); writes go
 /// through [`Store::commit`], which group-commits concurrent batches into one transaction and
 /// answers each batch once its transaction is durable.
@@ -210,6 +219,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<StoredSchedule>, StoreError>;
     /// Every schedule with a wake time (for the scheduler at start-up).
     fn load_schedules(&self) -> Result<Vec<StoredSchedule>, StoreError>;
+
+    /// Inserts or overwrites a worker deployment.
+    fn put_deployment(&self, d: &StoredDeployment) -> Result<(), StoreError>;
+    /// Deletes a worker deployment; false if there was none.
+    fn delete_deployment(&self, namespace_id: &str, name: &str) -> Result<bool, StoreError>;
+    /// Every worker deployment of every namespace (loaded at start-up).
+    fn load_deployments(&self) -> Result<Vec<StoredDeployment>, StoreError>;
 
     /// Which SQL dialect visibility queries must be compiled for.
     fn dialect(&self) -> Dialect;
