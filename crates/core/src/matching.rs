@@ -592,6 +592,100 @@ mod tests {
         assert_eq!(m.backlog("ns", "q", QueueKind::Activity), 1);
     }
 
+    fn versioned(identity: &str, build: &str) -> Poller {
+        use perdure_proto::api::enums::v1::WorkerVersioningMode;
+        Poller {
+            deployment_options: Some(WorkerDeploymentOptions {
+                deployment_name: "d".into(),
+                build_id: build.into(),
+                worker_versioning_mode: WorkerVersioningMode::Versioned as i32,
+            }),
+            ..who(identity)
+        }
+    }
+
+    #[tokio::test]
+    async fn tasks_go_to_the_version_their_route_names() {
+        let m = matching();
+        let (v1, v2) = (version_key("d", "1"), version_key("d", "2"));
+        let k = QueueKind::Workflow;
+        // No routing: a task that follows the current version goes to unversioned pollers only.
+        m.add("ns", "q", k, wf(1));
+        assert!(m.poll("ns", "q", k, &versioned("a", "1")).is_err());
+        assert_eq!(m.poll("ns", "q", k, &who("u")).ok(), Some(wf(1)));
+        // A pinned task waits for its version, even while the current version is another.
+        m.set_routing(
+            "ns",
+            "q",
+            Routing {
+                current: Some(v2.clone()),
+                ramping: None,
+            },
+        );
+        m.add_routed("ns", "q", k, wf(2), Route::Pinned(v1.clone()));
+        m.add("ns", "q", k, wf(3));
+        assert!(m.poll("ns", "q", k, &who("u")).is_err());
+        assert_eq!(m.poll("ns", "q", k, &versioned("b", "2")).ok(), Some(wf(3)));
+        assert_eq!(m.poll("ns", "q", k, &versioned("a", "1")).ok(), Some(wf(2)));
+        // A sticky task goes to whoever polls the sticky queue.
+        m.add_routed("ns", "sticky", k, wf(4), Route::Any);
+        assert_eq!(
+            m.poll("ns", "sticky", k, &versioned("a", "1")).ok(),
+            Some(wf(4))
+        );
+        // A waiting v1 poller gets a queued task as soon as v1 becomes current.
+        m.set_routing("ns", "q", Routing::default());
+        m.add_routed("ns", "q", k, wf(5), Route::Auto("wf-5".into()));
+        let ticket = m.poll("ns", "q", k, &versioned("a", "1")).err().unwrap();
+        m.set_routing(
+            "ns",
+            "q",
+            Routing {
+                current: Some(v1.clone()),
+                ramping: None,
+            },
+        );
+        assert_eq!(ticket.wait(Duration::from_secs(1)).await, Some(wf(5)));
+        // Ramping: 100% of workflow ids go to the ramping version, 0% none.
+        m.set_routing(
+            "ns",
+            "q",
+            Routing {
+                current: Some(v1.clone()),
+                ramping: Some((v2.clone(), 100.0)),
+            },
+        );
+        m.add_routed("ns", "q", k, wf(6), Route::Auto("wf-6".into()));
+        assert!(m.poll("ns", "q", k, &versioned("a", "1")).is_err());
+        assert_eq!(m.poll("ns", "q", k, &versioned("b", "2")).ok(), Some(wf(6)));
+        m.set_routing(
+            "ns",
+            "q",
+            Routing {
+                current: Some(v1.clone()),
+                ramping: Some((v2, 0.0)),
+            },
+        );
+        m.add_routed("ns", "q", k, wf(7), Route::Auto("wf-7".into()));
+        assert!(m.poll("ns", "q", k, &versioned("b", "2")).is_err());
+        assert_eq!(m.poll("ns", "q", k, &versioned("a", "1")).ok(), Some(wf(7)));
+    }
+
+    #[test]
+    fn a_ramp_takes_its_share_of_workflow_ids_stably() {
+        let ids: Vec<String> = (0..2000).map(|i| format!("wf-{i}")).collect();
+        let share = ids.iter().filter(|id| in_ramp(id, 30.0)).count();
+        assert!((500..700).contains(&share), "{share}");
+        assert!(ids.iter().all(|id| in_ramp(id, 30.0) == in_ramp(id, 30.0)));
+        assert!(
+            ids.iter()
+                .filter(|id| in_ramp(id, 30.0))
+                .all(|id| in_ramp(id, 60.0))
+        );
+        assert!(!ids.iter().any(|id| in_ramp(id, 0.0)));
+        assert!(ids.iter().all(|id| in_ramp(id, 100.0)));
+    }
+
     #[tokio::test]
     async fn pollers_per_kind_expire_after_five_minutes() {
         let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
