@@ -86,3 +86,59 @@ class QuickUnversioned:
 
 V1 = [AutoV1, PinnedV1, QuickV1]
 V2 = [AutoV2, PinnedV2, QuickV2]
+
+
+def _can_body(tag: str):
+    async def run(self, mode: str, hop: int) -> str:
+        if hop == 0:
+            await workflow.wait_condition(lambda: self.finish)
+            upgrade = (workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE
+                       if mode == "upgrade" else None)
+            workflow.continue_as_new(args=[mode, 1], initial_versioning_behavior=upgrade)
+        return f"{tag}:{workflow.info().get_current_build_id()}"
+    return run
+
+
+@workflow.defn(name="PinnedCan", versioning_behavior=VersioningBehavior.PINNED)
+class PinnedCanV1(_Base):
+    @workflow.run
+    async def run(self, mode: str, hop: int) -> str:
+        return await _can_body("v1")(self, mode, hop)
+
+
+@workflow.defn(name="PinnedCan", versioning_behavior=VersioningBehavior.PINNED)
+class PinnedCanV2(_Base):
+    @workflow.run
+    async def run(self, mode: str, hop: int) -> str:
+        return await _can_body("v2")(self, mode, hop)
+
+
+V1.append(PinnedCanV1)
+V2.append(PinnedCanV2)
+
+
+def _parent_body(tag: str):
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: self.finish)
+        child = await workflow.execute_child_workflow(
+            "Quick", id=f"{workflow.info().workflow_id}-child")
+        return f"{tag}:{child}"
+    return run
+
+
+@workflow.defn(name="PinnedParent", versioning_behavior=VersioningBehavior.PINNED)
+class PinnedParentV1(_Base):
+    @workflow.run
+    async def run(self) -> str:
+        return await _parent_body("v1")(self)
+
+
+@workflow.defn(name="PinnedParent", versioning_behavior=VersioningBehavior.PINNED)
+class PinnedParentV2(_Base):
+    @workflow.run
+    async def run(self) -> str:
+        return await _parent_body("v2")(self)
+
+
+V1.append(PinnedParentV1)
+V2.append(PinnedParentV2)

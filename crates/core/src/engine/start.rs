@@ -72,6 +72,11 @@ pub(crate) struct StartRequest {
     pub child_of: Option<ChildOf>,
     /// Summary and details for the run.
     pub user_metadata: Option<UserMetadata>,
+    /// A client's versioning override.
+    pub versioning_override: Option<perdure_proto::api::workflow::v1::VersioningOverride>,
+    /// A child of a pinned parent on the parent's task queue starts on the parent's version.
+    pub inherited_pinned_version:
+        Option<perdure_proto::api::deployment::v1::WorkerDeploymentVersion>,
 }
 
 /// The parent side of a child start.
@@ -109,6 +114,8 @@ macro_rules! start_request_from {
                     reuse_policy: r.workflow_id_reuse_policy,
                     child_of: None,
                     user_metadata: r.user_metadata,
+                    versioning_override: r.versioning_override,
+                    inherited_pinned_version: None,
                 }
             }
         }
@@ -130,6 +137,18 @@ impl StartRequest {
         initiated: i64,
         user_metadata: Option<UserMetadata>,
     ) -> Self {
+        // A child of a pinned parent on the parent's task queue starts on the parent's version.
+        let child_queue = attrs
+            .task_queue
+            .as_ref()
+            .map(|q| q.name.as_str())
+            .unwrap_or("");
+        let inherited_pinned_version = ((child_queue.is_empty()
+            || child_queue == parent.task_queue)
+            && parent.versioning_behavior
+                == perdure_proto::api::enums::v1::VersioningBehavior::Pinned as i32)
+            .then(|| parent.deployment_version.clone())
+            .flatten();
         StartRequest {
             workflow_id: attrs.workflow_id,
             workflow_type: attrs.workflow_type,
@@ -163,6 +182,8 @@ impl StartRequest {
                 parent_close_policy: attrs.parent_close_policy,
             }),
             user_metadata,
+            versioning_override: None,
+            inherited_pinned_version,
         }
     }
 }
@@ -300,6 +321,13 @@ impl Engine {
             reuse_policy: r.reuse_policy,
             parent_close_policy,
             user_metadata: r.user_metadata,
+            versioning_override: r
+                .versioning_override
+                .as_ref()
+                .map(crate::mutable::normalize_override)
+                .transpose()
+                .map_err(Error::InvalidArgument)?,
+            inherited_pinned_version: r.inherited_pinned_version,
             ..Default::default()
         };
         self.apply_cron(&mut p)?;

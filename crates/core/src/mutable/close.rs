@@ -161,6 +161,27 @@ impl Tx<'_> {
         let task_timeout = Some(dur(&c.workflow_task_timeout))
             .filter(|d| !d.is_zero())
             .unwrap_or(dur(&state.task_timeout));
+        // Worker versioning, as Temporal carries it over: a pinned override always (when the new
+        // run stays on the task queue), the pinned version itself unless the command asks the
+        // new run to start on the current version (AUTO_UPGRADE).
+        let same_queue = task_queue == state.task_queue;
+        let upgrade = c.initial_versioning_behavior
+            == perdure_proto::api::enums::v1::ContinueAsNewVersioningBehavior::AutoUpgrade as i32;
+        let versioning_override = state.versioning_override.clone().filter(|o| {
+            same_queue
+                && matches!(
+                    o.r#override,
+                    Some(
+                        perdure_proto::api::workflow::v1::versioning_override::Override::Pinned(_)
+                    )
+                )
+        });
+        let inherited_pinned_version = (same_queue
+            && !upgrade
+            && state.versioning_behavior
+                == perdure_proto::api::enums::v1::VersioningBehavior::Pinned as i32)
+            .then(|| state.deployment_version.clone())
+            .flatten();
         let p = StartParams {
             namespace: state.namespace.clone(),
             namespace_id: state.namespace_id.clone(),
@@ -197,6 +218,8 @@ impl Tx<'_> {
             backoff: dur(&c.backoff_start_interval),
             execution_expiration: state.execution_expiration.as_ref().map(from_ts),
             priority: state.priority.clone(),
+            versioning_override,
+            inherited_pinned_version,
             ..Default::default()
         };
         self.append(A::WorkflowExecutionContinuedAsNewEventAttributes(

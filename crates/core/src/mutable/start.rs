@@ -55,6 +55,12 @@ pub struct StartParams {
     pub signal: Option<SignalParams>,
     /// Summary and details shown for the run (on its started event and by describe).
     pub user_metadata: Option<UserMetadata>,
+    /// A client's versioning override (start request), or one a continue-as-new carries over.
+    pub versioning_override: Option<perdure_proto::api::workflow::v1::VersioningOverride>,
+    /// The pinned version the run starts on, inherited from the run that continued as new (or
+    /// its parent); its first workflow task goes there.
+    pub inherited_pinned_version:
+        Option<perdure_proto::api::deployment::v1::WorkerDeploymentVersion>,
 }
 
 /// Creates a run: its state, WorkflowExecutionStarted (+ signal), and the first workflow task
@@ -120,6 +126,15 @@ pub fn start_run(p: StartParams, now: SystemTime) -> NewRun {
         priority: p.priority.clone(),
         workflow_id_reuse_policy: p.reuse_policy,
         user_metadata: p.user_metadata.clone(),
+        versioning_override: p.versioning_override.clone(),
+        // An inherited pinned version routes the run like a pinned worker's until its first
+        // workflow task completes and its own worker declares its behavior.
+        versioning_behavior: if p.inherited_pinned_version.is_some() {
+            perdure_proto::api::enums::v1::VersioningBehavior::Pinned as i32
+        } else {
+            0
+        },
+        deployment_version: p.inherited_pinned_version.clone(),
         ..Default::default()
     };
     let mut tx = Tx::new(&mut state, now);
@@ -165,6 +180,8 @@ pub fn start_run(p: StartParams, now: SystemTime) -> NewRun {
                 run_id: tx.state.root_run_id.clone(),
             }),
             priority: p.priority.clone(),
+            versioning_override: p.versioning_override.clone(),
+            inherited_pinned_version: p.inherited_pinned_version.clone(),
             ..Default::default()
         }),
     );
