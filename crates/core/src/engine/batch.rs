@@ -1,5 +1,7 @@
-//! Batch operations (StartBatchOperation and friends): terminate, cancel, signal or delete every
-//! execution of a list or of a visibility query, in a background task of this process. The job is
+//! Batch operations (StartBatchOperation and friends): terminate, cancel, signal, delete, reset or
+//! update the options of every workflow execution of a list or of a visibility query, unpause,
+//! reset or update the options of their activities, or cancel, terminate or delete standalone
+//! activities (an activity visibility query), in a background task of this process. The job is
 //! a stored record (a `DescribeBatchOperationResponse`) written when it starts, every
 //! [`PROGRESS_EVERY`] executions and when it ends; a job still RUNNING in the store that no task of
 //! this process runs was interrupted by a restart and is reported FAILED.
@@ -8,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use perdure_proto::api::batch::v1 as batch_v1;
 use perdure_proto::api::batch::v1::BatchOperationInfo;
 use perdure_proto::api::common::v1::WorkflowExecution;
 use perdure_proto::api::enums::v1::{BatchOperationState as State, BatchOperationType as Type};
@@ -39,6 +42,14 @@ fn not_found(job_id: &str) -> Error {
     Error::NotFound(format!("workflow not found for ID: {job_id}"))
 }
 
+/// Where a batch reset goes in each run.
+#[derive(Clone)]
+enum ResetTarget {
+    FirstWorkflowTask,
+    LastWorkflowTask,
+    EventId(i64),
+}
+
 /// What each execution of the job gets.
 #[derive(Clone)]
 enum Op {
@@ -52,6 +63,58 @@ enum Op {
         header: Option<perdure_proto::api::common::v1::Header>,
     },
     Delete,
+    Reset {
+        target: ResetTarget,
+        reapply_type: i32,
+        exclude: Vec<i32>,
+        post_reset_operations: Vec<perdure_proto::api::workflow::v1::PostResetOperation>,
+    },
+    UpdateOptions {
+        options: Option<perdure_proto::api::workflow::v1::WorkflowExecutionOptions>,
+        mask: Option<perdure_proto::prost_types::FieldMask>,
+    },
+    UnpauseActivities(batch_v1::BatchOperationUnpauseActivities),
+    ResetActivities(batch_v1::BatchOperationResetActivities),
+    UpdateActivityOptions(batch_v1::BatchOperationUpdateActivityOptions),
+    /// Standalone activities: the targets are (activity id, run id) pairs.
+    CancelActivity {
+        reason: String,
+    },
+    TerminateActivity {
+        reason: String,
+    },
+    DeleteActivity,
+}
+
+impl Op {
+    /// Whether the targets are standalone activities rather than workflow executions.
+    fn on_standalone(&self) -> bool {
+        matches!(
+            self,
+            Op::CancelActivity { .. } | Op::TerminateActivity { .. } | Op::DeleteActivity
+        )
+    }
+
+    /// Whether a query is narrowed to running executions (Temporal's batcher leaves reset and
+    /// delete queries alone).
+    fn running_only(&self) -> bool {
+        !matches!(self, Op::Delete | Op::Reset { .. } | Op::DeleteActivity)
+    }
+}
+
+fn activity_filter_error() -> Error {
+    Error::InvalidArgument(
+        "Either activity type must be set, or match all should be set to true".into(),
+    )
+}
+
+/// The activity filter of an activity batch: a non-empty type, or match_all set.
+fn check_activity_filter(type_: Option<&str>, match_all: Option<bool>) -> Result<()> {
+    match (type_, match_all) {
+        (Some(t), _) if !t.is_empty() => Ok(()),
+        (None, Some(true)) => Ok(()),
+        _ => Err(activity_filter_error()),
+    }
 }
 
 impl Engine {
@@ -103,21 +166,111 @@ impl Engine {
                 )
             }
             Operation::DeletionOperation(d) => (Type::DeleteWorkflow, d.identity, Op::Delete),
-            _ => {
-                return Err(Error::InvalidArgument(
-                    "Perdure runs terminate, cancel, signal and delete batch operations only."
-                        .into(),
-                ));
+            Operation::ResetOperation(r) => {
+                (Type::ResetWorkflow, r.identity.clone(), Self::reset_op(r)?)
+            }
+            Operation::UpdateWorkflowOptionsOperation(u) => {
+                if u.workflow_execution_options.is_none() {
+                    return Err(Error::InvalidArgument("must provide UpdateOptions".into()));
+                }
+                if u.update_mask.is_none() {
+                    return Err(Error::InvalidArgument("must provide UpdateMask".into()));
+                }
+                (
+                    Type::UpdateWorkflowExecutionOptions,
+                    u.identity,
+                    Op::UpdateOptions {
+                        options: u.workflow_execution_options,
+                        mask: u.update_mask,
+                    },
+                )
+            }
+            Operation::UnpauseActivitiesOperation(u) => {
+                use batch_v1::batch_operation_unpause_activities::Activity;
+                let Some(a) = &u.activity else {
+                    return Err(Error::InvalidArgument("activity filter must be set".into()));
+                };
+                match a {
+                    Activity::Type(t) => check_activity_filter(Some(t), None)?,
+                    Activity::MatchAll(m) => check_activity_filter(None, Some(*m))?,
+                }
+                (
+                    Type::UnpauseActivity,
+                    u.identity.clone(),
+                    Op::UnpauseActivities(u),
+                )
+            }
+            Operation::ResetActivitiesOperation(r) => {
+                use batch_v1::batch_operation_reset_activities::Activity;
+                match &r.activity {
+                    None => {
+                        return Err(Error::InvalidArgument(
+                            "must provide ActivityType or MatchAll".into(),
+                        ));
+                    }
+                    Some(Activity::Type(t)) => check_activity_filter(Some(t), None)?,
+                    Some(Activity::MatchAll(m)) => check_activity_filter(None, Some(*m))?,
+                }
+                (
+                    Type::ResetActivity,
+                    r.identity.clone(),
+                    Op::ResetActivities(r),
+                )
+            }
+            Operation::UpdateActivityOptionsOperation(u) => {
+                use batch_v1::batch_operation_update_activity_options::Activity;
+                if u.activity_options.is_some() && u.restore_original {
+                    return Err(Error::InvalidArgument(
+                        "cannot set both activity options and restore original".into(),
+                    ));
+                }
+                if u.activity_options.is_none() && !u.restore_original {
+                    return Err(Error::InvalidArgument(
+                        "Either activity type must be set, or restore original should be set to true"
+                            .into(),
+                    ));
+                }
+                match &u.activity {
+                    None => return Err(activity_filter_error()),
+                    Some(Activity::Type(t)) => check_activity_filter(Some(t), None)?,
+                    Some(Activity::MatchAll(m)) => check_activity_filter(None, Some(*m))?,
+                }
+                (
+                    Type::UpdateActivityOptions,
+                    u.identity.clone(),
+                    Op::UpdateActivityOptions(u),
+                )
+            }
+            Operation::CancelActivitiesOperation(c) => (
+                Type::CancelActivity,
+                c.identity,
+                Op::CancelActivity { reason: c.reason },
+            ),
+            Operation::TerminateActivitiesOperation(t) => (
+                Type::TerminateActivity,
+                t.identity,
+                Op::TerminateActivity { reason: t.reason },
+            ),
+            Operation::DeleteActivitiesOperation(_) => {
+                (Type::DeleteActivity, String::new(), Op::DeleteActivity)
             }
         };
-        // Terminate, cancel and signal only concern running executions.
-        let query = if req.visibility_query.is_empty() || matches!(op, Op::Delete) {
+        let query = if req.visibility_query.is_empty() || !op.running_only() {
             req.visibility_query.clone()
         } else {
             format!("({}) AND ExecutionStatus = 'Running'", req.visibility_query)
         };
         if !query.is_empty() {
-            self.compile_query(&ns, &query)?;
+            if op.on_standalone() {
+                // Checked as ListActivityExecutions checks it.
+                self.count_activity_executions(CountActivityExecutionsRequest {
+                    namespace: ns.name.clone(),
+                    query: query.clone(),
+                })
+                .await?;
+            } else {
+                self.compile_query(&ns, &query)?;
+            }
         }
         let now = self.inner.clock.now();
         let record = DescribeBatchOperationResponse {
@@ -182,7 +335,12 @@ impl Engine {
         stop: Arc<AtomicBool>,
     ) {
         let targets = if executions.is_empty() {
-            match self.matching_executions(&ns, &query).await {
+            let found = if op.on_standalone() {
+                self.matching_activities(&ns, &query).await
+            } else {
+                self.matching_executions(&ns, &query).await
+            };
+            match found {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::warn!(job_id = %record.job_id, %e, "batch query failed");
@@ -205,7 +363,10 @@ impl Engine {
                 Ok(()) => true,
                 // Closed meanwhile: nothing left to do, as Temporal counts it.
                 Err(Error::NotFound(_)) => !matches!(op, Op::Signal { .. }),
-                Err(_) => false,
+                Err(e) => {
+                    tracing::debug!(job_id = %record.job_id, %e, "batch operation failed on an execution");
+                    false
+                }
             };
             if done {
                 record.complete_operation_count += 1;
@@ -247,6 +408,126 @@ impl Engine {
                 return Ok(out);
             }
             token = page.next_page_token;
+        }
+    }
+
+    /// Every standalone activity the (already checked) activity query matches, as (activity
+    /// id, run id) pairs.
+    async fn matching_activities(
+        &self,
+        ns: &Namespace,
+        query: &str,
+    ) -> Result<Vec<WorkflowExecution>> {
+        let mut out = Vec::new();
+        let mut token = Vec::new();
+        loop {
+            let page = self
+                .list_activity_executions(ListActivityExecutionsRequest {
+                    namespace: ns.name.clone(),
+                    page_size: PAGE,
+                    next_page_token: token,
+                    query: query.to_string(),
+                })
+                .await?;
+            out.extend(page.executions.into_iter().map(|a| WorkflowExecution {
+                workflow_id: a.activity_id,
+                run_id: a.run_id,
+            }));
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    /// The reset a `BatchOperationReset` asks for, checked as Temporal's batcher checks it.
+    #[allow(deprecated)]
+    fn reset_op(r: batch_v1::BatchOperationReset) -> Result<Op> {
+        use perdure_proto::api::common::v1::reset_options::Target;
+        use perdure_proto::api::enums::v1::ResetType;
+        let (target, reapply_type, exclude) = match r.options {
+            Some(o) => {
+                let target = match o.target {
+                    None => {
+                        return Err(Error::InvalidArgument("batch reset missing target".into()));
+                    }
+                    Some(Target::FirstWorkflowTask(_)) => ResetTarget::FirstWorkflowTask,
+                    Some(Target::LastWorkflowTask(_)) => ResetTarget::LastWorkflowTask,
+                    Some(Target::WorkflowTaskId(id)) => ResetTarget::EventId(id),
+                    Some(Target::BuildId(_)) => {
+                        return Err(Error::InvalidArgument(
+                            "Perdure does not run batch resets to a build id.".into(),
+                        ));
+                    }
+                };
+                (target, o.reset_reapply_type, o.reset_reapply_exclude_types)
+            }
+            None => {
+                let target = match ResetType::try_from(r.reset_type) {
+                    Ok(ResetType::FirstWorkflowTask) => ResetTarget::FirstWorkflowTask,
+                    Ok(ResetType::LastWorkflowTask) => ResetTarget::LastWorkflowTask,
+                    _ => {
+                        // Named as Temporal's Go enums print themselves.
+                        let name = match r.reset_type {
+                            0 => "Unspecified".to_string(),
+                            n => n.to_string(),
+                        };
+                        return Err(Error::InvalidArgument(format!(
+                            "unknown batch reset type {name}"
+                        )));
+                    }
+                };
+                (target, r.reset_reapply_type, Vec::new())
+            }
+        };
+        Ok(Op::Reset {
+            target,
+            reapply_type,
+            exclude,
+            post_reset_operations: r.post_reset_operations,
+        })
+    }
+
+    /// The event id First/LastWorkflowTask names in a run, as Temporal's batcher (and the
+    /// `temporal` CLI) finds it: the first (last) WorkflowTaskCompleted, or else the event after
+    /// the first (last) WorkflowTaskScheduled.
+    async fn reset_event_id(
+        &self,
+        ns: &Namespace,
+        exec: &WorkflowExecution,
+        last: bool,
+    ) -> Result<i64> {
+        use perdure_proto::api::enums::v1::EventType;
+        let key = self.resolve(&ns.id, Some(exec)).await?;
+        let entry = self.entry(&key).await?;
+        let history = {
+            let data = entry.data.lock().await;
+            self.history_range(&data, 1, data.state.next_event_id - 1, usize::MAX)
+                .await?
+        };
+        let mut found = 0;
+        let mut after_scheduled = 0;
+        let events: Box<dyn Iterator<Item = _>> = if last {
+            Box::new(history.iter().rev())
+        } else {
+            Box::new(history.iter())
+        };
+        for e in events {
+            if e.event_type == EventType::WorkflowTaskCompleted as i32 {
+                found = e.event_id;
+                break;
+            }
+            if e.event_type == EventType::WorkflowTaskScheduled as i32
+                && (last || after_scheduled == 0)
+            {
+                after_scheduled = e.event_id + 1;
+            }
+        }
+        match if found != 0 { found } else { after_scheduled } {
+            0 => Err(Error::InvalidArgument(
+                "unable to find any scheduled or completed task".into(),
+            )),
+            n => Ok(n),
         }
     }
 
@@ -305,6 +586,125 @@ impl Engine {
                 self.delete_workflow(DeleteWorkflowExecutionRequest {
                     namespace,
                     workflow_execution: Some(exec),
+                })
+                .await
+            }
+            Op::Reset {
+                target,
+                reapply_type,
+                exclude,
+                post_reset_operations,
+            } => {
+                let event_id = match target {
+                    ResetTarget::FirstWorkflowTask => self.reset_event_id(ns, &exec, false).await?,
+                    ResetTarget::LastWorkflowTask => self.reset_event_id(ns, &exec, true).await?,
+                    ResetTarget::EventId(id) => id,
+                };
+                self.reset_workflow(ResetWorkflowExecutionRequest {
+                    namespace,
+                    workflow_execution: Some(exec),
+                    reason: reason.to_string(),
+                    workflow_task_finish_event_id: event_id,
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                    reset_reapply_type: reapply_type,
+                    reset_reapply_exclude_types: exclude,
+                    post_reset_operations,
+                    identity,
+                })
+                .await
+                .map(|_| ())
+            }
+            Op::UpdateOptions { options, mask } => self
+                .update_workflow_execution_options(UpdateWorkflowExecutionOptionsRequest {
+                    namespace,
+                    workflow_execution: Some(exec),
+                    workflow_execution_options: options,
+                    update_mask: mask,
+                    identity,
+                })
+                .await
+                .map(|_| ()),
+            Op::UnpauseActivities(u) => {
+                use batch_v1::batch_operation_unpause_activities::Activity as B;
+                use unpause_activity_request::Activity;
+                self.unpause_activity(UnpauseActivityRequest {
+                    namespace,
+                    execution: Some(exec),
+                    identity,
+                    activity: u.activity.map(|a| match a {
+                        B::Type(t) => Activity::Type(t),
+                        B::MatchAll(m) => Activity::UnpauseAll(m),
+                    }),
+                    reset_attempts: u.reset_attempts,
+                    reset_heartbeat: u.reset_heartbeat,
+                    jitter: u.jitter,
+                })
+                .await
+            }
+            Op::ResetActivities(r) => {
+                use batch_v1::batch_operation_reset_activities::Activity as B;
+                use reset_activity_request::Activity;
+                self.reset_activity(ResetActivityRequest {
+                    namespace,
+                    execution: Some(exec),
+                    identity,
+                    activity: r.activity.map(|a| match a {
+                        B::Type(t) => Activity::Type(t),
+                        B::MatchAll(m) => Activity::MatchAll(m),
+                    }),
+                    reset_heartbeat: r.reset_heartbeat,
+                    keep_paused: r.keep_paused,
+                    jitter: r.jitter,
+                    restore_original_options: r.restore_original_options,
+                })
+                .await
+            }
+            Op::UpdateActivityOptions(u) => {
+                use batch_v1::batch_operation_update_activity_options::Activity as B;
+                use update_activity_options_request::Activity;
+                self.update_activity_options(UpdateActivityOptionsRequest {
+                    namespace,
+                    execution: Some(exec),
+                    identity,
+                    activity: u.activity.map(|a| match a {
+                        B::Type(t) => Activity::Type(t),
+                        B::MatchAll(m) => Activity::MatchAll(m),
+                    }),
+                    activity_options: u.activity_options,
+                    // Temporal's batcher always sends a mask (empty without one).
+                    update_mask: Some(u.update_mask.unwrap_or_default()),
+                    restore_original: u.restore_original,
+                })
+                .await
+                .map(|_| ())
+            }
+            Op::CancelActivity { reason } => {
+                self.request_cancel_activity_execution(RequestCancelActivityExecutionRequest {
+                    namespace,
+                    activity_id: exec.workflow_id,
+                    run_id: exec.run_id,
+                    identity,
+                    request_id,
+                    reason,
+                })
+                .await
+            }
+            Op::TerminateActivity { reason } => {
+                self.terminate_activity_execution(TerminateActivityExecutionRequest {
+                    namespace,
+                    activity_id: exec.workflow_id,
+                    run_id: exec.run_id,
+                    identity,
+                    request_id,
+                    reason,
+                })
+                .await
+            }
+            Op::DeleteActivity => {
+                self.delete_activity_execution(DeleteActivityExecutionRequest {
+                    namespace,
+                    activity_id: exec.workflow_id,
+                    run_id: exec.run_id,
                 })
                 .await
             }
