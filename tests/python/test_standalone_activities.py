@@ -336,3 +336,43 @@ def test_start_delay(server):
         assert await h.result() == "hello later"
         assert time.monotonic() - t0 >= 1.4
     asyncio.run(run(server, body))
+
+
+def test_batch_terminate_and_delete_standalone_activities(server):
+    """StartBatchOperation's activity operations over a visibility query of standalone
+    activities: terminate the running ones, then delete them all."""
+    from temporalio.api.batch.v1 import (BatchOperationDeleteActivities,
+                                          BatchOperationTerminateActivities)
+    from temporalio.api.workflowservice.v1 import (DescribeBatchOperationRequest,
+                                                   StartBatchOperationRequest)
+
+    async def body(c: Client, tq: str):
+        ids = [aid("batch") for _ in range(3)]
+        for i in ids:
+            await c.start_activity(greet, "nobody", id=i, task_queue=tq, start_to_close_timeout=S)
+        query = f"TaskQueue = '{tq}'"
+        await wait_for(lambda: c.count_activities(query), lambda n: n.count == 3)
+
+        async def batch(op_field, op):
+            job = str(uuid.uuid4())
+            await c.workflow_service.start_batch_operation(StartBatchOperationRequest(
+                namespace="default", job_id=job, visibility_query=query, reason="batch test",
+                **{op_field: op}))
+            d = await wait_for(
+                lambda: c.workflow_service.describe_batch_operation(
+                    DescribeBatchOperationRequest(namespace="default", job_id=job)),
+                lambda d: d.state not in (0, 1))
+            assert (d.state, d.complete_operation_count, d.failure_operation_count) == (2, 3, 0), d
+
+        await batch("terminate_activities_operation",
+                    BatchOperationTerminateActivities(identity="batch-test", reason="enough"))
+        for i in ids:
+            d = await c.get_activity_handle(i).describe()
+            assert d.status == ActivityExecutionStatus.TERMINATED, d.status
+        await batch("delete_activities_operation", BatchOperationDeleteActivities())
+        for i in ids:
+            with pytest.raises(RPCError) as err:
+                await c.get_activity_handle(i).describe()
+            assert err.value.status == RPCStatusCode.NOT_FOUND
+
+    asyncio.run(run(server, body, worker=False))
