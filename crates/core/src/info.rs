@@ -213,6 +213,10 @@ pub fn visibility_row(state: &ExecutionState) -> VisibilityRow {
         start_time: opt_ts_nanos(&state.start_time),
         execution_time: opt_ts_nanos(&state.execution_time),
         close_time: state.close_time.as_ref().map(ts_nanos),
+        sort_key: crate::store::visibility_sort_key(
+            opt_ts_nanos(&state.start_time),
+            state.close_time.as_ref().map(ts_nanos),
+        ),
         execution_duration: info
             .execution_duration
             .as_ref()

@@ -1,8 +1,8 @@
 //! Perdure's engine: the functional core that turns worker commands and client requests into
 //! history events ([`mutable`]), the shell that commits them and carries out their effects
 //! ([`engine`]), in-memory matching of tasks to long polls ([`matching`]), durable timers
-//! ([`timers`]), the injected clock ([`clock`]) and the storage trait backends implement
-//! ([`store`]). No transport and no SQL live here.
+//! ([`timers`]) and the injected clock ([`clock`]). The storage interface is `perdure-store`,
+//! re-exported as [`store`]. No transport and no SQL live here.
 
 // Several Temporal fields the SDKs still read are marked deprecated in the protos.
 #![allow(deprecated)]
@@ -19,7 +19,8 @@ pub mod mutable;
 pub mod retry;
 pub mod schedule;
 pub mod state;
-pub mod store;
+/// The storage interface (`perdure-store`).
+pub use perdure_store as store;
 pub mod timers;
 pub mod token;
 

@@ -198,24 +198,259 @@ pub fn compile_with_offset(
     custom: &dyn Fn(&str) -> Option<SaType>,
     first_param_index: usize,
 ) -> Result<Compiled, QueryError> {
+    Ok(parse(query, custom)?.to_sql(dialect, first_param_index))
+}
+
+/// Parses and checks `query` into a backend-neutral [`VisibilityQuery`]: every attribute is
+/// resolved (system attributes, then `custom`) and every value converted to the attribute's
+/// stored form. Each storage backend renders it to its own SQL with
+/// [`VisibilityQuery::to_sql`].
+pub fn parse(
+    query: &str,
+    custom: &dyn Fn(&str) -> Option<SaType>,
+) -> Result<VisibilityQuery, QueryError> {
     let tokens = Lexer::new(query).tokens()?;
     let mut p = Parser {
         toks: tokens,
         pos: 0,
-        dialect,
         custom,
-        params: Vec::new(),
-        first: first_param_index,
         nesting: 0,
     };
     p.query()
 }
 
 /// A resolved attribute.
-struct Attr {
-    name: String,
-    ty: SaType,
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attr {
+    /// The attribute's name as Temporal spells it (`WorkflowType`, `CustomKeywordField`).
+    pub name: String,
+    pub ty: SaType,
     col: Col,
+}
+
+impl Attr {
+    /// The column of its own that holds a system attribute (see the crate docs), or `None` for
+    /// an attribute kept in the `search_attributes` JSON object.
+    pub fn column(&self) -> Option<&'static str> {
+        match self.col {
+            Col::Column(c) => Some(c),
+            Col::Json => None,
+        }
+    }
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    fn parse(s: &str) -> Option<CmpOp> {
+        Some(match s {
+            "=" => CmpOp::Eq,
+            "!=" | "<>" => CmpOp::Ne,
+            "<" => CmpOp::Lt,
+            "<=" => CmpOp::Le,
+            ">" => CmpOp::Gt,
+            ">=" => CmpOp::Ge,
+            _ => return None,
+        })
+    }
+    /// The SQL spelling.
+    pub fn as_sql(&self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+/// A checked filter: the tree of a query's `WHERE` part, values already in stored form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Not(Box<Filter>),
+    /// `attr IS NULL` (`true`: `IS NOT NULL`).
+    IsNull(Attr, bool),
+    /// `attr op value` on a single-valued attribute.
+    Cmp(Attr, CmpOp, SqlValue),
+    /// `attr IN (values)` on a single-valued attribute.
+    In(Attr, Vec<SqlValue>),
+    /// `attr BETWEEN lo AND hi`.
+    Between(Attr, SqlValue, SqlValue),
+    /// `attr STARTS_WITH prefix` (the prefix as written, unescaped).
+    StartsWith(Attr, String),
+    /// A KeywordList attribute contains the value (`=` on a list).
+    Contains(Attr, SqlValue),
+}
+
+/// A parsed query: the filter (none for an empty query), its `ORDER BY` and whether it groups
+/// by `ExecutionStatus`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VisibilityQuery {
+    pub filter: Option<Filter>,
+    /// `(attribute, descending)` in order.
+    pub order_by: Vec<(Attr, bool)>,
+    pub group_by_status: bool,
+}
+
+impl VisibilityQuery {
+    /// The query that matches every row.
+    pub fn all() -> VisibilityQuery {
+        VisibilityQuery::default()
+    }
+
+    /// Renders the query for `dialect`, the first placeholder numbered `first_param_index`.
+    pub fn to_sql(&self, dialect: Dialect, first_param_index: usize) -> Compiled {
+        let mut r = Render {
+            dialect,
+            first: first_param_index,
+            params: Vec::new(),
+        };
+        let where_sql = match &self.filter {
+            Some(f) => r.filter(f),
+            None => "1=1".to_string(),
+        };
+        let order_by = (!self.order_by.is_empty()).then(|| {
+            self.order_by
+                .iter()
+                .map(|(a, desc)| {
+                    // NULLs sort first ascending and last descending in every dialect (SQLite's
+                    // rule), so all backends list in the same order.
+                    let dir = match (dialect, desc) {
+                        (Dialect::Sqlite, true) => " DESC",
+                        (Dialect::Sqlite, false) => " ASC",
+                        (Dialect::Postgres, true) => " DESC NULLS LAST",
+                        (Dialect::Postgres, false) => " ASC NULLS FIRST",
+                    };
+                    format!("{}{dir}", r.col(a))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        Compiled {
+            where_sql,
+            params: r.params,
+            order_by,
+            group_by_status: self.group_by_status,
+        }
+    }
+}
+
+/// Renders a [`Filter`] to one dialect's SQL, collecting its parameters.
+struct Render {
+    dialect: Dialect,
+    first: usize,
+    params: Vec<SqlValue>,
+}
+
+impl Render {
+    fn param(&mut self, v: &SqlValue) -> String {
+        let v = match (self.dialect, v) {
+            // SQLite's json_extract yields 1/0 for JSON booleans.
+            (Dialect::Sqlite, SqlValue::Bool(b)) => SqlValue::Int(*b as i64),
+            (_, v) => v.clone(),
+        };
+        self.params.push(v);
+        let n = self.first + self.params.len() - 1;
+        match self.dialect {
+            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Postgres => format!("${n}"),
+        }
+    }
+
+    /// SQL for the attribute's value.
+    fn col(&self, a: &Attr) -> String {
+        match a.col {
+            Col::Column(c) => c.to_string(),
+            Col::Json => {
+                let key = json_key(a);
+                match self.dialect {
+                    Dialect::Sqlite => format!("json_extract(search_attributes, '$.\"{key}\"')"),
+                    Dialect::Postgres => {
+                        let cast = match a.ty {
+                            SaType::Int | SaType::Datetime => "::bigint",
+                            SaType::Double => "::double precision",
+                            SaType::Bool => "::boolean",
+                            _ => "",
+                        };
+                        format!("((search_attributes::jsonb ->> '{key}'){cast})")
+                    }
+                }
+            }
+        }
+    }
+
+    /// "The list contains the value" for a KeywordList attribute.
+    fn contains(&mut self, a: &Attr, v: &SqlValue) -> String {
+        let key = json_key(a);
+        let p = self.param(v);
+        match self.dialect {
+            Dialect::Sqlite => format!(
+                "EXISTS (SELECT 1 FROM json_each(search_attributes, '$.\"{key}\"') WHERE value = {p})"
+            ),
+            // A missing key is "does not contain" (false, not NULL), as in SQLite.
+            Dialect::Postgres => {
+                format!("COALESCE((search_attributes::jsonb -> '{key}') ? {p}, false)")
+            }
+        }
+    }
+
+    fn filter(&mut self, f: &Filter) -> String {
+        match f {
+            Filter::And(parts) => self.chain(parts, " AND "),
+            Filter::Or(parts) => self.chain(parts, " OR "),
+            Filter::Not(inner) => format!("(NOT {})", self.filter(inner)),
+            Filter::IsNull(a, not) => {
+                format!("{} IS {}NULL", self.col(a), if *not { "NOT " } else { "" })
+            }
+            Filter::Cmp(a, op, v) => {
+                let col = self.col(a);
+                let p = self.param(v);
+                format!("{col} {} {p}", op.as_sql())
+            }
+            Filter::In(a, vs) => {
+                let col = self.col(a);
+                let items: Vec<String> = vs.iter().map(|v| self.param(v)).collect();
+                format!("{col} IN ({})", items.join(", "))
+            }
+            Filter::Between(a, lo, hi) => {
+                let col = self.col(a);
+                let (lo, hi) = (self.param(lo), self.param(hi));
+                format!("{col} BETWEEN {lo} AND {hi}")
+            }
+            Filter::StartsWith(a, prefix) => {
+                let col = self.col(a);
+                let escaped = prefix
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                let p = self.param(&SqlValue::Text(format!("{escaped}%")));
+                format!("{col} LIKE {p} ESCAPE '\\'")
+            }
+            Filter::Contains(a, v) => self.contains(a, v),
+        }
+    }
+
+    fn chain(&mut self, parts: &[Filter], op: &str) -> String {
+        let sqls: Vec<String> = parts.iter().map(|p| self.filter(p)).collect();
+        join_balanced(&sqls, op)
+    }
+}
+
+fn json_key(a: &Attr) -> String {
+    a.name.replace('\'', "''").replace('"', "")
 }
 
 /// A literal as written.
@@ -230,17 +465,14 @@ enum Lit {
 struct Parser<'a> {
     toks: Vec<(Tok, usize)>,
     pos: usize,
-    dialect: Dialect,
     custom: &'a dyn Fn(&str) -> Option<SaType>,
-    params: Vec<SqlValue>,
-    first: usize,
     /// Current depth of parentheses and `NOT`s; bounded so recursion stays shallow.
     nesting: usize,
 }
 
-/// A compiled boolean expression and the depth of its syntax tree.
+/// A parsed boolean expression and the depth of its syntax tree.
 struct Expr {
-    sql: String,
+    filter: Filter,
     depth: usize,
 }
 
@@ -294,14 +526,14 @@ impl Parser<'_> {
         ))
     }
 
-    fn query(&mut self) -> Result<Compiled, QueryError> {
-        let where_sql =
+    fn query(&mut self) -> Result<VisibilityQuery, QueryError> {
+        let filter =
             if matches!(self.peek(), Tok::Eof) || self.is_kw("order") || self.is_kw("group") {
-                "1=1".to_string()
+                None
             } else {
-                self.or_expr()?.sql
+                Some(self.or_expr()?.filter)
             };
-        let mut order_by = None;
+        let mut order_by = Vec::new();
         let mut group_by_status = false;
         loop {
             if self.eat_kw("order") {
@@ -309,19 +541,19 @@ impl Parser<'_> {
                 let mut items = Vec::new();
                 loop {
                     let a = self.attr()?;
-                    let dir = if self.eat_kw("desc") {
-                        " DESC"
+                    let desc = if self.eat_kw("desc") {
+                        true
                     } else {
                         self.eat_kw("asc");
-                        " ASC"
+                        false
                     };
-                    items.push(format!("{}{dir}", self.col_sql(&a)));
+                    items.push((a, desc));
                     if !matches!(self.peek(), Tok::Comma) {
                         break;
                     }
                     self.next();
                 }
-                order_by = Some(items.join(", "));
+                order_by = items;
             } else if self.eat_kw("group") {
                 self.expect_kw("by")?;
                 let a = self.attr()?;
@@ -339,9 +571,8 @@ impl Parser<'_> {
         if !matches!(self.peek(), Tok::Eof) {
             return Err(self.unexpected("unexpected input"));
         }
-        Ok(Compiled {
-            where_sql,
-            params: std::mem::take(&mut self.params),
+        Ok(VisibilityQuery {
+            filter,
             order_by,
             group_by_status,
         })
@@ -363,21 +594,21 @@ impl Parser<'_> {
     ) -> Result<Expr, QueryError> {
         let first = operand(self)?;
         let mut depth = first.depth;
-        let mut parts = vec![first.sql];
+        let mut parts = vec![first.filter];
         while self.eat_kw(kw) {
             let e = operand(self)?;
             depth = depth.max(e.depth) + 1;
             if depth > MAX_AST_DEPTH {
                 return Err(malformed("max ast depth reached"));
             }
-            parts.push(e.sql);
+            parts.push(e.filter);
         }
-        let sql = if parts.len() == 1 {
-            parts.pop().unwrap_or_default()
-        } else {
-            join_balanced(&parts, &format!(" {} ", kw.to_ascii_uppercase()))
+        let filter = match (parts.len(), kw) {
+            (1, _) => parts.pop().expect("one part"),
+            (_, "or") => Filter::Or(parts),
+            _ => Filter::And(parts),
         };
-        Ok(Expr { sql, depth })
+        Ok(Expr { filter, depth })
     }
 
     /// Enters one level of parentheses or `NOT`, refusing past [`MAX_NESTING`].
@@ -398,7 +629,7 @@ impl Parser<'_> {
             let e = self.unary()?;
             self.nesting -= 1;
             return Ok(Expr {
-                sql: format!("(NOT {})", e.sql),
+                filter: Filter::Not(Box::new(e.filter)),
                 depth: e.depth + 1,
             });
         }
@@ -411,12 +642,12 @@ impl Parser<'_> {
                 return Err(malformed("missing closing parenthesis"));
             }
             return Ok(Expr {
-                sql: e.sql,
+                filter: e.filter,
                 depth: e.depth + 1,
             });
         }
         Ok(Expr {
-            sql: self.predicate()?,
+            filter: self.predicate()?,
             depth: 1,
         })
     }
@@ -463,37 +694,6 @@ impl Parser<'_> {
         Ok(lit)
     }
 
-    fn param(&mut self, v: SqlValue) -> String {
-        self.params.push(v);
-        let n = self.first + self.params.len() - 1;
-        match self.dialect {
-            Dialect::Sqlite => format!("?{n}"),
-            Dialect::Postgres => format!("${n}"),
-        }
-    }
-
-    /// SQL for the attribute's value.
-    fn col_sql(&self, a: &Attr) -> String {
-        match a.col {
-            Col::Column(c) => c.to_string(),
-            Col::Json => {
-                let key = a.name.replace('\'', "''").replace('"', "");
-                match self.dialect {
-                    Dialect::Sqlite => format!("json_extract(search_attributes, '$.\"{key}\"')"),
-                    Dialect::Postgres => {
-                        let cast = match a.ty {
-                            SaType::Int | SaType::Datetime => "::bigint",
-                            SaType::Double => "::double precision",
-                            SaType::Bool => "::boolean",
-                            _ => "",
-                        };
-                        format!("((search_attributes::jsonb ->> '{key}'){cast})")
-                    }
-                }
-            }
-        }
-    }
-
     /// Converts a literal to the attribute's stored form.
     fn value(&self, a: &Attr, lit: &Lit) -> Result<SqlValue, QueryError> {
         let bad = || {
@@ -534,10 +734,10 @@ impl Parser<'_> {
             (SaType::Double, Lit::Int(i)) => SqlValue::Real(*i as f64),
             (SaType::Double, Lit::Float(f)) => SqlValue::Real(*f),
             (SaType::Double, Lit::Str(s)) => SqlValue::Real(s.trim().parse().map_err(|_| bad())?),
-            (SaType::Bool, Lit::Bool(b)) => self.bool_value(*b),
-            (SaType::Bool, Lit::Str(s)) if s.eq_ignore_ascii_case("true") => self.bool_value(true),
+            (SaType::Bool, Lit::Bool(b)) => SqlValue::Bool(*b),
+            (SaType::Bool, Lit::Str(s)) if s.eq_ignore_ascii_case("true") => SqlValue::Bool(true),
             (SaType::Bool, Lit::Str(s)) if s.eq_ignore_ascii_case("false") => {
-                self.bool_value(false)
+                SqlValue::Bool(false)
             }
             (SaType::Datetime, Lit::Int(i)) => SqlValue::Int(*i),
             (SaType::Datetime, Lit::Str(s)) => SqlValue::Int(parse_time(s).ok_or_else(bad)?),
@@ -545,37 +745,17 @@ impl Parser<'_> {
         })
     }
 
-    fn bool_value(&self, b: bool) -> SqlValue {
-        match self.dialect {
-            // SQLite's json_extract yields 1/0 for JSON booleans.
-            Dialect::Sqlite => SqlValue::Int(b as i64),
-            Dialect::Postgres => SqlValue::Bool(b),
-        }
-    }
-
-    /// "The list contains the value" for a KeywordList attribute.
-    fn contains(&mut self, a: &Attr, v: SqlValue) -> String {
-        let key = a.name.replace('\'', "''").replace('"', "");
-        let p = self.param(v);
-        match self.dialect {
-            Dialect::Sqlite => format!(
-                "EXISTS (SELECT 1 FROM json_each(search_attributes, '$.\"{key}\"') WHERE value = {p})"
-            ),
-            Dialect::Postgres => format!("((search_attributes::jsonb -> '{key}') ? {p})"),
-        }
-    }
-
-    fn predicate(&mut self) -> Result<String, QueryError> {
+    fn predicate(&mut self) -> Result<Filter, QueryError> {
         let a = self.attr()?;
-        let col = self.col_sql(&a);
         let list = a.ty == SaType::KeywordList;
         // IS [NOT] NULL
         if self.eat_kw("is") {
             let not = self.eat_kw("not");
             self.expect_kw("null")?;
-            return Ok(format!("{col} IS {}NULL", if not { "NOT " } else { "" }));
+            return Ok(Filter::IsNull(a, not));
         }
         let not = self.eat_kw("not");
+        let negate = |f: Filter| if not { Filter::Not(Box::new(f)) } else { f };
         if self.eat_kw("in") {
             if !matches!(self.next(), Tok::LParen) {
                 return Err(malformed("expected ( after IN"));
@@ -583,24 +763,24 @@ impl Parser<'_> {
             let mut items = Vec::new();
             loop {
                 let lit = self.literal()?;
-                let v = self.value(&a, &lit)?;
-                items.push(if list {
-                    self.contains(&a, v)
-                } else {
-                    self.param(v)
-                });
+                items.push(self.value(&a, &lit)?);
                 match self.next() {
                     Tok::Comma => continue,
                     Tok::RParen => break,
                     t => return Err(malformed(format!("expected , or ) in IN list, found {t}"))),
                 }
             }
-            let sql = if list {
-                format!("({})", items.join(" OR "))
+            let f = if list {
+                Filter::Or(
+                    items
+                        .into_iter()
+                        .map(|v| Filter::Contains(a.clone(), v))
+                        .collect(),
+                )
             } else {
-                format!("{col} IN ({})", items.join(", "))
+                Filter::In(a, items)
             };
-            return Ok(if not { format!("(NOT {sql})") } else { sql });
+            return Ok(negate(f));
         }
         if self.eat_kw("between") {
             let lo = self.literal()?;
@@ -613,11 +793,7 @@ impl Parser<'_> {
                 )));
             }
             let (lo, hi) = (self.value(&a, &lo)?, self.value(&a, &hi)?);
-            let (lo, hi) = (self.param(lo), self.param(hi));
-            return Ok(format!(
-                "{col} {}BETWEEN {lo} AND {hi}",
-                if not { "NOT " } else { "" }
-            ));
+            return Ok(negate(Filter::Between(a, lo, hi)));
         }
         if self.is_kw("like") {
             return Err(QueryError(format!(
@@ -635,12 +811,7 @@ impl Parser<'_> {
             let Lit::Str(prefix) = self.literal()? else {
                 return Err(malformed("STARTS_WITH needs a string"));
             };
-            let escaped = prefix
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            let p = self.param(SqlValue::Text(format!("{escaped}%")));
-            return Ok(format!("{col} LIKE {p} ESCAPE '\\'"));
+            return Ok(Filter::StartsWith(a, prefix));
         }
         if not {
             return Err(self.unexpected("expected IN, BETWEEN or STARTS_WITH after NOT"));
@@ -654,20 +825,21 @@ impl Parser<'_> {
                 )));
             }
         };
+        let cmp = CmpOp::parse(&op)
+            .ok_or_else(|| malformed(format!("unknown operator {op} after {}", a.name)))?;
         let lit = self.literal()?;
         let v = self.value(&a, &lit)?;
         if list {
-            return match op.as_str() {
-                "=" => Ok(self.contains(&a, v)),
-                "!=" => Ok(format!("(NOT {})", self.contains(&a, v))),
+            return match cmp {
+                CmpOp::Eq => Ok(Filter::Contains(a, v)),
+                CmpOp::Ne => Ok(Filter::Not(Box::new(Filter::Contains(a, v)))),
                 _ => Err(QueryError(format!(
                     "operator '{op}' is not supported for search attribute {} of type KeywordList",
                     a.name
                 ))),
             };
         }
-        let p = self.param(v);
-        Ok(format!("{col} {op} {p}"))
+        Ok(Filter::Cmp(a, cmp, v))
     }
 }
 

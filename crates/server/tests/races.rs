@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use perdure_core::clock::SystemClock;
 use perdure_core::store::{
-    Compiled, Dialect, ListedRow, Store, StoreError, StoredBatchJob, StoredExecution,
+    ListedRow, Store, StoreError, StoredBatchJob, StoredExecution, VisibilityQuery,
     StoredNamespace, StoredSchedule, WriteBatch,
 };
 use perdure_core::{Config, Engine};
@@ -127,13 +127,10 @@ impl Store for GatedStore {
     ) -> Result<Vec<Vec<u8>>, StoreError> {
         self.inner.read_events(ns, run, first, limit)
     }
-    fn delete_execution(&self, ns: &str, run: &str) -> Result<(), StoreError> {
-        self.inner.delete_execution(ns, run)
-    }
     fn list_visibility(
         &self,
         ns: &str,
-        q: &Compiled,
+        q: &VisibilityQuery,
         page: usize,
         after: Option<(i64, String)>,
     ) -> Result<Vec<ListedRow>, StoreError> {
@@ -142,12 +139,9 @@ impl Store for GatedStore {
     fn count_visibility(
         &self,
         ns: &str,
-        q: &Compiled,
+        q: &VisibilityQuery,
     ) -> Result<(i64, Vec<(i32, i64)>), StoreError> {
         self.inner.count_visibility(ns, q)
-    }
-    fn dialect(&self) -> Dialect {
-        self.inner.dialect()
     }
     fn cluster_id(&self, new_id: &str) -> Result<String, StoreError> {
         self.inner.cluster_id(new_id)

@@ -1,7 +1,8 @@
-//! The embedded SQLite backend of [`perdure_core::store::Store`]: one writer thread that
-//! group-commits every batch queued while the previous commit was running into one WAL
-//! transaction (`synchronous=FULL`, so an acknowledged batch is on disk), plus a small pool of
-//! reader connections. The schema is versioned by the SQL files under `migrations/`.
+//! The embedded SQLite backend of [`perdure_store::Store`]: one writer thread that owns every
+//! write (it group-commits every batch queued while the previous commit was running into one WAL
+//! transaction, `synchronous=FULL`, so an acknowledged batch is on disk, and runs the small
+//! control-plane writes in turn), plus a small pool of reader connections that only read. The
+//! schema is versioned by the SQL files under `migrations/`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,9 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use parking_lot::Mutex;
-use perdure_core::store::{
-    Compiled, Dialect, ExecutionWrite, SqlValue, Store, StoreError, StoredBatchJob,
-    StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule, WriteBatch,
+use perdure_store::{
+    Dialect, ExecutionWrite, ListedRow, SqlValue, Store, StoreError, StoredBatchJob,
+    StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule, VisibilityQuery,
+    WriteBatch,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 use tokio::sync::oneshot;
@@ -37,7 +39,14 @@ pub enum Location {
     Temporary,
 }
 
-type Job = (WriteBatch, oneshot::Sender<Result<(), StoreError>>);
+/// A control-plane write, run on the writer thread in its own transaction.
+type WriteFn = Box<dyn FnOnce(&mut Connection) -> rusqlite::Result<()> + Send>;
+
+/// What the writer thread is asked to do.
+enum Job {
+    Batch(WriteBatch, oneshot::Sender<Result<(), StoreError>>),
+    Write(WriteFn),
+}
 
 /// SQLite store handle.
 pub struct SqliteStore {
@@ -57,6 +66,12 @@ impl Drop for TempDir {
 
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
+}
+
+/// A unique or primary-key constraint refused the row.
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
 /// A visibility statement the database refused to prepare: its SQL came from the user's query
@@ -135,6 +150,36 @@ impl SqliteStore {
         })
     }
 
+    /// Runs `f` on the writer thread (after the group commit in flight) in one transaction and
+    /// waits for its answer. A unique-constraint violation is reported as `AlreadyExists(what)`.
+    fn write<R: Send + 'static>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&rusqlite::Transaction) -> rusqlite::Result<R> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let job: WriteFn = Box::new(move |c: &mut Connection| {
+            let r = (|| {
+                let t = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let r = f(&t)?;
+                t.commit()?;
+                Ok(r)
+            })();
+            let _ = tx.send(r);
+            Ok(())
+        });
+        self.writer
+            .lock()
+            .send(Job::Write(job))
+            .map_err(|_| StoreError::Backend("the SQLite writer thread stopped".into()))?;
+        match rx.recv() {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(what.into())),
+            Ok(Err(e)) => Err(backend(e)),
+            Err(_) => Err(StoreError::Backend("the SQLite writer thread stopped".into())),
+        }
+    }
+
     fn read<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, StoreError> {
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         for i in 0..self.readers.len() {
@@ -148,11 +193,29 @@ impl SqliteStore {
 }
 
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
+    let mut next = None;
+    loop {
+        let first = match next.take() {
+            Some(j) => j,
+            None => match rx.recv() {
+                Ok(j) => j,
+                Err(_) => return,
+            },
+        };
+        let mut jobs = match first {
+            Job::Write(f) => {
+                let _ = f(&mut conn);
+                continue;
+            }
+            Job::Batch(b, reply) => vec![(b, reply)],
+        };
         while jobs.len() < MAX_GROUP {
             match rx.try_recv() {
-                Ok(j) => jobs.push(j),
+                Ok(Job::Batch(b, reply)) => jobs.push((b, reply)),
+                Ok(w @ Job::Write(_)) => {
+                    next = Some(w);
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -176,7 +239,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
 /// does not sink the others.
 fn commit_group(
     conn: &mut Connection,
-    jobs: &[Job],
+    jobs: &[(WriteBatch, oneshot::Sender<Result<(), StoreError>>)],
 ) -> rusqlite::Result<Vec<Result<(), StoreError>>> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut out = Vec::with_capacity(jobs.len());
@@ -214,6 +277,18 @@ fn apply_batch(tx: &rusqlite::Transaction, b: &WriteBatch) -> Result<(), StoreEr
     }
     for e in &b.executions {
         write_execution(tx, b.shard_id, e).map_err(backend)?;
+    }
+    for r in &b.deletes {
+        for sql in [
+            "DELETE FROM history WHERE namespace_id = ?1 AND run_id = ?2",
+            "DELETE FROM visibility WHERE namespace_id = ?1 AND run_id = ?2",
+            "DELETE FROM executions WHERE namespace_id = ?1 AND run_id = ?2",
+            "DELETE FROM current_executions WHERE namespace_id = ?1 AND run_id = ?2",
+        ] {
+            tx.prepare_cached(sql)
+                .and_then(|mut st| st.execute(params![r.namespace_id, r.run_id]))
+                .map_err(backend)?;
+        }
     }
     Ok(())
 }
@@ -253,10 +328,6 @@ fn write_execution(
         }
     }
     let v = &e.visibility;
-    let sort_key = match v.close_time {
-        Some(c) => c,
-        None => (1i64 << 62) + v.start_time / 4,
-    };
     tx.prepare_cached(
         "INSERT INTO visibility (namespace_id, run_id, workflow_id, workflow_type, task_queue, status,
             start_time, execution_time, close_time, execution_duration, history_length,
@@ -285,7 +356,7 @@ fn write_execution(
         v.parent_workflow_id,
         v.root_workflow_id,
         v.search_attributes,
-        sort_key,
+        v.sort_key,
         v.info
     ])?;
     Ok(())
@@ -303,29 +374,25 @@ fn to_sql(v: &SqlValue) -> rusqlite::types::Value {
 
 impl Store for SqliteStore {
     fn acquire_shards(&self, owner: &str, shard_count: i32) -> Result<Vec<i64>, StoreError> {
-        self.read(|c| {
-            let tx = c.unchecked_transaction()?;
+        let owner = owner.to_string();
+        self.write("shards", move |tx| {
             let mut out = Vec::new();
             for s in 0..shard_count {
-                tx.execute(
-                    "INSERT INTO shards (shard_id, range_id, owner) VALUES (?1, 1, ?2)
-                     ON CONFLICT (shard_id) DO UPDATE SET range_id = range_id + 1, owner = ?2",
-                    params![s, owner],
-                )?;
                 out.push(tx.query_row(
-                    "SELECT range_id FROM shards WHERE shard_id = ?1",
-                    [s],
+                    "INSERT INTO shards (shard_id, range_id, owner) VALUES (?1, 1, ?2)
+                     ON CONFLICT (shard_id) DO UPDATE SET range_id = range_id + 1, owner = ?2
+                     RETURNING range_id",
+                    params![s, owner],
                     |r| r.get(0),
                 )?);
             }
-            tx.commit()?;
             Ok(out)
         })
     }
 
     fn commit(&self, batch: WriteBatch) -> oneshot::Receiver<Result<(), StoreError>> {
         let (tx, rx) = oneshot::channel();
-        let _ = self.writer.lock().send((batch, tx));
+        let _ = self.writer.lock().send(Job::Batch(batch, tx));
         rx
     }
 
@@ -344,25 +411,21 @@ impl Store for SqliteStore {
     }
 
     fn put_namespace(&self, ns: &StoredNamespace, create: bool) -> Result<(), StoreError> {
-        let r = self.read(|c| {
+        let ns = ns.clone();
+        self.write(&ns.name.clone(), move |tx| {
             if create {
-                c.execute(
+                tx.execute(
                     "INSERT INTO namespaces (id, name, data) VALUES (?1, ?2, ?3)",
                     params![ns.id, ns.name, ns.data],
                 )
             } else {
-                c.execute(
+                tx.execute(
                     "UPDATE namespaces SET data = ?3, name = ?2 WHERE id = ?1",
                     params![ns.id, ns.name, ns.data],
                 )
             }
-        });
-        match r {
-            Err(StoreError::Backend(m)) if m.contains("UNIQUE") => {
-                Err(StoreError::AlreadyExists(ns.name.clone()))
-            }
-            r => r.map(|_| ()),
-        }
+            .map(|_| ())
+        })
     }
 
     fn load_open_executions(&self) -> Result<Vec<StoredExecution>, StoreError> {
@@ -423,36 +486,14 @@ impl Store for SqliteStore {
         })
     }
 
-    fn delete_execution(&self, namespace_id: &str, run_id: &str) -> Result<(), StoreError> {
-        self.read(|c| {
-            let tx = c.unchecked_transaction()?;
-            tx.execute(
-                "DELETE FROM history WHERE namespace_id = ?1 AND run_id = ?2",
-                params![namespace_id, run_id],
-            )?;
-            tx.execute(
-                "DELETE FROM visibility WHERE namespace_id = ?1 AND run_id = ?2",
-                params![namespace_id, run_id],
-            )?;
-            tx.execute(
-                "DELETE FROM executions WHERE namespace_id = ?1 AND run_id = ?2",
-                params![namespace_id, run_id],
-            )?;
-            tx.execute(
-                "DELETE FROM current_executions WHERE namespace_id = ?1 AND run_id = ?2",
-                params![namespace_id, run_id],
-            )?;
-            tx.commit()
-        })
-    }
-
     fn list_visibility(
         &self,
         namespace_id: &str,
-        query: &Compiled,
+        query: &VisibilityQuery,
         page_size: usize,
         after: Option<(i64, String)>,
-    ) -> Result<Vec<perdure_core::store::ListedRow>, StoreError> {
+    ) -> Result<Vec<ListedRow>, StoreError> {
+        let query = query.to_sql(Dialect::Sqlite, 2);
         let mut params: Vec<rusqlite::types::Value> = vec![namespace_id.to_string().into()];
         params.extend(query.params.iter().map(to_sql));
         let mut sql = format!(
@@ -491,8 +532,9 @@ impl Store for SqliteStore {
     fn count_visibility(
         &self,
         namespace_id: &str,
-        query: &Compiled,
+        query: &VisibilityQuery,
     ) -> Result<(i64, Vec<(i32, i64)>), StoreError> {
+        let query = query.to_sql(Dialect::Sqlite, 2);
         let mut params: Vec<rusqlite::types::Value> = vec![namespace_id.to_string().into()];
         params.extend(query.params.iter().map(to_sql));
         let base = format!(
@@ -522,12 +564,9 @@ impl Store for SqliteStore {
         .map_err(invalid_query)
     }
 
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
-    }
-
     fn put_batch_job(&self, job: &StoredBatchJob, create: bool) -> Result<(), StoreError> {
-        let r = self.read(|c| {
+        let job = job.clone();
+        self.write(&job.job_id.clone(), move |tx| {
             let sql = if create {
                 "INSERT INTO batch_jobs (namespace_id, job_id, start_time, data)
                  VALUES (?1, ?2, ?3, ?4)"
@@ -536,17 +575,12 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (namespace_id, job_id) DO UPDATE SET start_time = ?3, data = ?4"
             };
-            c.execute(
+            tx.execute(
                 sql,
                 params![job.namespace_id, job.job_id, job.start_time, job.data],
             )
-        });
-        match r {
-            Err(StoreError::Backend(m)) if m.contains("UNIQUE") => {
-                Err(StoreError::AlreadyExists(job.job_id.clone()))
-            }
-            r => r.map(|_| ()),
-        }
+            .map(|_| ())
+        })
     }
 
     fn get_batch_job(
@@ -607,7 +641,8 @@ impl Store for SqliteStore {
     }
 
     fn put_schedule(&self, s: &StoredSchedule, create: bool) -> Result<(), StoreError> {
-        let r = self.read(|c| {
+        let s = s.clone();
+        self.write(&s.schedule_id.clone(), move |tx| {
             let sql = if create {
                 "INSERT INTO schedules (namespace_id, schedule_id, next_wake, data)
                  VALUES (?1, ?2, ?3, ?4)"
@@ -616,17 +651,12 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (namespace_id, schedule_id) DO UPDATE SET next_wake = ?3, data = ?4"
             };
-            c.execute(
+            tx.execute(
                 sql,
                 params![s.namespace_id, s.schedule_id, s.next_wake, s.data],
             )
-        });
-        match r {
-            Err(StoreError::Backend(m)) if m.contains("UNIQUE") => {
-                Err(StoreError::AlreadyExists(s.schedule_id.clone()))
-            }
-            r => r.map(|_| ()),
-        }
+            .map(|_| ())
+        })
     }
 
     fn get_schedule(
@@ -652,10 +682,11 @@ impl Store for SqliteStore {
     }
 
     fn delete_schedule(&self, namespace_id: &str, schedule_id: &str) -> Result<bool, StoreError> {
-        self.read(|c| {
-            c.execute(
+        let (ns, id) = (namespace_id.to_string(), schedule_id.to_string());
+        self.write("schedule", move |tx| {
+            tx.execute(
                 "DELETE FROM schedules WHERE namespace_id = ?1 AND schedule_id = ?2",
-                params![namespace_id, schedule_id],
+                params![ns, id],
             )
             .map(|n| n > 0)
         })
@@ -713,21 +744,23 @@ impl Store for SqliteStore {
     }
 
     fn put_deployment(&self, d: &StoredDeployment) -> Result<(), StoreError> {
-        self.read(|c| {
-            c.execute(
+        let d = d.clone();
+        self.write("deployment", move |tx| {
+            tx.execute(
                 "INSERT INTO worker_deployments (namespace_id, name, data) VALUES (?1, ?2, ?3)
                  ON CONFLICT (namespace_id, name) DO UPDATE SET data = ?3",
                 params![d.namespace_id, d.name, d.data],
             )
+            .map(|_| ())
         })
-        .map(|_| ())
     }
 
     fn delete_deployment(&self, namespace_id: &str, name: &str) -> Result<bool, StoreError> {
-        self.read(|c| {
-            c.execute(
+        let (ns, name) = (namespace_id.to_string(), name.to_string());
+        self.write("deployment", move |tx| {
+            tx.execute(
                 "DELETE FROM worker_deployments WHERE namespace_id = ?1 AND name = ?2",
-                params![namespace_id, name],
+                params![ns, name],
             )
             .map(|n| n > 0)
         })
@@ -749,13 +782,14 @@ impl Store for SqliteStore {
     }
 
     fn cluster_id(&self, new_id: &str) -> Result<String, StoreError> {
-        self.read(|c| {
-            c.execute(
+        let new_id = new_id.to_string();
+        self.write("cluster id", move |tx| {
+            tx.execute(
                 "INSERT INTO cluster_metadata (key, value) VALUES ('cluster_id', ?1)
                  ON CONFLICT (key) DO NOTHING",
                 [new_id],
             )?;
-            c.query_row(
+            tx.query_row(
                 "SELECT value FROM cluster_metadata WHERE key = 'cluster_id'",
                 [],
                 |r| r.get(0),

@@ -1,10 +1,11 @@
 //! The SQLite backend against the storage contract: group-committed batches, the current-run
 //! pointer, history reads, fencing of stale shard owners, visibility queries and durability
 //! across reopening the file; and the contract checks every backend shares
-//! (`perdure_core::store::conformance`).
+//! (`perdure_store::conformance`).
 
-use perdure_core::store::{
-    Dialect, ExecutionWrite, Store, StoreError, StoredNamespace, VisibilityRow, WriteBatch,
+use perdure_store::{
+    ExecutionWrite, Store, StoreError, StoredNamespace, VisibilityQuery, VisibilityRow,
+    WriteBatch, visibility_sort_key,
 };
 use perdure_sqlite::{Location, SqliteStore};
 
@@ -28,6 +29,7 @@ fn write(run: &str, status: i32, events: &[i64], sa: &str) -> ExecutionWrite {
             start_time: 1_000,
             execution_time: 1_000,
             close_time: (status != 1).then_some(2_000),
+            sort_key: visibility_sort_key(1_000, (status != 1).then_some(2_000)),
             history_length: events.len() as i64,
             search_attributes: sa.into(),
             info: run.as_bytes().to_vec(),
@@ -42,13 +44,9 @@ async fn commit(
     range: i64,
     w: ExecutionWrite,
 ) -> Result<(), StoreError> {
-    s.commit(WriteBatch {
-        shard_id: shard,
-        range_id: range,
-        executions: vec![w],
-    })
-    .await
-    .unwrap()
+    s.commit(WriteBatch::writes(shard, range, vec![w]))
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -61,11 +59,11 @@ async fn batches_commit_and_read_back_and_survive_reopen() {
         // Many concurrent batches are folded into few transactions; all must land.
         let mut waits = Vec::new();
         for i in 0..50 {
-            let rx = s.commit(WriteBatch {
-                shard_id: 1,
-                range_id: ranges[1],
-                executions: vec![write(&format!("r{i}"), 1, &[1, 2, 3], "{}")],
-            });
+            let rx = s.commit(WriteBatch::writes(
+                1,
+                ranges[1],
+                vec![write(&format!("r{i}"), 1, &[1, 2, 3], "{}")],
+            ));
             waits.push(rx);
         }
         for w in waits {
@@ -155,13 +153,10 @@ async fn visibility_queries_filter_count_and_group() {
     commit(&s, 0, r[0], write("c", 2, &[1], "{}"))
         .await
         .unwrap();
-    let all = perdure_core::store::Compiled {
-        where_sql: "1=1".into(),
-        params: vec![],
-        order_by: None,
+    let all = VisibilityQuery {
         group_by_status: true,
+        ..VisibilityQuery::all()
     };
-    assert_eq!(s.dialect(), Dialect::Sqlite);
     let (n, groups) = s.count_visibility("ns", &all).unwrap();
     assert_eq!(n, 3);
     assert_eq!(groups, vec![(1, 1), (2, 2)]);
@@ -202,6 +197,6 @@ async fn cluster_id_is_created_once_and_survives_reopen_and_migration() {
 
 #[tokio::test]
 async fn honours_the_shared_storage_contract() {
-    perdure_core::store::conformance::run_all(|| SqliteStore::open(Location::Temporary).unwrap())
+    perdure_store::conformance::run_all(|| SqliteStore::open(Location::Temporary).unwrap())
         .await;
 }

@@ -180,18 +180,15 @@ impl Engine {
         let key = self
             .resolve(&ns.id, req.workflow_execution.as_ref())
             .await?;
-        self.mutate(key.clone(), |tx, _| {
-            if tx.is_running() {
-                tx.terminate("Delete workflow execution", None, "perdure-server");
-            }
-            Ok(())
-        })
-        .await?;
-        let s = self.inner.store.clone();
-        let k = key.clone();
-        tokio::task::spawn_blocking(move || s.delete_execution(&k.namespace_id, &k.run_id))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
+        let workflow_id = self
+            .mutate(key.clone(), |tx, _| {
+                if tx.is_running() {
+                    tx.terminate("Delete workflow execution", None, "perdure-server");
+                }
+                Ok(tx.state.workflow_id.clone())
+            })
+            .await?;
+        self.delete_run(&key, &workflow_id).await?;
         if let Some(e) = self.inner.runs.lock().remove(&key)
             && let Ok(mut d) = e.data.try_lock()
         {

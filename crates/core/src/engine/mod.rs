@@ -450,11 +450,7 @@ impl Engine {
         let listed = executions
             .iter()
             .any(|w| w.set_current || w.status != Status::Running as i32);
-        let batch = WriteBatch {
-            shard_id,
-            range_id: self.inner.range_ids[shard_id as usize],
-            executions,
-        };
+        let batch = WriteBatch::writes(shard_id, self.inner.range_ids[shard_id as usize], executions);
         self.inner
             .store
             .commit(batch)
@@ -465,6 +461,26 @@ impl Engine {
                 .list_changes
                 .send_modify(|n| *n = n.wrapping_add(1));
         }
+        Ok(())
+    }
+
+    /// Deletes a run with its history and visibility row, in a batch fenced by its shard like
+    /// every other write.
+    pub(crate) async fn delete_run(&self, key: &RunKey, workflow_id: &str) -> Result<()> {
+        let shard_id = self.shard_of(&key.namespace_id, workflow_id);
+        let mut batch = WriteBatch::writes(shard_id, self.inner.range_ids[shard_id as usize], vec![]);
+        batch.deletes.push(crate::store::RunRef {
+            namespace_id: key.namespace_id.clone(),
+            run_id: key.run_id.clone(),
+        });
+        self.inner
+            .store
+            .commit(batch)
+            .await
+            .map_err(|_| Error::Unavailable("storage writer stopped".into()))??;
+        self.inner
+            .list_changes
+            .send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
     }
 

@@ -567,7 +567,11 @@ impl Engine {
         }
     }
 
-    fn compile_activity_query(&self, ns: &Namespace, q: &str) -> Result<perdure_query::Compiled> {
+    fn compile_activity_query(
+        &self,
+        ns: &Namespace,
+        q: &str,
+    ) -> Result<perdure_query::VisibilityQuery> {
         let lookup = |name: &str| {
             ns.record
                 .search_attributes
@@ -575,13 +579,7 @@ impl Engine {
                 .and_then(|t| IndexedValueType::try_from(*t).ok())
                 .map(crate::info::query_type)
         };
-        perdure_query::compile_with_offset(
-            &activity_query(q),
-            self.inner.store.dialect(),
-            &lookup,
-            2,
-        )
-        .map_err(|e| Error::InvalidArgument(e.to_string()))
+        perdure_query::parse(&activity_query(q), &lookup).map_err(|e| Error::InvalidArgument(e.to_string()))
     }
 
     /// ListActivityExecutions: the namespace's standalone activities matching a visibility
@@ -744,16 +742,13 @@ impl Engine {
         let key = self
             .standalone_run(&req.namespace, &req.activity_id, &req.run_id)
             .await?;
-        self.mutate(key.clone(), |tx, _| {
-            tx.terminate_standalone("Delete activity execution", "", "perdure-server");
-            Ok(())
-        })
-        .await?;
-        let s = self.inner.store.clone();
-        let k = key.clone();
-        tokio::task::spawn_blocking(move || s.delete_execution(&k.namespace_id, &k.run_id))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
+        let workflow_id = self
+            .mutate(key.clone(), |tx, _| {
+                tx.terminate_standalone("Delete activity execution", "", "perdure-server");
+                Ok(tx.state.workflow_id.clone())
+            })
+            .await?;
+        self.delete_run(&key, &workflow_id).await?;
         if let Some(e) = self.inner.runs.lock().remove(&key)
             && let Ok(mut d) = e.data.try_lock()
         {

@@ -108,7 +108,7 @@ impl Engine {
         &self,
         ns: &super::Namespace,
         q: &str,
-    ) -> Result<perdure_query::Compiled> {
+    ) -> Result<perdure_query::VisibilityQuery> {
         let lookup = |name: &str| {
             ns.record
                 .search_attributes
@@ -116,8 +116,7 @@ impl Engine {
                 .and_then(|t| IndexedValueType::try_from(*t).ok())
                 .map(crate::info::query_type)
         };
-        perdure_query::compile_with_offset(q, self.inner.store.dialect(), &lookup, 2)
-            .map_err(|e| Error::InvalidArgument(e.to_string()))
+        perdure_query::parse(q, &lookup).map_err(|e| Error::InvalidArgument(e.to_string()))
     }
 }
 

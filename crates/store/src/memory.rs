@@ -1,16 +1,20 @@
-//! An in-memory [`Store`] for tests of the engine shell: the same contract as the SQLite backend
-//! (shard fencing, atomic batches, current runs, open runs, history, namespaces, cluster id), lost
-//! with the process. Visibility queries are SQL, so only the empty query (`1=1`, optionally
-//! grouped by status) is served; anything else fails with [`StoreError::Backend`].
+//! An in-memory [`Store`] for tests of the engine shell: the same contract as the SQL backends
+//! (shard fencing, atomic batches, current runs, open runs, history, namespaces, cluster id),
+//! lost with the process. Visibility queries are evaluated on the rows with SQL's three-valued
+//! logic, so they give the SQL backends' answers.
 
 use std::collections::{BTreeMap, HashMap};
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use std::cmp::Ordering;
+
+use perdure_query::{Attr, CmpOp, Filter, SaType, SqlValue, VisibilityQuery};
+
 use super::{
-    Compiled, Dialect, ExecutionWrite, ListedRow, Store, StoreError, StoredBatchJob,
-    StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule, VisibilityRow, WriteBatch,
+    ExecutionWrite, ListedRow, RunRef, Store, StoreError, StoredBatchJob, StoredDeployment,
+    StoredExecution, StoredNamespace, StoredSchedule, VisibilityRow, WriteBatch,
 };
 
 /// `(namespace id, run id)`.
@@ -24,7 +28,8 @@ struct Execution {
 
 struct Visible {
     row: VisibilityRow,
-    sort_key: i64,
+    /// The row's search attributes, parsed once.
+    attrs: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Default)]
@@ -60,22 +65,177 @@ impl MemoryStore {
     }
 }
 
-/// Open runs sort first (by start time), closed runs by close time: the SQLite backend's key.
-fn sort_key(v: &VisibilityRow) -> i64 {
-    match v.close_time {
-        Some(c) => c,
-        None => (1i64 << 62) + v.start_time / 4,
+/// A value as SQL sees it (`None` is NULL).
+#[derive(Debug, Clone, PartialEq)]
+enum Val {
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Bool(bool),
+}
+
+impl Val {
+    fn from_sql(v: &SqlValue) -> Val {
+        match v {
+            SqlValue::Int(i) => Val::Int(*i),
+            SqlValue::Real(f) => Val::Real(*f),
+            SqlValue::Text(s) => Val::Text(s.clone()),
+            SqlValue::Bool(b) => Val::Bool(*b),
+        }
+    }
+
+    fn from_json(v: &serde_json::Value) -> Option<Val> {
+        match v {
+            serde_json::Value::String(s) => Some(Val::Text(s.clone())),
+            serde_json::Value::Bool(b) => Some(Val::Bool(*b)),
+            serde_json::Value::Number(n) => n
+                .as_i64()
+                .map(Val::Int)
+                .or_else(|| n.as_f64().map(Val::Real)),
+            _ => None,
+        }
+    }
+
+    fn compare(&self, other: &Val) -> Option<Ordering> {
+        match (self, other) {
+            (Val::Int(a), Val::Int(b)) => Some(a.cmp(b)),
+            (Val::Text(a), Val::Text(b)) => Some(a.as_bytes().cmp(b.as_bytes())),
+            (Val::Bool(a), Val::Bool(b)) => Some(a.cmp(b)),
+            (a, b) => a.num()?.partial_cmp(&b.num()?),
+        }
+    }
+
+    fn num(&self) -> Option<f64> {
+        match self {
+            Val::Int(i) => Some(*i as f64),
+            Val::Real(f) => Some(*f),
+            Val::Bool(b) => Some(*b as i64 as f64),
+            Val::Text(_) => None,
+        }
     }
 }
 
-fn unsupported(query: &Compiled) -> Option<StoreError> {
-    let empty = query.where_sql.trim() == "1=1" && query.params.is_empty();
-    (!empty || query.order_by.is_some()).then(|| {
-        StoreError::Backend(format!(
-            "visibility queries need a SQL backend (the memory store only lists everything), got `{}`",
-            query.where_sql
-        ))
-    })
+impl Visible {
+    /// The attribute's value in this row (`None`: NULL).
+    fn get(&self, a: &Attr) -> Option<Val> {
+        let r = &self.row;
+        let text = |s: &str| Some(Val::Text(s.to_string()));
+        match a.column() {
+            Some("workflow_id") => text(&r.workflow_id),
+            Some("workflow_type") => text(&r.workflow_type),
+            Some("run_id") => text(&r.run_id),
+            Some("task_queue") => text(&r.task_queue),
+            Some("status") => Some(Val::Int(r.status as i64)),
+            Some("start_time") => Some(Val::Int(r.start_time)),
+            Some("execution_time") => Some(Val::Int(r.execution_time)),
+            Some("close_time") => r.close_time.map(Val::Int),
+            Some("execution_duration") => r.execution_duration.map(Val::Int),
+            Some("history_length") => Some(Val::Int(r.history_length)),
+            Some("history_size_bytes") => Some(Val::Int(r.history_size_bytes)),
+            Some("state_transition_count") => Some(Val::Int(r.state_transition_count)),
+            Some("parent_workflow_id") => r.parent_workflow_id.as_deref().and_then(text),
+            Some("root_workflow_id") => r.root_workflow_id.as_deref().and_then(text),
+            Some(_) => None,
+            None => {
+                let v = Val::from_json(self.attrs.get(&a.name)?)?;
+                Some(match (a.ty, v) {
+                    (SaType::Double, Val::Int(i)) => Val::Real(i as f64),
+                    (_, v) => v,
+                })
+            }
+        }
+    }
+
+    /// SQL's three-valued answer: `None` is unknown (a NULL took part).
+    fn eval(&self, f: &Filter) -> Option<bool> {
+        match f {
+            Filter::And(parts) => {
+                let vals: Vec<Option<bool>> = parts.iter().map(|p| self.eval(p)).collect();
+                if vals.contains(&Some(false)) {
+                    Some(false)
+                } else if vals.contains(&None) {
+                    None
+                } else {
+                    Some(true)
+                }
+            }
+            Filter::Or(parts) => {
+                let vals: Vec<Option<bool>> = parts.iter().map(|p| self.eval(p)).collect();
+                if vals.contains(&Some(true)) {
+                    Some(true)
+                } else if vals.contains(&None) {
+                    None
+                } else {
+                    Some(false)
+                }
+            }
+            Filter::Not(inner) => self.eval(inner).map(|b| !b),
+            Filter::IsNull(a, not) => Some(self.get(a).is_none() != *not),
+            Filter::Cmp(a, op, v) => {
+                let o = self.get(a)?.compare(&Val::from_sql(v))?;
+                Some(match op {
+                    CmpOp::Eq => o == Ordering::Equal,
+                    CmpOp::Ne => o != Ordering::Equal,
+                    CmpOp::Lt => o == Ordering::Less,
+                    CmpOp::Le => o != Ordering::Greater,
+                    CmpOp::Gt => o == Ordering::Greater,
+                    CmpOp::Ge => o != Ordering::Less,
+                })
+            }
+            Filter::In(a, vs) => {
+                let x = self.get(a)?;
+                Some(
+                    vs.iter()
+                        .any(|v| x.compare(&Val::from_sql(v)) == Some(Ordering::Equal)),
+                )
+            }
+            Filter::Between(a, lo, hi) => {
+                let x = self.get(a)?;
+                let ge = x.compare(&Val::from_sql(lo))? != Ordering::Less;
+                let le = x.compare(&Val::from_sql(hi))? != Ordering::Greater;
+                Some(ge && le)
+            }
+            Filter::StartsWith(a, prefix) => match self.get(a)? {
+                Val::Text(s) => Some(s.starts_with(prefix.as_str())),
+                _ => Some(false),
+            },
+            Filter::Contains(a, v) => {
+                let want = Val::from_sql(v);
+                let found = match self.attrs.get(&a.name) {
+                    Some(serde_json::Value::Array(items)) => items
+                        .iter()
+                        .filter_map(Val::from_json)
+                        .any(|x| x.compare(&want) == Some(Ordering::Equal)),
+                    // A single value counts as a one-item list, as in both SQL backends.
+                    Some(v) => Val::from_json(v).is_some_and(|x| x == want),
+                    None => false,
+                };
+                Some(found)
+            }
+        }
+    }
+
+    fn matches(&self, q: &VisibilityQuery) -> bool {
+        q.filter.as_ref().is_none_or(|f| self.eval(f) == Some(true))
+    }
+}
+
+/// Orders two rows by the query's `ORDER BY` (NULLs first ascending, last descending, as every
+/// backend renders it), then newest first.
+fn order(q: &VisibilityQuery, a: &Visible, b: &Visible) -> Ordering {
+    for (attr, desc) in &q.order_by {
+        let o = match (a.get(attr), b.get(attr)) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(x), Some(y)) => x.compare(&y).unwrap_or(Ordering::Equal),
+        };
+        let o = if *desc { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    (b.row.sort_key, &b.row.run_id).cmp(&(a.row.sort_key, &a.row.run_id))
 }
 
 impl Data {
@@ -107,6 +267,15 @@ impl Data {
         Ok(())
     }
 
+    fn delete(&mut self, r: &RunRef) {
+        let key = (r.namespace_id.clone(), r.run_id.clone());
+        self.history.remove(&key);
+        self.visibility.remove(&key);
+        self.executions.remove(&key);
+        self.current
+            .retain(|(ns, _), run| !(*ns == r.namespace_id && *run == r.run_id));
+    }
+
     fn write(&mut self, e: ExecutionWrite) {
         let key = (e.namespace_id.clone(), e.run_id.clone());
         self.executions.insert(
@@ -128,7 +297,7 @@ impl Data {
             .extend(e.events);
         let v = e.visibility;
         let vkey = (v.namespace_id.clone(), v.run_id.clone());
-        let sort_key = sort_key(&v);
+        let attrs = serde_json::from_str(&v.search_attributes).unwrap_or_default();
         match self.visibility.get_mut(&vkey) {
             // As the SQLite upsert: identity columns stay as first written.
             Some(old) => {
@@ -142,10 +311,11 @@ impl Data {
                 r.search_attributes = v.search_attributes;
                 r.info = v.info;
                 r.execution_time = v.execution_time;
-                old.sort_key = sort_key;
+                r.sort_key = v.sort_key;
+                old.attrs = attrs;
             }
             None => {
-                self.visibility.insert(vkey, Visible { row: v, sort_key });
+                self.visibility.insert(vkey, Visible { row: v, attrs });
             }
         }
     }
@@ -170,6 +340,9 @@ impl Store for MemoryStore {
             d.check(&batch).map(|()| {
                 for e in batch.executions {
                     d.write(e);
+                }
+                for r in &batch.deletes {
+                    d.delete(r);
                 }
             })
         };
@@ -260,55 +433,39 @@ impl Store for MemoryStore {
             .unwrap_or_default())
     }
 
-    fn delete_execution(&self, namespace_id: &str, run_id: &str) -> Result<(), StoreError> {
-        let mut d = self.data.lock();
-        let key = (namespace_id.to_string(), run_id.to_string());
-        d.history.remove(&key);
-        d.visibility.remove(&key);
-        d.executions.remove(&key);
-        d.current
-            .retain(|(ns, _), run| !(ns == namespace_id && run == run_id));
-        Ok(())
-    }
-
     fn list_visibility(
         &self,
         namespace_id: &str,
-        query: &Compiled,
+        query: &VisibilityQuery,
         page_size: usize,
         after: Option<(i64, String)>,
     ) -> Result<Vec<ListedRow>, StoreError> {
-        if let Some(e) = unsupported(query) {
-            return Err(e);
-        }
         let d = self.data.lock();
-        let mut rows: Vec<(i64, &str, &[u8])> = d
+        let mut rows: Vec<&Visible> = d
             .visibility
             .iter()
             .filter(|((ns, _), _)| ns == namespace_id)
-            .map(|((_, run), v)| (v.sort_key, run.as_str(), v.row.info.as_slice()))
-            .filter(|(k, run, _)| {
-                after
-                    .as_ref()
-                    .is_none_or(|(ak, ar)| *k < *ak || (*k == *ak && *run < ar.as_str()))
+            .map(|(_, v)| v)
+            .filter(|v| {
+                after.as_ref().is_none_or(|(ak, ar)| {
+                    v.row.sort_key < *ak || (v.row.sort_key == *ak && v.row.run_id < *ar)
+                })
             })
+            .filter(|v| v.matches(query))
             .collect();
-        rows.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        rows.sort_by(|a, b| order(query, a, b));
         Ok(rows
             .into_iter()
             .take(page_size.max(1))
-            .map(|(k, run, info)| (info.to_vec(), (k, run.to_string())))
+            .map(|v| (v.row.info.clone(), (v.row.sort_key, v.row.run_id.clone())))
             .collect())
     }
 
     fn count_visibility(
         &self,
         namespace_id: &str,
-        query: &Compiled,
+        query: &VisibilityQuery,
     ) -> Result<(i64, Vec<(i32, i64)>), StoreError> {
-        if let Some(e) = unsupported(query) {
-            return Err(e);
-        }
         let d = self.data.lock();
         let mut total = 0;
         let mut by_status = BTreeMap::new();
@@ -317,6 +474,7 @@ impl Store for MemoryStore {
             .iter()
             .filter(|((ns, _), _)| ns == namespace_id)
             .map(|(_, v)| v)
+            .filter(|v| v.matches(query))
         {
             total += 1;
             *by_status.entry(v.row.status).or_insert(0i64) += 1;
@@ -327,10 +485,6 @@ impl Store for MemoryStore {
             vec![]
         };
         Ok((total, groups))
-    }
-
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
     }
 
     fn put_batch_job(&self, job: &StoredBatchJob, create: bool) -> Result<(), StoreError> {
@@ -455,47 +609,22 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::conformance;
+    use crate::conformance;
 
     #[tokio::test]
     async fn honours_the_storage_contract() {
         conformance::run_all(MemoryStore::new).await;
     }
 
-    #[test]
-    fn refuses_visibility_queries_it_cannot_run() {
-        let s = MemoryStore::new();
-        let filtered = Compiled {
-            where_sql: "workflow_type = ?2".into(),
-            params: vec![crate::store::SqlValue::Text("order".into())],
-            order_by: None,
-            group_by_status: false,
-        };
-        let ordered = Compiled {
-            order_by: Some("start_time ASC".into()),
-            ..conformance::everything(false)
-        };
-        for q in [filtered, ordered] {
-            let err = s.list_visibility("ns", &q, 10, None).unwrap_err();
-            assert!(
-                matches!(&err, StoreError::Backend(m) if m.contains("need a SQL backend")),
-                "{err:?}"
-            );
-            assert!(s.count_visibility("ns", &q).is_err());
-        }
-        assert_eq!(s.name(), "memory");
-        assert_eq!(s.dialect(), Dialect::Sqlite);
-    }
-
     #[tokio::test]
     async fn answers_each_batch_at_once() {
         let s = MemoryStore::new();
         let r = s.acquire_shards("me", 1).unwrap();
-        let mut rx = s.commit(WriteBatch {
-            shard_id: 0,
-            range_id: r[0],
-            executions: vec![conformance::write("wf", "a", 1, &[1])],
-        });
+        let mut rx = s.commit(WriteBatch::writes(
+            0,
+            r[0],
+            vec![conformance::write("wf", "a", 1, &[1])],
+        ));
         assert!(matches!(rx.try_recv(), Ok(Ok(()))));
     }
 }

@@ -1,10 +1,11 @@
 //! The storage contract as executable checks, shared by every backend's tests (the memory
-//! store's unit tests here, `perdure-sqlite`'s `tests/store.rs`): call [`run_all`] with a
-//! constructor of fresh, empty stores. Each check panics with a message naming the backend.
+//! store's unit tests here, `perdure-sqlite`'s and `perdure-postgres`'s `tests/store.rs`): call
+//! [`run_all`] with a constructor of fresh, empty stores. Each check panics with a message naming
+//! the backend.
 
 use super::{
-    Compiled, ExecutionWrite, Store, StoreError, StoredBatchJob, StoredNamespace, StoredSchedule,
-    VisibilityRow, WriteBatch,
+    ExecutionWrite, RunRef, Store, StoreError, StoredBatchJob, StoredNamespace, StoredSchedule,
+    VisibilityQuery, VisibilityRow, WriteBatch, visibility_sort_key,
 };
 
 const NS: &str = "ns";
@@ -31,6 +32,7 @@ pub fn write(workflow_id: &str, run: &str, status: i32, events: &[i64]) -> Execu
             start_time: 1_000,
             execution_time: 1_000,
             close_time: (status != 1).then_some(2_000),
+            sort_key: visibility_sort_key(1_000, (status != 1).then_some(2_000)),
             history_length: events.len() as i64,
             search_attributes: "{}".into(),
             info: run.as_bytes().to_vec(),
@@ -51,23 +53,53 @@ pub async fn commit(
     range_id: i64,
     executions: Vec<ExecutionWrite>,
 ) -> Result<(), StoreError> {
-    s.commit(WriteBatch {
-        shard_id,
-        range_id,
-        executions,
-    })
-    .await
+    s.commit(WriteBatch::writes(shard_id, range_id, executions))
+        .await
     .unwrap_or_else(|_| Err(StoreError::Backend("the writer dropped the batch".into())))
 }
 
-/// The empty visibility query (what `perdure-query` compiles `""` to).
-pub fn everything(group_by_status: bool) -> Compiled {
-    Compiled {
-        where_sql: "1=1".into(),
-        params: vec![],
-        order_by: None,
+/// Deletes runs in one fenced batch and waits for its answer.
+pub async fn delete(
+    s: &dyn Store,
+    shard_id: i32,
+    range_id: i64,
+    runs: &[&str],
+) -> Result<(), StoreError> {
+    let mut b = WriteBatch::writes(shard_id, range_id, vec![]);
+    b.deletes = runs
+        .iter()
+        .map(|r| RunRef {
+            namespace_id: NS.into(),
+            run_id: r.to_string(),
+        })
+        .collect();
+    s.commit(b)
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Backend("the writer dropped the batch".into())))
+}
+
+/// The empty visibility query.
+pub fn everything(group_by_status: bool) -> VisibilityQuery {
+    VisibilityQuery {
         group_by_status,
+        ..VisibilityQuery::all()
     }
+}
+
+/// `query` parsed with the custom attributes the visibility checks use.
+pub fn query(q: &str) -> VisibilityQuery {
+    use perdure_query::SaType;
+    perdure_query::parse(q, &|name| match name {
+        "CustomKeywordField" => Some(SaType::Keyword),
+        "CustomIntField" => Some(SaType::Int),
+        "CustomDoubleField" => Some(SaType::Double),
+        "CustomBoolField" => Some(SaType::Bool),
+        "CustomDatetimeField" => Some(SaType::Datetime),
+        "CustomTextField" => Some(SaType::Text),
+        "Tags" => Some(SaType::KeywordList),
+        _ => None,
+    })
+    .unwrap_or_else(|e| panic!("{q}: {e}"))
 }
 
 /// Runs every check, each on a fresh store from `new_store`.
@@ -82,6 +114,8 @@ pub async fn run_all<S: Store>(new_store: impl Fn() -> S) {
     schedules_are_unique_listed_by_id_and_deleted(&new_store());
     deployments_are_kept_per_namespace_and_name(&new_store());
     the_empty_query_lists_newest_first(&new_store()).await;
+    visibility_queries_filter_order_and_count(&new_store()).await;
+    the_fence_guards_deletes(&new_store()).await;
 }
 
 /// Concurrent batches all land; history reads honour `first_event_id` and `limit`; the open
@@ -93,11 +127,11 @@ pub async fn batches_commit_and_read_back(s: &dyn Store) {
     let waits: Vec<_> = (0..20)
         .map(|i| {
             let run = format!("r{i}");
-            s.commit(WriteBatch {
-                shard_id: 1,
-                range_id: ranges[1],
-                executions: vec![write(&format!("wf-{run}"), &run, 1, &[1, 2, 3])],
-            })
+            s.commit(WriteBatch::writes(
+                1,
+                ranges[1],
+                vec![write(&format!("wf-{run}"), &run, 1, &[1, 2, 3])],
+            ))
         })
         .collect();
     for w in waits {
@@ -280,8 +314,7 @@ pub async fn deleting_a_run_removes_all_of_it(s: &dyn Store) {
     )
     .await
     .unwrap();
-    s.delete_execution(NS, "a").unwrap();
-    s.delete_execution(NS, "never-was").unwrap();
+    delete(s, 0, r[0], &["a", "never-was"]).await.unwrap();
     assert!(s.get_execution(NS, "a").unwrap().is_none(), "{b}");
     assert!(s.read_events(NS, "a", 1, 10).unwrap().is_empty(), "{b}");
     assert!(s.get_current_run(NS, "wf-a").unwrap().is_none(), "{b}");
@@ -517,4 +550,129 @@ pub fn deployments_are_kept_per_namespace_and_name(s: &dyn Store) {
     let mut left = s.load_deployments().unwrap();
     left.sort_by(|x, y| (&x.namespace_id, &x.name).cmp(&(&y.namespace_id, &y.name)));
     assert_eq!(left, vec![dep("m", "a", 1), dep("n", "b", 1)], "{b}");
+}
+
+/// Deleting is fenced like writing: a stale owner's delete is refused and deletes nothing; a
+/// batch may write one run and delete another atomically.
+pub async fn the_fence_guards_deletes(s: &dyn Store) {
+    let b = s.name();
+    let old = s.acquire_shards("old", 1).unwrap();
+    commit(s, 0, old[0], vec![write("wf-a", "a", 2, &[1])])
+        .await
+        .unwrap();
+    let new = s.acquire_shards("new", 1).unwrap();
+    let err = delete(s, 0, old[0], &["a"]).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::ShardOwnershipLost { shard_id: 0, .. }),
+        "{b}: {err:?}"
+    );
+    assert!(s.get_execution(NS, "a").unwrap().is_some(), "{b}: kept");
+    let mut both = WriteBatch::writes(0, new[0], vec![write("wf-b", "b", 1, &[1])]);
+    both.deletes.push(RunRef {
+        namespace_id: NS.into(),
+        run_id: "a".into(),
+    });
+    s.commit(both).await.unwrap().unwrap();
+    assert!(s.get_execution(NS, "a").unwrap().is_none(), "{b}");
+    assert!(s.get_execution(NS, "b").unwrap().is_some(), "{b}");
+}
+
+/// Visibility queries give the same rows on every backend: system columns, every custom
+/// attribute type kept in the JSON object, lists, prefixes, NULLs (a running run has no close
+/// time), NOT, IN, BETWEEN, ORDER BY (NULLs first ascending) and counts grouped by status.
+pub async fn visibility_queries_filter_order_and_count(s: &dyn Store) {
+    let b = s.name();
+    let r = s.acquire_shards("me", 1).unwrap();
+    let row = |run: &str, ty: &str, status: i32, start: i64, sa: &str| {
+        let mut w = write(&format!("wf-{run}"), run, status, &[1]);
+        let v = &mut w.visibility;
+        v.workflow_type = ty.into();
+        v.start_time = start;
+        v.execution_time = start;
+        v.close_time = (status != 1).then_some(start + 500);
+        v.sort_key = visibility_sort_key(start, v.close_time);
+        v.search_attributes = sa.into();
+        w
+    };
+    let rows = [
+        row(
+            "a",
+            "order",
+            1,
+            100,
+            r#"{"CustomKeywordField":"red","CustomIntField":5,"CustomBoolField":true,"Tags":["x","y"],"CustomDoubleField":1.5}"#,
+        ),
+        row(
+            "b",
+            "order",
+            2,
+            200,
+            r#"{"CustomKeywordField":"blue","CustomIntField":10,"CustomBoolField":false,"Tags":["y"],"CustomDatetimeField":1000}"#,
+        ),
+        row(
+            "c",
+            "refund",
+            3,
+            300,
+            r#"{"CustomKeywordField":"red_50%","CustomIntField":-3,"CustomDoubleField":2}"#,
+        ),
+        row("d", "order-x", 2, 400, "{}"),
+    ];
+    commit(s, 0, r[0], rows.to_vec()).await.unwrap();
+    let ids = |q: &str| -> Vec<String> {
+        s.list_visibility(NS, &query(q), 100, None)
+            .unwrap_or_else(|e| panic!("{b}: {q}: {e}"))
+            .into_iter()
+            .map(|(info, _)| String::from_utf8(info).unwrap())
+            .collect()
+    };
+    let sorted = |q: &str| -> Vec<String> {
+        let mut v = ids(q);
+        v.sort();
+        v
+    };
+    let cases: &[(&str, &[&str])] = &[
+        ("WorkflowType = 'order'", &["a", "b"]),
+        ("WorkflowType != 'order'", &["c", "d"]),
+        ("WorkflowType STARTS_WITH 'order'", &["a", "b", "d"]),
+        ("ExecutionStatus = 'Running'", &["a"]),
+        ("ExecutionStatus IN ('Completed', 'Failed')", &["b", "c", "d"]),
+        ("StartTime BETWEEN 200 AND 300", &["b", "c"]),
+        ("StartTime NOT BETWEEN 200 AND 300", &["a", "d"]),
+        ("CloseTime IS NULL", &["a"]),
+        ("CloseTime IS NOT NULL AND CloseTime <= 800", &["b", "c"]),
+        ("CustomKeywordField = 'red'", &["a"]),
+        ("CustomKeywordField STARTS_WITH 'red_5'", &["c"]),
+        ("CustomKeywordField STARTS_WITH 'red%'", &[]),
+        ("CustomKeywordField NOT IN ('red', 'blue')", &["c"]),
+        ("CustomKeywordField IS NULL", &["d"]),
+        ("CustomIntField > 0", &["a", "b"]),
+        ("CustomIntField <= -3", &["c"]),
+        ("CustomIntField BETWEEN 5 AND 10", &["a", "b"]),
+        ("CustomDoubleField >= 1.5", &["a", "c"]),
+        ("CustomBoolField = true", &["a"]),
+        ("CustomBoolField = false", &["b"]),
+        ("CustomDatetimeField = 1000", &["b"]),
+        ("Tags = 'y'", &["a", "b"]),
+        ("Tags = 'x' OR CustomIntField = -3", &["a", "c"]),
+        ("Tags IN ('x', 'z')", &["a"]),
+        ("Tags != 'x'", &["b", "c", "d"]),
+        ("NOT (CustomIntField > 0)", &["c"]),
+        ("(WorkflowType = 'order' OR WorkflowType = 'refund') AND NOT CustomBoolField = true", &["b"]),
+    ];
+    for (q, want) in cases {
+        assert_eq!(sorted(q), *want, "{b}: {q}");
+        let (n, _) = s.count_visibility(NS, &query(q)).unwrap();
+        assert_eq!(n, want.len() as i64, "{b}: count {q}");
+    }
+    assert_eq!(ids("ORDER BY StartTime ASC"), ["a", "b", "c", "d"], "{b}");
+    assert_eq!(ids("ORDER BY CustomIntField DESC"), ["b", "a", "c", "d"], "{b}");
+    assert_eq!(ids("ORDER BY CloseTime ASC"), ["a", "b", "c", "d"], "{b}");
+    assert_eq!(ids("ORDER BY CloseTime DESC"), ["d", "c", "b", "a"], "{b}");
+    assert_eq!(
+        s.count_visibility(NS, &query("WorkflowType STARTS_WITH 'order' GROUP BY ExecutionStatus"))
+            .unwrap(),
+        (3, vec![(1, 1), (2, 2)]),
+        "{b}"
+    );
 }

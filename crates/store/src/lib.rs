@@ -1,7 +1,11 @@
-//! The storage trait every backend (SQLite now, PostgreSQL next) implements, and the plain data
-//! it moves. Events and states are opaque encoded bytes plus the few indexed columns queries need;
-//! a backend never decodes a payload. [`MemoryStore`] is the in-memory backend the engine's own
-//! tests run on; [`conformance`] holds the contract checks every backend's tests call.
+//! Perdure's storage interface, backend-neutral: the [`Store`] trait every backend (SQLite,
+//! PostgreSQL, [`MemoryStore`]) implements, its error type and the plain rows it moves. Events and
+//! states are opaque encoded bytes plus the few indexed columns queries need; a backend never
+//! decodes a payload. Visibility queries arrive parsed ([`VisibilityQuery`]) and each backend
+//! renders them to its own SQL (or, in memory, evaluates them); domain values such as the
+//! visibility sort key are computed above the store. Every execution write, deletes included,
+//! goes through [`Store::commit`] and is fenced by its shard's token. [`conformance`] holds the
+//! contract checks every backend's tests run.
 
 #[doc(hidden)]
 pub mod conformance;
@@ -13,7 +17,9 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-pub use perdure_query::{Compiled, Dialect, SqlValue};
+pub use perdure_query::{
+    Attr, CmpOp, Compiled, Dialect, Filter, SaType, SqlValue, VisibilityQuery,
+};
 
 /// Portable storage failures.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +33,9 @@ pub enum StoreError {
     /// The database refused a visibility query built from a user's query (bad input).
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// The database cannot be reached (connection refused or lost); retryable.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// The database itself failed.
     #[error("storage failure: {0}")]
     Backend(String),
@@ -41,7 +50,7 @@ pub struct ExecutionWrite {
     pub status: i32,
     /// Still needs loading at start-up (running, or owes its parent a notification).
     pub open: bool,
-    /// Encoded [`crate::state::ExecutionState`].
+    /// Encoded `perdure_core::state::ExecutionState`.
     pub state: Vec<u8>,
     /// New history events: (event id, encoded `HistoryEvent`).
     pub events: Vec<(i64, Vec<u8>)>,
@@ -51,6 +60,14 @@ pub struct ExecutionWrite {
     pub visibility: VisibilityRow,
 }
 
+/// A run to delete with everything it has: state, history, visibility row, and its workflow id's
+/// current-run pointer if it points at this run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRef {
+    pub namespace_id: String,
+    pub run_id: String,
+}
+
 /// Everything one engine transition wants committed atomically.
 #[derive(Debug, Clone)]
 pub struct WriteBatch {
@@ -58,6 +75,20 @@ pub struct WriteBatch {
     pub shard_id: i32,
     pub range_id: i64,
     pub executions: Vec<ExecutionWrite>,
+    /// Runs of this shard to delete (after the writes).
+    pub deletes: Vec<RunRef>,
+}
+
+impl WriteBatch {
+    /// A batch of execution writes only.
+    pub fn writes(shard_id: i32, range_id: i64, executions: Vec<ExecutionWrite>) -> WriteBatch {
+        WriteBatch {
+            shard_id,
+            range_id,
+            executions,
+            deletes: Vec::new(),
+        }
+    }
 }
 
 /// The indexed visibility columns of one run (see `perdure-query` for the table).
@@ -82,6 +113,18 @@ pub struct VisibilityRow {
     pub search_attributes: String,
     /// Encoded `temporal.api.workflow.v1.WorkflowExecutionInfo` returned by List as-is.
     pub info: Vec<u8>,
+    /// The listing order, newest first: see [`visibility_sort_key`].
+    pub sort_key: i64,
+}
+
+/// The key visibility lists are ordered by (descending, then run id descending): open runs
+/// first, by start time, then closed runs by close time. Computed above the store, so every
+/// backend lists in the same order.
+pub fn visibility_sort_key(start_time: i64, close_time: Option<i64>) -> i64 {
+    match close_time {
+        Some(c) => c,
+        None => (1i64 << 62) + start_time / 4,
+    }
 }
 
 /// A stored execution.
@@ -95,7 +138,7 @@ pub struct StoredExecution {
 pub struct StoredNamespace {
     pub id: String,
     pub name: String,
-    /// Encoded [`crate::state::NamespaceRecord`].
+    /// Encoded `perdure_core::state::NamespaceRecord`.
     pub data: Vec<u8>,
 }
 
@@ -164,15 +207,14 @@ pub trait Store: Send + Sync + 'static {
         first_event_id: i64,
         limit: usize,
     ) -> Result<Vec<Vec<u8>>, StoreError>;
-    /// Deletes a run, its history and its visibility row.
-    fn delete_execution(&self, namespace_id: &str, run_id: &str) -> Result<(), StoreError>;
-
-    /// Rows of `visibility` matching the compiled query, newest first, after `(after_time,
-    /// after_run)`; returns encoded `WorkflowExecutionInfo`s and each row's sort key.
+    /// Visibility rows matching the query, in its `ORDER BY` order, else newest first (sort key,
+    /// then run id, descending), after the `(sort key, run id)` cursor; returns encoded
+    /// `WorkflowExecutionInfo`s and each row's cursor. A query the database refuses (too deep,
+    /// too many parameters) is [`StoreError::InvalidQuery`].
     fn list_visibility(
         &self,
         namespace_id: &str,
-        query: &Compiled,
+        query: &VisibilityQuery,
         page_size: usize,
         after: Option<(i64, String)>,
     ) -> Result<Vec<ListedRow>, StoreError>;
@@ -180,7 +222,7 @@ pub trait Store: Send + Sync + 'static {
     fn count_visibility(
         &self,
         namespace_id: &str,
-        query: &Compiled,
+        query: &VisibilityQuery,
     ) -> Result<(i64, Vec<(i32, i64)>), StoreError>;
 
     /// Inserts (`create=true`, fails with AlreadyExists if the job id is taken in its namespace)
@@ -227,13 +269,10 @@ pub trait Store: Send + Sync + 'static {
     /// Every worker deployment of every namespace (loaded at start-up).
     fn load_deployments(&self) -> Result<Vec<StoredDeployment>, StoreError>;
 
-    /// Which SQL dialect visibility queries must be compiled for.
-    fn dialect(&self) -> Dialect;
-
     /// The cluster id kept in the database: stores `new_id` if there is none yet, and returns
     /// the stored one, so it stays the same across restarts on the same database.
     fn cluster_id(&self, new_id: &str) -> Result<String, StoreError>;
-    /// Name of the backend, as GetClusterInfo reports it (`sqlite`).
+    /// Name of the backend, as GetClusterInfo reports it (`sqlite`, `postgres`, `memory`).
     fn name(&self) -> &'static str;
 }
 
