@@ -12,6 +12,7 @@ use perdure_proto::api::deployment::v1::WorkerDeploymentOptions;
 use tokio::sync::oneshot;
 
 use crate::clock::SharedClock;
+use crate::engine::metrics::QueueGauges;
 
 /// A poller is reported for this long after its last poll (Temporal: 5 minutes).
 pub const POLLER_TTL: Duration = Duration::from_secs(300);
@@ -195,6 +196,8 @@ struct Queue {
     seen: HashMap<String, SeenPoller>,
     added: Rate,
     dispatched: Rate,
+    /// Its backlog and waiting-poller gauges, registered on first use.
+    gauges: Option<QueueGauges>,
 }
 
 /// Hands a task to the oldest waiting poller of `target` (any poller when `None`); gives the
@@ -219,6 +222,13 @@ fn hand_over(
 impl Queue {
     fn forget_old_pollers(&mut self, now: SystemTime) {
         self.seen.retain(|_, p| within_ttl(p.last_access, now));
+    }
+
+    /// Publishes the backlog and waiting pollers; called after every change to either.
+    fn publish(&mut self, (namespace_id, queue, kind): &QueueKey) {
+        self.gauges
+            .get_or_insert_with(|| QueueGauges::new(namespace_id, queue, *kind))
+            .set(self.tasks.len(), self.pollers.len());
     }
 }
 
@@ -277,6 +287,9 @@ impl Drop for PollTicket<'_> {
                 .or_default()
                 .tasks
                 .push_front((t, now, route));
+        }
+        if let Some(q) = qs.get_mut(&self.key) {
+            q.publish(&self.key);
         }
     }
 }
@@ -341,7 +354,8 @@ impl Matching {
         let now = self.clock.now();
         let mut qs = self.queues.lock();
         for kind in [QueueKind::Workflow, QueueKind::Activity] {
-            let Some(q) = qs.get_mut(&(namespace_id.to_string(), queue.to_string(), kind)) else {
+            let key = (namespace_id.to_string(), queue.to_string(), kind);
+            let Some(q) = qs.get_mut(&key) else {
                 continue;
             };
             let tasks = std::mem::take(&mut q.tasks);
@@ -352,6 +366,7 @@ impl Matching {
                     Err((task, route)) => q.tasks.push_back((task, at, route)),
                 }
             }
+            q.publish(&key);
         }
     }
 
@@ -366,10 +381,9 @@ impl Matching {
     ) {
         let now = self.clock.now();
         let target = self.routing_of(namespace_id, queue).target(&route);
+        let key = (namespace_id.to_string(), queue.to_string(), kind);
         let mut qs = self.queues.lock();
-        let q = qs
-            .entry((namespace_id.to_string(), queue.to_string(), kind))
-            .or_default();
+        let q = qs.entry(key.clone()).or_default();
         if !front {
             q.added.hit(unix_sec(now));
         }
@@ -378,6 +392,7 @@ impl Matching {
             Err((task, route)) if front => q.tasks.push_front((task, now, route)),
             Err((task, route)) => q.tasks.push_back((task, now, route)),
         }
+        q.publish(&key);
     }
 
     /// Takes a queued task at once, or registers a poller. Records `poller` as seen now.
@@ -421,6 +436,7 @@ impl Matching {
         {
             let (t, _, _) = q.tasks.remove(i).expect("position is in range");
             q.dispatched.hit(unix_sec(now));
+            q.publish(&key);
             return Ok(t);
         }
         let (tx, rx) = oneshot::channel();
@@ -430,6 +446,7 @@ impl Matching {
             *n
         };
         q.pollers.push_back((id, my_key, tx));
+        q.publish(&key);
         Err(PollTicket {
             matching: self,
             key,
@@ -465,8 +482,11 @@ impl Matching {
     /// Removes a queue, returning its tasks; its waiting pollers get nothing.
     pub fn drop_queue(&self, namespace_id: &str, queue: &str, kind: QueueKind) -> Vec<Task> {
         let mut qs = self.queues.lock();
-        qs.remove(&(namespace_id.to_string(), queue.to_string(), kind))
-            .map(|q| q.tasks.into_iter().map(|(t, _, _)| t).collect())
+        let q = qs.remove(&(namespace_id.to_string(), queue.to_string(), kind));
+        if let Some(g) = q.as_ref().and_then(|q| q.gauges.as_ref()) {
+            g.set(0, 0);
+        }
+        q.map(|q| q.tasks.into_iter().map(|(t, _, _)| t).collect())
             .unwrap_or_default()
     }
 

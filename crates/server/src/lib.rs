@@ -3,6 +3,7 @@
 
 pub mod dynamic_config;
 pub mod grpc;
+pub mod metrics;
 
 pub use perdure_core::limits::Limits;
 
@@ -164,8 +165,8 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .add_service(health)
-        .add_service(grpc::Guard(wf))
-        .add_service(grpc::Guard(op))
+        .add_service(metrics::Rpc(grpc::Guard(wf)))
+        .add_service(metrics::Rpc(grpc::Guard(op)))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())

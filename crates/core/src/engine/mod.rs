@@ -8,6 +8,7 @@ mod control;
 mod cross_run;
 mod deployments;
 mod history;
+pub(crate) mod metrics;
 mod namespaces;
 mod queries;
 mod queues;
@@ -184,6 +185,7 @@ impl Engine {
         let range_ids = tokio::task::spawn_blocking(move || s.acquire_shards(&owner, shards))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
+        metrics::record_owned_shards(range_ids.len());
         let s = store.clone();
         let fresh = uuid::Uuid::new_v4().to_string();
         let cluster_id = tokio::task::spawn_blocking(move || s.cluster_id(&fresh))
@@ -455,7 +457,8 @@ impl Engine {
             .store
             .commit(batch)
             .await
-            .map_err(|_| Error::Unavailable("storage writer stopped".into()))??;
+            .map_err(|_| Error::Unavailable("storage writer stopped".into()))?
+            .inspect_err(metrics::commit_refused)?;
         if listed {
             self.inner
                 .list_changes
@@ -477,7 +480,8 @@ impl Engine {
             .store
             .commit(batch)
             .await
-            .map_err(|_| Error::Unavailable("storage writer stopped".into()))??;
+            .map_err(|_| Error::Unavailable("storage writer stopped".into()))?
+            .inspect_err(metrics::commit_refused)?;
         self.inner
             .list_changes
             .send_modify(|n| *n = n.wrapping_add(1));

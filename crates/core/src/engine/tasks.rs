@@ -13,6 +13,7 @@ use perdure_proto::api::query::v1::WorkflowQuery;
 use perdure_proto::api::workflowservice::v1::*;
 
 use super::history::HistoryToken;
+use super::metrics;
 use super::{Engine, QueryOutcome, RunData, outcome_of};
 use crate::clock::convert::ts;
 use crate::error::{Error, Result};
@@ -132,7 +133,7 @@ impl Engine {
                 Task::Activity { .. } => Ok(None),
             };
             match r {
-                Ok(Some(resp)) => return Ok(resp),
+                Ok(Some(resp)) => return Ok(metrics::workflow_task_started(&ns.name, resp)),
                 Ok(None) | Err(Error::NotFound(_)) => continue,
                 Err(e) => return Err(e),
             }
@@ -594,7 +595,9 @@ impl Engine {
                 })
                 .await;
             match r {
-                Ok(Some(resp)) => return Ok(resp),
+                Ok(Some(resp)) => {
+                    return Ok(metrics::activity_task_started(&ns.name, &queue, resp));
+                }
                 Ok(None) | Err(Error::NotFound(_)) => continue,
                 Err(e) => return Err(e),
             }
