@@ -34,6 +34,21 @@ def dynamic_config_flags() -> list:
     return [flag for kv in DYNAMIC_CONFIG for flag in ("--dynamic-config-value", kv)]
 
 
+def perdure_command(port: int, db: Path) -> list:
+    """The command of a Perdure server on `port` whose state is `db`: `start-dev` with that SQLite
+    file, or, when PERDURE_TEST_POSTGRES_URL is set (scripts/with-postgres), `server start` on
+    that PostgreSQL database with a schema named after `db` (so a restart finds its state)."""
+    binary = os.environ.get("PERDURE_BIN", str(ROOT / "target" / "debug" / "perdure"))
+    pg = os.environ.get("PERDURE_TEST_POSTGRES_URL")
+    if pg:
+        import hashlib
+        schema = "t_" + hashlib.sha1(str(db).encode()).hexdigest()[:16]
+        return [binary, "server", "start", "--persistence-url", f"{pg}?schema={schema}",
+                "--ip", "127.0.0.1", "--port", str(port), "--headless", "--log-level", "warn"]
+    return [binary, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
+            "--db-filename", str(db), "--headless", "--log-level", "warn"]
+
+
 @pytest.fixture(scope="session")
 def http_api(server):
     """Base URL of the server's HTTP API (Temporal's `--http-port`; Perdure serves the same)."""
@@ -52,10 +67,7 @@ def server(tmp_path_factory):
                "--port", str(port), "--http-port", str(http_port),
                "--metrics-port", str(free_port()), "--db-filename", str(db), "--log-level", "error"]
     else:
-        binary = os.environ.get("PERDURE_BIN", str(ROOT / "target" / "debug" / "perdure"))
-        cmd = [binary, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
-               "--db-filename", str(db), "--headless", "--http-port", str(http_port),
-               "--log-level", "warn"]
+        cmd = perdure_command(port, db) + ["--http-port", str(http_port)]
     proc = subprocess.Popen(cmd + dynamic_config_flags())
     deadline = time.time() + 20
     while time.time() < deadline:

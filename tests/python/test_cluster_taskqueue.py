@@ -20,7 +20,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from conftest import ROOT, free_port
+from conftest import free_port, perdure_command
 from wf_taskqueue import EchoOnce, echo
 
 ON_TEMPORAL = os.environ.get("PERDURE_TEST_TARGET") == "temporal"
@@ -131,9 +131,7 @@ def start_server(port: int, db: Path) -> subprocess.Popen:
                "--metrics-port", str(free_port()), "--db-filename", str(db),
                "--log-level", "error"]
     else:
-        binary = os.environ.get("PERDURE_BIN", str(ROOT / "target" / "debug" / "perdure"))
-        cmd = [binary, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
-               "--db-filename", str(db), "--log-level", "warn"]
+        cmd = perdure_command(port, db)
     proc = subprocess.Popen(cmd)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -180,8 +178,11 @@ def test_cluster_info_and_a_cluster_id_kept_across_restarts(tmp_path):
     assert str(uuid.UUID(info.cluster_id)) == info.cluster_id
     assert info.cluster_name == "active"
     assert info.history_shard_count >= 1
-    assert info.persistence_store == "sqlite"
-    assert info.visibility_store == "sqlite"
+    # Temporal's dev server and Perdure's start-dev say sqlite; Perdure on PostgreSQL says so.
+    store = "postgres" if os.environ.get("PERDURE_TEST_POSTGRES_URL") and not ON_TEMPORAL \
+        else "sqlite"
+    assert info.persistence_store == store
+    assert info.visibility_store == store
     if not ON_TEMPORAL:
         assert info.history_shard_count == 16  # the engine's shard count (Temporal's dev: 1)
 

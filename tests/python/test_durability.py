@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
-    from conftest import ROOT, free_port
+    from conftest import free_port, perdure_command
 
 LOG = os.environ.get("PERDURE_ACTIVITY_LOG", "/tmp/perdure-durability-activities.log")
 
@@ -24,9 +24,7 @@ from wf_durability import LOG, Durable, step
 
 
 def start_server(port: int, db: Path) -> subprocess.Popen:
-    binary = os.environ.get("PERDURE_BIN", str(ROOT / "target" / "debug" / "perdure"))
-    proc = subprocess.Popen([binary, "server", "start-dev", "--port", str(port),
-                             "--db-filename", str(db), "--log-level", "warn"])
+    proc = subprocess.Popen(perdure_command(port, db))
     deadline = time.time() + 20
     while time.time() < deadline:
         try:

@@ -66,6 +66,10 @@ enum ServerCommand {
     /// Start a development server: gRPC, SQLite persistence and the default namespace in one
     /// process.
     StartDev(server::StartDev),
+    /// Start a server process for production: settings from `--config perdure.toml`, flags and
+    /// `PERDURE_*` variables; SQLite or PostgreSQL (several processes may share one PostgreSQL
+    /// database).
+    Start(server::Start),
 }
 
 fn main() -> ExitCode {
@@ -77,7 +81,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Server {
             command: ServerCommand::StartDev(args),
-        } => server::start_dev(args),
+        } => server::run(args.into()),
+        Command::Server {
+            command: ServerCommand::Start(args),
+        } => args.resolve().and_then(server::run),
         Command::Workflow { conn, command } => cli::run(conn, |ctx| workflow::run(ctx, command)),
         Command::Operator { conn, command } => cli::run(conn, |ctx| operator::run(ctx, command)),
         Command::Schedule { conn, command } => cli::run(conn, |ctx| schedule::run(ctx, command)),

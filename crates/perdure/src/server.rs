@@ -1,12 +1,15 @@
-//! `perdure server start-dev`: the whole server (gRPC, SQLite persistence, the default
-//! namespace) in one process.
+//! `perdure server start-dev` (zero configuration: a SQLite file and the default namespace) and
+//! `perdure server start` (a config file, flags and `PERDURE_*` variables, SQLite or PostgreSQL):
+//! both resolve to one [`Settings`] and run the same server.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use clap::Args;
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, ValueEnum};
+use perdure_server::Persistence;
+use serde::Deserialize;
 
 #[derive(Args)]
 pub struct StartDev {
@@ -43,6 +46,9 @@ pub struct StartDev {
     /// `temporal server start-dev --http-port`).
     #[arg(long)]
     http_port: Option<u16>,
+    /// Serve Prometheus metrics on this port at /metrics.
+    #[arg(long)]
+    metrics_port: Option<u16>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -52,28 +58,295 @@ pub struct StartDev {
     dynamic_config_value: Vec<String>,
 }
 
-pub fn start_dev(args: StartDev) -> anyhow::Result<()> {
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `perdure server start`: every setting is a flag, a `PERDURE_*` environment variable and a key
+/// of the config file (flag > variable > file > default).
+#[derive(Args)]
+pub struct Start {
+    /// TOML file with any of the settings below, keys spelled as the flags without `--`
+    /// (`persistence-url = "postgres://..."`). An unknown key is an error.
+    #[arg(long, short = 'c', env = "PERDURE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where state lives: `sqlite:///path/to/file.db` or
+    /// `postgres://user:password@host:port/database` [default: sqlite://perdure.db].
+    #[arg(long, env = "PERDURE_PERSISTENCE_URL", value_name = "URL")]
+    persistence_url: Option<String>,
+    /// PostgreSQL reader connections per process [default: 4].
+    #[arg(long, env = "PERDURE_PERSISTENCE_POOL_SIZE", value_name = "N")]
+    persistence_pool_size: Option<usize>,
+    /// Address to listen on [default: 127.0.0.1].
+    #[arg(long, env = "PERDURE_IP")]
+    ip: Option<IpAddr>,
+    /// gRPC port [default: 7233].
+    #[arg(long, short = 'p', env = "PERDURE_PORT")]
+    port: Option<u16>,
+    /// Web UI and HTTP API port [default: gRPC port + 1000].
+    #[arg(long, env = "PERDURE_UI_PORT")]
+    ui_port: Option<u16>,
+    /// Do not start the web UI.
+    #[arg(long, env = "PERDURE_HEADLESS", num_args = 0..=1, default_missing_value = "true")]
+    headless: Option<bool>,
+    /// Also serve Temporal's HTTP API alone, at all its paths, on this port [default: none].
+    #[arg(long, env = "PERDURE_HTTP_PORT")]
+    http_port: Option<u16>,
+    /// Serve Prometheus metrics on this port at /metrics [default: none].
+    #[arg(long, env = "PERDURE_METRICS_PORT")]
+    metrics_port: Option<u16>,
+    /// This process's name in the cluster; unique per process [default: perdure-<pid>].
+    #[arg(long, env = "PERDURE_NODE_NAME")]
+    node_name: Option<String>,
+    /// Number of shards executions are spread over: a new cluster's count, or a larger one to
+    /// re-shard a live cluster (it can never be lowered) [default: 16, or the cluster's].
+    #[arg(long, env = "PERDURE_SHARDS")]
+    shards: Option<i32>,
+    /// Address other server processes forward requests to [default: --ip:--port].
+    #[arg(long, env = "PERDURE_ADVERTISE_ADDRESS", value_name = "HOST:PORT")]
+    advertise_address: Option<String>,
+    /// How long a heartbeat and the leader's lease last, e.g. `5s` or `1500ms` [default: 5s].
+    #[arg(long, env = "PERDURE_LEASE", value_parser = parse_duration)]
+    lease: Option<Duration>,
+    /// Namespaces to create at start-up (repeatable, or comma-separated); `default` always
+    /// exists.
+    #[arg(
+        long = "namespace",
+        short = 'n',
+        env = "PERDURE_NAMESPACES",
+        value_delimiter = ','
+    )]
+    namespaces: Vec<String>,
+    /// Log level: error, warn, info, debug or trace [default: info].
+    #[arg(long, env = "PERDURE_LOG_LEVEL")]
+    log_level: Option<String>,
+    /// Log format [default: text].
+    #[arg(long, env = "PERDURE_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+    /// A limit as KEY=VALUE with Temporal's dynamic config key (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    dynamic_config_value: Vec<String>,
+}
+
+/// The config file: the same settings as [`Start`]'s flags.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    persistence_url: Option<String>,
+    persistence_pool_size: Option<usize>,
+    ip: Option<IpAddr>,
+    port: Option<u16>,
+    ui_port: Option<u16>,
+    headless: Option<bool>,
+    http_port: Option<u16>,
+    metrics_port: Option<u16>,
+    node_name: Option<String>,
+    shards: Option<i32>,
+    advertise_address: Option<String>,
+    lease: Option<String>,
+    namespaces: Option<Vec<String>>,
+    log_level: Option<String>,
+    log_format: Option<LogFormat>,
+    dynamic_config_value: Option<Vec<String>>,
+}
+
+/// Everything a server process needs, resolved.
+pub struct Settings {
+    persistence: Persistence,
+    ip: IpAddr,
+    port: u16,
+    ui_ip: IpAddr,
+    ui_port: Option<u16>,
+    headless: bool,
+    http_port: Option<u16>,
+    metrics_port: Option<u16>,
+    node_name: Option<String>,
+    shards: Option<i32>,
+    advertise_address: Option<String>,
+    lease: Option<Duration>,
+    namespaces: Vec<String>,
+    log_level: String,
+    log_format: LogFormat,
+    dynamic_config_value: Vec<String>,
+}
+
+impl From<StartDev> for Settings {
+    fn from(a: StartDev) -> Settings {
+        Settings {
+            persistence: Persistence::Sqlite((!a.in_memory).then_some(a.db_filename)),
+            ip: a.ip,
+            port: a.port,
+            ui_ip: a.ui_ip.unwrap_or(a.ip),
+            ui_port: a.ui_port,
+            headless: a.headless,
+            http_port: a.http_port,
+            metrics_port: a.metrics_port,
+            node_name: None,
+            shards: None,
+            advertise_address: None,
+            lease: None,
+            namespaces: a.namespace,
+            log_level: a.log_level,
+            log_format: LogFormat::Text,
+            dynamic_config_value: a.dynamic_config_value,
+        }
+    }
+}
+
+fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| format!(" (line {})", text[..s.start].matches('\n').count() + 1))
+            .unwrap_or_default();
+        anyhow!(
+            "invalid config file {}{line}: {}",
+            path.display(),
+            e.message().trim()
+        )
+    })
+}
+
+impl Start {
+    /// Merges flags and variables over the config file over the defaults, and checks the result.
+    pub fn resolve(self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(p) => read_config(p)?,
+            None => FileConfig::default(),
+        };
+        let pool = self
+            .persistence_pool_size
+            .or(file.persistence_pool_size)
+            .unwrap_or(4);
+        let url = self
+            .persistence_url
+            .or(file.persistence_url)
+            .unwrap_or_else(|| "sqlite://perdure.db".into());
+        let persistence = Persistence::from_url(&url, pool).map_err(|e| anyhow!(e))?;
+        let shards = self.shards.or(file.shards);
+        if let Some(n) = shards
+            && !(1..=4096).contains(&n)
+        {
+            bail!("--shards must be between 1 and 4096, got {n}");
+        }
+        let node_name = self.node_name.or(file.node_name);
+        if let Some(n) = &node_name
+            && (n.is_empty() || n.len() > 200)
+        {
+            bail!("--node-name must be 1 to 200 characters");
+        }
+        let ip = self.ip.or(file.ip).unwrap_or([127, 0, 0, 1].into());
+        let namespaces = if self.namespaces.is_empty() {
+            file.namespaces.unwrap_or_default()
+        } else {
+            self.namespaces
+        };
+        let dynamic_config_value = if self.dynamic_config_value.is_empty() {
+            file.dynamic_config_value.unwrap_or_default()
+        } else {
+            self.dynamic_config_value
+        };
+        let lease = match self.lease {
+            Some(l) => Some(l),
+            None => file
+                .lease
+                .as_deref()
+                .map(parse_duration)
+                .transpose()
+                .map_err(|e| anyhow!("invalid lease in the config file: {e}"))?,
+        };
+        if lease.is_some_and(|l| l < Duration::from_millis(200)) {
+            bail!("--lease must be at least 200ms");
+        }
+        Ok(Settings {
+            persistence,
+            advertise_address: self.advertise_address.or(file.advertise_address),
+            lease,
+            ip,
+            port: self.port.or(file.port).unwrap_or(7233),
+            ui_ip: ip,
+            ui_port: self.ui_port.or(file.ui_port),
+            headless: self.headless.or(file.headless).unwrap_or(false),
+            http_port: self.http_port.or(file.http_port),
+            metrics_port: self.metrics_port.or(file.metrics_port),
+            node_name,
+            shards,
+            namespaces,
+            log_level: self
+                .log_level
+                .or(file.log_level)
+                .unwrap_or_else(|| "info".into()),
+            log_format: self.log_format.or(file.log_format).unwrap_or_default(),
+            dynamic_config_value,
+        })
+    }
+}
+
+/// `5s`, `1500ms`, `2m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 5s or 1500ms"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        _ => Err(format!("{s:?} is not a duration like 5s or 1500ms")),
+    }
+}
+
+fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "{lvl},h2=warn,tower=warn,hyper=warn",
-        lvl = args.log_level
+        "{level},h2=warn,tower=warn,hyper=warn,tokio_postgres=warn"
     ))
-    .context("invalid --log-level")?;
-    tracing_subscriber::fmt()
+    .map_err(|_| anyhow!("invalid log level {level:?}: use error, warn, info, debug or trace"))?;
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}
+
+/// Runs a server process until Ctrl-C (or SIGTERM). A process that must step down from leading
+/// its cluster drops everything it runs (its whole runtime) and joins again as a follower.
+pub fn run(args: Settings) -> anyhow::Result<()> {
+    init_logging(&args.log_level, args.log_format)?;
+    loop {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let exit = rt.block_on(run_once(&args));
+        rt.shutdown_timeout(Duration::from_secs(2));
+        match exit? {
+            perdure_server::Exit::Stopped => return Ok(()),
+            perdure_server::Exit::Demoted(why) => {
+                eprintln!("Perdure server stepped down ({why}); joining the cluster again");
+            }
+        }
+    }
+}
+
+async fn run_once(args: &Settings) -> anyhow::Result<perdure_server::Exit> {
     let started = Instant::now();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async move {
-        let addr = SocketAddr::new(args.ip, args.port);
-        let listener = perdure_server::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+    {
         let mut limits = perdure_server::Limits::default();
         for setting in &args.dynamic_config_value {
-            use perdure_server::dynamic_config::{apply, Outcome};
+            use perdure_server::dynamic_config::{Outcome, apply};
             match apply(&mut limits, setting).context("invalid --dynamic-config-value")? {
                 Outcome::Applied | Outcome::AlwaysOn => {}
                 Outcome::CannotDisable => tracing::warn!(
@@ -84,26 +357,40 @@ pub fn start_dev(args: StartDev) -> anyhow::Result<()> {
                 ),
             }
         }
+        let addr = SocketAddr::new(args.ip, args.port);
+        let listener = perdure_server::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let storage = args.persistence.describe();
         let config = perdure_server::ServerConfig {
-            db_path: (!args.in_memory).then(|| args.db_filename.clone()),
-            namespaces: args.namespace.clone(),
+            persistence: args.persistence.clone(),
+            namespaces: args.namespaces.clone(),
             limits,
-        };
-        let storage = if args.in_memory {
-            "in memory".to_string()
-        } else {
-            args.db_filename.display().to_string()
+            node_name: args.node_name.clone(),
+            shards: args.shards,
+            advertise_address: args.advertise_address.clone(),
+            lease: args.lease,
         };
         let shutdown = async {
+            #[cfg(unix)]
+            {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .expect("SIGTERM handler");
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            #[cfg(not(unix))]
             let _ = tokio::signal::ctrl_c().await;
         };
-        let web = web_listeners(&args, listener.local_addr()?).await?;
+        let web = web_listeners(args, listener.local_addr()?).await?;
         let ui_addr = web.ui.as_ref().and_then(|l| l.local_addr().ok());
         let api_addr = web.http_api.as_ref().and_then(|l| l.local_addr().ok());
+        let metrics_addr = web.metrics.as_ref().and_then(|l| l.local_addr().ok());
         let addr = listener.local_addr()?;
-        let server = tokio::spawn(perdure_server::run_with_web(
-            config, listener, web, shutdown,
-        ));
+        let server = tokio::spawn(perdure_server::run_member(config, listener, web, shutdown));
         tracing::info!(
             "Perdure server listening on {addr} (storage: {storage}); ready in {:?}",
             started.elapsed()
@@ -115,18 +402,19 @@ pub fn start_dev(args: StartDev) -> anyhow::Result<()> {
         if let Some(api) = api_addr {
             eprintln!("HTTP API: http://{api}/api/v1/namespaces");
         }
-        server.await?.context("server failed")?;
-        Ok(())
-    })
+        if let Some(m) = metrics_addr {
+            eprintln!("Metrics: http://{m}/metrics");
+        }
+        server.await?.context("server failed")
+    }
 }
 
-/// Binds the web UI (unless `--headless`) and the HTTP API port. An explicit `--ui-port` that
-/// cannot be bound is an error; the default one (gRPC port + 1000) only a warning.
+/// Binds the web UI (unless headless), the HTTP API port and the metrics port. An explicit port
+/// that cannot be bound is an error; the default UI port (gRPC port + 1000) only a warning.
 async fn web_listeners(
-    args: &StartDev,
+    args: &Settings,
     grpc: SocketAddr,
 ) -> anyhow::Result<perdure_server::WebListeners> {
-    let ip = args.ui_ip.unwrap_or(args.ip);
     let mut web = perdure_server::WebListeners::default();
     if !args.headless {
         let explicit = args.ui_port.is_some();
@@ -136,7 +424,7 @@ async fn web_listeners(
             None => grpc.port().checked_add(1000),
         };
         if let Some(port) = port {
-            let addr = SocketAddr::new(ip, port);
+            let addr = SocketAddr::new(args.ui_ip, port);
             match perdure_server::bind(addr).await {
                 Ok(l) => web.ui = Some(l),
                 Err(e) if explicit => {
@@ -155,5 +443,81 @@ async fn web_listeners(
                 .with_context(|| format!("cannot listen on {addr} for the HTTP API"))?,
         );
     }
+    if let Some(port) = args.metrics_port {
+        let addr = SocketAddr::new(args.ip, port);
+        web.metrics = Some(
+            perdure_server::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for metrics"))?,
+        );
+    }
     Ok(web)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        start: Start,
+    }
+
+    fn resolve(args: &[&str]) -> anyhow::Result<Settings> {
+        T::try_parse_from(std::iter::once("t").chain(args.iter().copied()))?
+            .start
+            .resolve()
+    }
+
+    #[test]
+    fn flags_override_the_file_and_defaults_fill_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("perdure.toml");
+        std::fs::write(
+            &f,
+            "persistence-url = \"postgres://u:p@db:5432/perdure\"\nport = 9000\nshards = 32\n\
+             node-name = \"a\"\nnamespaces = [\"orders\"]\nlog-format = \"json\"\n",
+        )
+        .unwrap();
+        let s = resolve(&["--config", f.to_str().unwrap(), "--port", "9100"]).unwrap();
+        assert_eq!(s.port, 9100, "the flag wins");
+        assert_eq!(s.shards, Some(32));
+        assert_eq!(s.node_name.as_deref(), Some("a"));
+        assert_eq!(s.namespaces, vec!["orders".to_string()]);
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert!(matches!(
+            s.persistence,
+            Persistence::Postgres { pool_size: 4, .. }
+        ));
+        let s = resolve(&[]).unwrap();
+        assert_eq!(s.port, 7233);
+        assert_eq!(
+            s.persistence,
+            Persistence::Sqlite(Some("perdure.db".into()))
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_one_line_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("bad.toml");
+        std::fs::write(&f, "port = 1\ncolour = \"blue\"\n").unwrap();
+        let e = format!(
+            "{:#}",
+            resolve(&["--config", f.to_str().unwrap()]).err().unwrap()
+        );
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        assert!(e.contains("line 2"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        let e = resolve(&["--persistence-url", "mysql://x"]).err().unwrap();
+        assert!(e.to_string().contains("unsupported persistence URL"), "{e}");
+        let e = resolve(&["--shards", "0"]).err().unwrap();
+        assert!(e.to_string().contains("--shards"), "{e}");
+        let e = resolve(&["--config", "/nonexistent/perdure.toml"])
+            .err()
+            .unwrap();
+        assert!(format!("{e:#}").contains("cannot read config file"), "{e}");
+    }
 }

@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use perdure_store::{
-    Dialect, ExecutionWrite, ListedRow, SqlValue, Store, StoreError, StoredBatchJob,
-    StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule, VisibilityQuery,
-    WriteBatch,
+    Cluster, Dialect, ExecutionWrite, Leadership, ListedRow, Member, SqlValue, Store, StoreError,
+    StoredBatchJob, StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule,
+    VisibilityQuery, WriteBatch,
 };
 use tokio::sync::{Mutex, oneshot};
 use tokio_postgres::types::ToSql;
@@ -26,7 +26,10 @@ use tokio_postgres::{Client, NoTls, error::SqlState};
 use statements::{ReadStatements, WriteStatements};
 
 /// Versioned migrations, applied in order; `perdure_schema.version` records the last applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_cluster.sql"),
+];
 
 /// Largest number of batches folded into one transaction.
 const MAX_GROUP: usize = 512;
@@ -37,7 +40,9 @@ const MIGRATION_LOCK: i64 = 0x7065_7264_7572_6501;
 /// How to reach the database.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
-    /// `postgres://user:password@host:port/database` (or a libpq key=value string).
+    /// `postgres://user:password@host:port/database`, optionally with `?schema=name` to keep
+    /// Perdure's tables in a schema of their own (created if missing), so several clusters (or
+    /// test runs) can share one database.
     pub url: String,
     /// Reader connections (at least 1); the store opens two more (writer, control plane).
     pub pool_size: usize,
@@ -201,14 +206,51 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
     tx.commit().await.map_err(pg)
 }
 
+/// Splits `schema=name` off a URL's query string.
+fn split_schema(url: &str) -> Result<(String, Option<String>), StoreError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), None));
+    };
+    let mut schema = None;
+    let mut rest = Vec::new();
+    for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+        match kv.strip_prefix("schema=") {
+            Some(name) => schema = Some(name.to_string()),
+            None => rest.push(kv),
+        }
+    }
+    if let Some(name) = &schema {
+        let ok = name.len() <= 63
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            return Err(StoreError::Backend(format!(
+                "invalid PostgreSQL URL: schema {name:?} must be 1 to 63 lowercase letters, \
+                 digits or underscores, not starting with a digit"
+            )));
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, schema))
+}
+
 impl PgStore {
     /// Connects, applies pending migrations and starts the writer. Fails with a clear message if
     /// the database cannot be reached, refuses the credentials, or has a newer schema.
     pub fn open(opts: PgOptions) -> Result<PgStore, StoreError> {
-        let mut config: tokio_postgres::Config = opts
-            .url
+        let (url, schema) = split_schema(&opts.url)?;
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        if let Some(s) = &schema {
+            config.options(format!("-c search_path={s}"));
+        }
         config.connect_timeout(opts.connect_timeout);
         config.application_name("perdure");
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -222,6 +264,12 @@ impl PgStore {
         let pool = opts.pool_size.max(1);
         let opened = block(&rt, async move {
             let mut admin = c.connect().await?;
+            if let Some(s) = &schema {
+                admin
+                    .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {s}"))
+                    .await
+                    .map_err(pg)?;
+            }
             migrate(&mut admin).await?;
             let mut readers = Vec::new();
             for _ in 0..pool {
@@ -1051,3 +1099,199 @@ impl Store for PgStore {
 
 #[doc(hidden)]
 pub mod testing;
+
+/// The database's clock in Unix milliseconds: every process of the cluster reads the same one.
+const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
+impl Cluster for PgStore {
+    fn join(&self, m: &Member, lease_ms: i64) -> Result<(), StoreError> {
+        let m = m.clone();
+        self.admin(move |c| {
+            Box::pin(async move {
+                let sql = format!(
+                    "INSERT INTO cluster_members (node, session, address, heartbeat)
+                     VALUES ($1, $2, $3, {NOW_MS})
+                     ON CONFLICT (node) DO UPDATE SET session = $2, address = $3,
+                        heartbeat = {NOW_MS}
+                     WHERE cluster_members.session = $2
+                        OR cluster_members.heartbeat < {NOW_MS} - $4
+                     RETURNING 1"
+                );
+                let joined = c
+                    .query_opt(sql.as_str(), &[&m.node, &m.session, &m.address, &lease_ms])
+                    .await
+                    .map_err(pg)?;
+                if joined.is_some() {
+                    return Ok(());
+                }
+                let age: i64 = c
+                    .query_one(
+                        format!("SELECT {NOW_MS} - heartbeat FROM cluster_members WHERE node = $1")
+                            .as_str(),
+                        &[&m.node],
+                    )
+                    .await
+                    .map_err(pg)?
+                    .get(0);
+                Err(StoreError::NodeNameTaken {
+                    node: m.node,
+                    age_ms: age,
+                })
+            })
+        })
+    }
+
+    fn heartbeat(&self, m: &Member) -> Result<bool, StoreError> {
+        let m = m.clone();
+        self.admin(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    format!(
+                        "UPDATE cluster_members SET heartbeat = {NOW_MS}
+                         WHERE node = $1 AND session = $2"
+                    )
+                    .as_str(),
+                    &[&m.node, &m.session],
+                )
+                .await
+                .map(|n| n == 1)
+                .map_err(pg)
+            })
+        })
+    }
+
+    fn leave(&self, m: &Member) -> Result<(), StoreError> {
+        let m = m.clone();
+        self.admin(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    "DELETE FROM cluster_members WHERE node = $1 AND session = $2",
+                    &[&m.node, &m.session],
+                )
+                .await
+                .map(|_| ())
+                .map_err(pg)
+            })
+        })
+    }
+
+    fn members(&self, lease_ms: i64) -> Result<Vec<Member>, StoreError> {
+        self.read(move |r| {
+            Box::pin(async move {
+                let rows = r
+                    .client
+                    .query(
+                        format!(
+                            "SELECT node, session, address FROM cluster_members
+                             WHERE heartbeat >= {NOW_MS} - $1 ORDER BY node"
+                        )
+                        .as_str(),
+                        &[&lease_ms],
+                    )
+                    .await
+                    .map_err(pg)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|row| Member {
+                        node: row.get(0),
+                        session: row.get(1),
+                        address: row.get(2),
+                    })
+                    .collect())
+            })
+        })
+    }
+
+    fn leader(&self) -> Result<Option<Leadership>, StoreError> {
+        self.read(|r| {
+            Box::pin(async move {
+                Ok(r.client
+                    .query_opt(
+                        format!(
+                            "SELECT node, session, address, lease_until - {NOW_MS}
+                             FROM cluster_leader WHERE id = 1"
+                        )
+                        .as_str(),
+                        &[],
+                    )
+                    .await
+                    .map_err(pg)?
+                    .map(|row| Leadership {
+                        node: row.get(0),
+                        session: row.get(1),
+                        address: row.get(2),
+                        expires_in_ms: row.get(3),
+                    }))
+            })
+        })
+    }
+
+    fn try_lead(&self, m: &Member, lease_ms: i64) -> Result<bool, StoreError> {
+        let m = m.clone();
+        self.admin(move |c| {
+            Box::pin(async move {
+                let sql = format!(
+                    "INSERT INTO cluster_leader (id, node, session, address, lease_until)
+                     VALUES (1, $1, $2, $3, {NOW_MS} + $4)
+                     ON CONFLICT (id) DO UPDATE SET node = $1, session = $2, address = $3,
+                        lease_until = {NOW_MS} + $4
+                     WHERE cluster_leader.session = $2 OR cluster_leader.lease_until < {NOW_MS}
+                     RETURNING 1"
+                );
+                Ok(
+                    c.query_opt(sql.as_str(), &[&m.node, &m.session, &m.address, &lease_ms])
+                        .await
+                        .map_err(pg)?
+                        .is_some(),
+                )
+            })
+        })
+    }
+
+    fn resign(&self, m: &Member) -> Result<(), StoreError> {
+        let m = m.clone();
+        self.admin(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    "UPDATE cluster_leader SET lease_until = 0 WHERE session = $1",
+                    &[&m.session],
+                )
+                .await
+                .map(|_| ())
+                .map_err(pg)
+            })
+        })
+    }
+
+    fn shard_count(&self, requested: Option<i32>) -> Result<i32, StoreError> {
+        self.admin(move |c| {
+            Box::pin(async move {
+                let tx = c.transaction().await.map_err(pg)?;
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                    .await
+                    .map_err(pg)?;
+                let stored: Option<String> = tx
+                    .query_opt(
+                        "SELECT value FROM cluster_metadata WHERE key = 'shard_count'",
+                        &[],
+                    )
+                    .await
+                    .map_err(pg)?
+                    .map(|r| r.get(0));
+                let n = perdure_store::resolve_shard_count(
+                    stored.and_then(|v| v.parse().ok()),
+                    requested,
+                )?;
+                tx.execute(
+                    "INSERT INTO cluster_metadata (key, value) VALUES ('shard_count', $1)
+                     ON CONFLICT (key) DO UPDATE SET value = $1",
+                    &[&n.to_string()],
+                )
+                .await
+                .map_err(pg)?;
+                tx.commit().await.map_err(pg)?;
+                Ok(n)
+            })
+        })
+    }
+}

@@ -82,3 +82,32 @@ async fn unreachable_database_and_wrong_password_are_clear_errors() {
         .expect("refused");
     assert!(err.to_string().contains("invalid PostgreSQL URL"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schema_in_the_url_keeps_clusters_apart_in_one_database() {
+    let c = &cluster();
+    c.create_database("shared").unwrap();
+    let a = PgStore::open(PgOptions::new(format!(
+        "{}?schema=cluster_a",
+        c.url("shared")
+    )))
+    .unwrap();
+    let b = PgStore::open(PgOptions::new(format!(
+        "{}?schema=cluster_b",
+        c.url("shared")
+    )))
+    .unwrap();
+    assert_eq!(a.cluster_id("a").unwrap(), "a");
+    assert_eq!(
+        b.cluster_id("b").unwrap(),
+        "b",
+        "a second schema is a second cluster"
+    );
+    let err = PgStore::open(PgOptions::new(format!(
+        "{}?schema=Bad-Name",
+        c.url("shared")
+    )))
+    .err()
+    .expect("refused");
+    assert!(err.to_string().contains("schema \"Bad-Name\""), "{err}");
+}

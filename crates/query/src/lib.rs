@@ -736,9 +736,7 @@ impl Parser<'_> {
             (SaType::Double, Lit::Str(s)) => SqlValue::Real(s.trim().parse().map_err(|_| bad())?),
             (SaType::Bool, Lit::Bool(b)) => SqlValue::Bool(*b),
             (SaType::Bool, Lit::Str(s)) if s.eq_ignore_ascii_case("true") => SqlValue::Bool(true),
-            (SaType::Bool, Lit::Str(s)) if s.eq_ignore_ascii_case("false") => {
-                SqlValue::Bool(false)
-            }
+            (SaType::Bool, Lit::Str(s)) if s.eq_ignore_ascii_case("false") => SqlValue::Bool(false),
             (SaType::Datetime, Lit::Int(i)) => SqlValue::Int(*i),
             (SaType::Datetime, Lit::Str(s)) => SqlValue::Int(parse_time(s).ok_or_else(bad)?),
             _ => return Err(bad()),

@@ -1,8 +1,12 @@
-//! The Perdure server: wires the SQLite store, the engine and the gRPC frontend together, and
-//! exposes [`run`] so tests can start a real server on port 0 in-process.
+//! The Perdure server: wires a store (SQLite or PostgreSQL, see [`Persistence`]), the engine and
+//! the gRPC frontend together, and exposes [`run`] so tests can start a real server on port 0
+//! in-process.
 
 pub mod dynamic_config;
 pub mod grpc;
+pub mod node;
+
+pub use node::Exit;
 pub mod metrics;
 
 pub use perdure_core::limits::Limits;
@@ -12,18 +16,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use perdure_core::clock::SystemClock;
+use perdure_core::store::SharedStore;
 use perdure_core::{Config, Engine};
+use perdure_postgres::{PgOptions, PgStore};
 use perdure_proto::service::operatorservice::operator_service_server::OperatorServiceServer;
 use perdure_proto::service::workflowservice::workflow_service_server::WorkflowServiceServer;
 use perdure_sqlite::{Location, SqliteStore};
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
+use tonic::service::Routes;
 
 /// Server start-up failures.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot open the database: {0}")]
+    #[error(transparent)]
     Store(#[from] perdure_core::store::StoreError),
     #[error("cannot start the engine: {0}")]
     Engine(#[from] perdure_core::Error),
@@ -31,16 +37,97 @@ pub enum Error {
     Transport(#[from] tonic::transport::Error),
     #[error("cannot read the listening address: {0}")]
     Listen(std::io::Error),
+    #[error("this process stepped down: {0}")]
+    Demoted(String),
 }
 
-/// What `perdure server start-dev` configures.
+/// Where the server keeps its state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Persistence {
+    /// An embedded SQLite file; `None` is a throwaway database (`--in-memory`).
+    Sqlite(Option<PathBuf>),
+    /// A PostgreSQL database shared by every server process of the cluster.
+    Postgres {
+        url: String,
+        /// Reader connections per process.
+        pool_size: usize,
+    },
+}
+
+impl Default for Persistence {
+    fn default() -> Self {
+        Persistence::Sqlite(None)
+    }
+}
+
+impl Persistence {
+    /// Parses `--persistence-url`: `sqlite:///abs/path.db`, `sqlite://relative.db`,
+    /// `sqlite::memory:`, or `postgres://user:password@host:port/database` (`postgresql://` too).
+    pub fn from_url(url: &str, pool_size: usize) -> Result<Persistence, String> {
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            if rest == ":memory:" {
+                return Ok(Persistence::Sqlite(None));
+            }
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() {
+                return Err(format!("persistence URL {url:?} names no file"));
+            }
+            return Ok(Persistence::Sqlite(Some(PathBuf::from(path))));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Persistence::Postgres {
+                url: url.to_string(),
+                pool_size: pool_size.max(1),
+            });
+        }
+        Err(format!(
+            "unsupported persistence URL {:?}: use sqlite:///path/to/file.db or \
+             postgres://user:password@host:port/database",
+            redact(url)
+        ))
+    }
+
+    /// What start-up logs print: the file, or the database without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Persistence::Sqlite(None) => "in memory".into(),
+            Persistence::Sqlite(Some(p)) => p.display().to_string(),
+            Persistence::Postgres { url, .. } => redact(url),
+        }
+    }
+}
+
+/// A URL with its password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some(parts) => parts,
+        None => return url.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// What `perdure server start` and `start-dev` configure.
 #[derive(Debug, Clone, Default)]
 pub struct ServerConfig {
-    /// `None` = a throwaway database (`--in-memory`).
-    pub db_path: Option<PathBuf>,
+    pub persistence: Persistence,
     pub namespaces: Vec<String>,
     /// Size and count limits (see [`dynamic_config`] for setting them by Temporal's key names).
     pub limits: Limits,
+    /// This process's name in the cluster (default: `perdure-<pid>`).
+    pub node_name: Option<String>,
+    /// Executions are spread over this many shards (a new cluster's count; raising it on a live
+    /// cluster re-shards it; default 16).
+    pub shards: Option<i32>,
+    /// The address other processes forward requests to (default: the gRPC listener's).
+    pub advertise_address: Option<String>,
+    /// How long a process's heartbeat and the leader's lease last (default 5 s).
+    pub lease: Option<std::time::Duration>,
 }
 
 /// Largest gRPC message accepted (payload limits are enforced separately, with clear errors).
@@ -53,6 +140,8 @@ pub struct WebListeners {
     pub ui: Option<TcpListener>,
     /// Only the HTTP API, at all of Temporal's bindings (`--http-port`).
     pub http_api: Option<TcpListener>,
+    /// Prometheus metrics at `/metrics` (`--metrics-port`).
+    pub metrics: Option<TcpListener>,
 }
 
 /// Opens the store, starts the engine, and serves gRPC on `listener` until `shutdown` resolves.
@@ -64,41 +153,77 @@ pub async fn run(
     run_with_web(config, listener, WebListeners::default(), shutdown).await
 }
 
-/// [`run`], plus the web UI and the HTTP API on the listeners given.
+/// [`run`], plus the web UI, the HTTP API and the metrics on the listeners given.
 pub async fn run_with_web(
     config: ServerConfig,
     listener: TcpListener,
     web: WebListeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let location = match &config.db_path {
-        Some(p) => Location::File(p.clone()),
-        None => Location::Temporary,
-    };
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(location))
+    match run_member(config, listener, web, shutdown).await? {
+        Exit::Stopped => Ok(()),
+        Exit::Demoted(why) => Err(Error::Demoted(why)),
+    }
+}
+
+/// Runs this process as a member of its cluster (see [`node`]) until `shutdown` resolves
+/// ([`Exit::Stopped`]) or it must step down ([`Exit::Demoted`]: drop everything it started, e.g.
+/// its runtime, and run it again to rejoin as a follower).
+pub async fn run_member(
+    config: ServerConfig,
+    listener: TcpListener,
+    web: WebListeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Exit, Error> {
+    if let Err(e) = metrics::install() {
+        tracing::warn!("metrics are off: {e}");
+    }
+    let store = open_store(&config.persistence).await?;
+    let requested = config.shards;
+    let s = store.clone();
+    let shard_count = tokio::task::spawn_blocking(move || s.shard_count(requested))
         .await
-        .expect("store open task")?;
+        .expect("shard count task")?;
     let mut namespaces = vec!["default".to_string()];
     for n in &config.namespaces {
         if !namespaces.contains(n) {
             namespaces.push(n.clone());
         }
     }
-    let engine = Engine::start(
-        Arc::new(store),
-        Arc::new(SystemClock),
-        Config {
-            namespaces,
-            limits: config.limits.clone(),
-            ..Config::default()
-        },
-    )
-    .await?;
+    let grpc_addr = listener.local_addr().map_err(Error::Listen)?;
+    let membership = node::Membership::new(&config, grpc_addr);
+    let member = membership.member.clone();
+    let engine_config = Config {
+        namespaces,
+        limits: config.limits.clone(),
+        owner: member.node.clone(),
+        shard_count,
+        ..Config::default()
+    };
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    let list_changes = tokio::sync::watch::Sender::new(0u64);
+    let relay = list_changes.clone();
+    // The address this frontend reports for itself (task queue partition owner, cluster).
+    let address = member.address.clone();
+    let leading = node::Leading {
+        store: store.clone(),
+        config: engine_config,
+        local: Box::new(move |engine| local_routes(engine, address.clone())),
+        on_engine: Box::new(move |engine| {
+            // Live web lists follow the engine's counter once this process leads.
+            let mut rx = engine.list_changes();
+            let relay = relay.clone();
+            tokio::spawn(async move {
+                while rx.changed().await.is_ok() {
+                    let n = *rx.borrow();
+                    relay.send_replace(n);
+                }
+            });
+        }),
+    };
+    let (dispatch, roles) = node::join(membership, leading, health_reporter).await?;
+
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop.send(true);
-    });
     let until_stopped = move || {
         let mut rx = stopped.clone();
         async move {
@@ -106,8 +231,8 @@ pub async fn run_with_web(
         }
     };
     let backend = perdure_web::Backend {
-        grpc: listener.local_addr().map_err(Error::Listen)?,
-        list_changes: engine.list_changes(),
+        grpc: grpc_addr,
+        list_changes: list_changes.subscribe(),
     };
     if let Some(ui) = web.ui {
         let (backend, stop) = (backend.clone(), until_stopped());
@@ -125,30 +250,44 @@ pub async fn run_with_web(
             }
         });
     }
-    serve(engine, listener, until_stopped()).await
+    if let Some(m) = web.metrics {
+        let stop = until_stopped();
+        tokio::spawn(async move {
+            if let Err(e) = metrics::serve(m, stop).await {
+                tracing::error!("metrics stopped: {e}");
+            }
+        });
+    }
+    let routes = Routes::from(
+        axum::Router::new()
+            .route_service("/grpc.health.v1.Health/{*rest}", health)
+            .fallback_service(dispatch),
+    );
+    // Small request/response messages must not wait for Nagle's algorithm.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, until_stopped());
+    let exit = tokio::select! {
+        r = server => {
+            r?;
+            Exit::Stopped
+        }
+        exit = roles => exit,
+        () = shutdown => Exit::Stopped,
+    };
+    let _ = stop.send(true);
+    if exit == Exit::Stopped {
+        node::leave(store, member).await;
+    } else if let Exit::Demoted(why) = &exit {
+        tracing::warn!("stepping down: {why}");
+    }
+    Ok(exit)
 }
 
-/// Serves the gRPC services of `engine` on `listener`.
-pub async fn serve(
-    engine: Engine,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), Error> {
-    let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_service_status(
-            "temporal.api.workflowservice.v1.WorkflowService",
-            tonic_health::ServingStatus::Serving,
-        )
-        .await;
-    health_reporter
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
-    // The address this frontend reports for itself (task queue partition owner, cluster).
-    let address = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+/// The WorkflowService and OperatorService of `engine`, timed and guarded.
+fn local_routes(engine: Engine, address: String) -> Routes {
     let wf = WorkflowServiceServer::new(grpc::WorkflowApi {
         engine: engine.clone(),
         address: address.clone(),
@@ -160,19 +299,72 @@ pub async fn serve(
     let op = OperatorServiceServer::new(grpc::operator::OperatorApi { engine, address })
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(MAX_MESSAGE);
-    // Small request/response messages must not wait for Nagle's algorithm.
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
-        .add_service(health)
-        .add_service(metrics::Rpc(grpc::Guard(wf)))
+    Routes::new(metrics::Rpc(grpc::Guard(wf)))
         .add_service(metrics::Rpc(grpc::Guard(op)))
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
-    Ok(())
+        .prepare()
+}
+
+/// Opens (creating and migrating if needed) the configured store.
+pub async fn open_store(p: &Persistence) -> Result<SharedStore, Error> {
+    let p = p.clone();
+    tokio::task::spawn_blocking(move || -> Result<SharedStore, Error> {
+        Ok(match p {
+            Persistence::Sqlite(path) => Arc::new(SqliteStore::open(match path {
+                Some(p) => Location::File(p),
+                None => Location::Temporary,
+            })?),
+            Persistence::Postgres { url, pool_size } => {
+                let mut opts = PgOptions::new(url);
+                opts.pool_size = pool_size;
+                Arc::new(PgStore::open(opts)?)
+            }
+        })
+    })
+    .await
+    .expect("store open task")
 }
 
 /// Binds `addr` (use port 0 for a free port).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn persistence_urls() {
+        assert_eq!(
+            Persistence::from_url("sqlite:///var/lib/perdure.db", 4),
+            Ok(Persistence::Sqlite(Some("/var/lib/perdure.db".into())))
+        );
+        assert_eq!(
+            Persistence::from_url("sqlite://perdure.db", 4),
+            Ok(Persistence::Sqlite(Some("perdure.db".into())))
+        );
+        assert_eq!(
+            Persistence::from_url("sqlite::memory:", 4),
+            Ok(Persistence::Sqlite(None))
+        );
+        assert_eq!(
+            Persistence::from_url("postgres://u:p@h:5432/db", 0),
+            Ok(Persistence::Postgres {
+                url: "postgres://u:p@h:5432/db".into(),
+                pool_size: 1
+            })
+        );
+        let err = Persistence::from_url("mysql://u:secret@h/db", 4).unwrap_err();
+        assert!(err.contains("mysql://u:***@h/db"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+        assert!(Persistence::from_url("sqlite://", 4).is_err());
+        assert_eq!(
+            Persistence::Postgres {
+                url: "postgres://u:p@h:5432/db".into(),
+                pool_size: 1
+            }
+            .describe(),
+            "postgres://u:***@h:5432/db"
+        );
+    }
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use perdure_core::clock::SystemClock;
 use perdure_core::store::{
-    ListedRow, Store, StoreError, StoredBatchJob, StoredExecution, VisibilityQuery,
-    StoredNamespace, StoredSchedule, WriteBatch,
+    Cluster, Leadership, ListedRow, Member, Store, StoreError, StoredBatchJob, StoredExecution,
+    StoredNamespace, StoredSchedule, VisibilityQuery, WriteBatch,
 };
 use perdure_core::{Config, Engine};
 use perdure_proto::api::common::v1::{WorkflowExecution, WorkflowType};
@@ -36,6 +36,33 @@ impl GatedStore {
             committed: Arc::new(Notify::new()),
             release: Arc::new(Semaphore::new(0)),
         })
+    }
+}
+
+impl Cluster for GatedStore {
+    fn join(&self, m: &Member, lease_ms: i64) -> Result<(), StoreError> {
+        self.inner.join(m, lease_ms)
+    }
+    fn heartbeat(&self, m: &Member) -> Result<bool, StoreError> {
+        self.inner.heartbeat(m)
+    }
+    fn leave(&self, m: &Member) -> Result<(), StoreError> {
+        self.inner.leave(m)
+    }
+    fn members(&self, lease_ms: i64) -> Result<Vec<Member>, StoreError> {
+        self.inner.members(lease_ms)
+    }
+    fn leader(&self) -> Result<Option<Leadership>, StoreError> {
+        self.inner.leader()
+    }
+    fn try_lead(&self, m: &Member, lease_ms: i64) -> Result<bool, StoreError> {
+        self.inner.try_lead(m, lease_ms)
+    }
+    fn resign(&self, m: &Member) -> Result<(), StoreError> {
+        self.inner.resign(m)
+    }
+    fn shard_count(&self, requested: Option<i32>) -> Result<i32, StoreError> {
+        self.inner.shard_count(requested)
     }
 }
 

@@ -11,9 +11,9 @@ use std::sync::mpsc;
 
 use parking_lot::Mutex;
 use perdure_store::{
-    Dialect, ExecutionWrite, ListedRow, SqlValue, Store, StoreError, StoredBatchJob,
-    StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule, VisibilityQuery,
-    WriteBatch,
+    Cluster, Dialect, ExecutionWrite, Leadership, ListedRow, Member, SqlValue, Store, StoreError,
+    StoredBatchJob, StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule,
+    VisibilityQuery, WriteBatch,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 use tokio::sync::oneshot;
@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_batch_jobs.sql"),
     include_str!("../migrations/0004_schedules.sql"),
     include_str!("../migrations/0005_worker_deployments.sql"),
+    include_str!("../migrations/0006_cluster.sql"),
 ];
 
 /// Largest number of batches folded into one transaction.
@@ -54,6 +55,8 @@ pub struct SqliteStore {
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     _temp: Option<Arc<TempDir>>,
+    /// Held while the store is open: one process per database file.
+    _lock: Option<std::fs::File>,
 }
 
 /// A directory removed on drop.
@@ -131,6 +134,33 @@ impl SqliteStore {
                 (dir.join("perdure.db"), false, Some(Arc::new(TempDir(dir))))
             }
         };
+        // One process per file: the cluster logic relies on it (a restarted process leads at
+        // once), and two writers would only fence each other off.
+        let lock = match &temp {
+            Some(_) => None,
+            None => {
+                let mut name = path.clone().into_os_string();
+                name.push(".lock");
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&name)
+                    .map_err(|e| StoreError::Backend(format!("cannot open {name:?}: {e}")))?;
+                match f.try_lock() {
+                    Ok(()) => Some(f),
+                    Err(std::fs::TryLockError::WouldBlock) => {
+                        return Err(StoreError::Backend(format!(
+                            "the database {} is in use by another Perdure process",
+                            path.display()
+                        )));
+                    }
+                    Err(std::fs::TryLockError::Error(e)) => {
+                        return Err(StoreError::Backend(format!("cannot lock {name:?}: {e}")));
+                    }
+                }
+            }
+        };
         let mut w = open_conn(&path, durable)?;
         migrate(&mut w)?;
         let mut readers = Vec::new();
@@ -147,6 +177,7 @@ impl SqliteStore {
             readers,
             next_reader: AtomicUsize::new(0),
             _temp: temp,
+            _lock: lock,
         })
     }
 
@@ -176,7 +207,9 @@ impl SqliteStore {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(what.into())),
             Ok(Err(e)) => Err(backend(e)),
-            Err(_) => Err(StoreError::Backend("the SQLite writer thread stopped".into())),
+            Err(_) => Err(StoreError::Backend(
+                "the SQLite writer thread stopped".into(),
+            )),
         }
     }
 
@@ -816,5 +849,162 @@ impl Store for SqliteStore {
 
     fn name(&self) -> &'static str {
         "sqlite"
+    }
+}
+
+/// Unix milliseconds now (one process uses an SQLite file, so its clock is the cluster's).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Cluster for SqliteStore {
+    fn join(&self, m: &Member, lease_ms: i64) -> Result<(), StoreError> {
+        let m = m.clone();
+        self.write("member", move |tx| {
+            let now = now_ms();
+            let taken: Option<i64> = tx
+                .query_row(
+                    "INSERT INTO cluster_members (node, session, address, heartbeat)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (node) DO UPDATE SET session = ?2, address = ?3, heartbeat = ?4
+                     WHERE cluster_members.session = ?2 OR cluster_members.heartbeat < ?4 - ?5
+                     RETURNING NULL",
+                    params![m.node, m.session, m.address, now, lease_ms],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .map(|_: Option<i64>| None)
+                .unwrap_or_else(|| Some(0));
+            Ok(match taken {
+                None => Ok(()),
+                Some(_) => {
+                    let beat: i64 = tx.query_row(
+                        "SELECT heartbeat FROM cluster_members WHERE node = ?1",
+                        [&m.node],
+                        |r| r.get(0),
+                    )?;
+                    Err(StoreError::NodeNameTaken {
+                        node: m.node.clone(),
+                        age_ms: now - beat,
+                    })
+                }
+            })
+        })?
+    }
+
+    fn heartbeat(&self, m: &Member) -> Result<bool, StoreError> {
+        let m = m.clone();
+        self.write("member", move |tx| {
+            tx.execute(
+                "UPDATE cluster_members SET heartbeat = ?3 WHERE node = ?1 AND session = ?2",
+                params![m.node, m.session, now_ms()],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
+    fn leave(&self, m: &Member) -> Result<(), StoreError> {
+        let m = m.clone();
+        self.write("member", move |tx| {
+            tx.execute(
+                "DELETE FROM cluster_members WHERE node = ?1 AND session = ?2",
+                params![m.node, m.session],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn members(&self, lease_ms: i64) -> Result<Vec<Member>, StoreError> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT node, session, address FROM cluster_members WHERE heartbeat >= ?1
+                 ORDER BY node",
+            )?;
+            let rows = st.query_map([now_ms() - lease_ms], |r| {
+                Ok(Member {
+                    node: r.get(0)?,
+                    session: r.get(1)?,
+                    address: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn leader(&self) -> Result<Option<Leadership>, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT node, session, address, lease_until - ?1 FROM cluster_leader WHERE id = 1",
+                [now_ms()],
+                |r| {
+                    Ok(Leadership {
+                        node: r.get(0)?,
+                        session: r.get(1)?,
+                        address: r.get(2)?,
+                        expires_in_ms: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    fn try_lead(&self, m: &Member, lease_ms: i64) -> Result<bool, StoreError> {
+        let m = m.clone();
+        self.write("leader", move |tx| {
+            let now = now_ms();
+            tx.query_row(
+                "INSERT INTO cluster_leader (id, node, session, address, lease_until)
+                 VALUES (1, ?1, ?2, ?3, ?4 + ?5)
+                 ON CONFLICT (id) DO UPDATE SET node = ?1, session = ?2, address = ?3,
+                    lease_until = ?4 + ?5
+                 RETURNING 1",
+                params![m.node, m.session, m.address, now, lease_ms],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+        })
+    }
+
+    fn exclusive(&self) -> bool {
+        true
+    }
+
+    fn resign(&self, m: &Member) -> Result<(), StoreError> {
+        let m = m.clone();
+        self.write("leader", move |tx| {
+            tx.execute(
+                "UPDATE cluster_leader SET lease_until = 0 WHERE session = ?1",
+                [m.session],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn shard_count(&self, requested: Option<i32>) -> Result<i32, StoreError> {
+        self.write("shard count", move |tx| {
+            let stored: Option<String> = tx
+                .query_row(
+                    "SELECT value FROM cluster_metadata WHERE key = 'shard_count'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let stored = stored.and_then(|v| v.parse().ok());
+            let n = match perdure_store::resolve_shard_count(stored, requested) {
+                Ok(n) => n,
+                Err(e) => return Ok(Err(e)),
+            };
+            tx.execute(
+                "INSERT INTO cluster_metadata (key, value) VALUES ('shard_count', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = ?1",
+                [n.to_string()],
+            )?;
+            Ok(Ok(n))
+        })?
     }
 }

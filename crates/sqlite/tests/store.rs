@@ -3,11 +3,11 @@
 //! across reopening the file; and the contract checks every backend shares
 //! (`perdure_store::conformance`).
 
-use perdure_store::{
-    ExecutionWrite, Store, StoreError, StoredNamespace, VisibilityQuery, VisibilityRow,
-    WriteBatch, visibility_sort_key,
-};
 use perdure_sqlite::{Location, SqliteStore};
+use perdure_store::{
+    ExecutionWrite, Store, StoreError, StoredNamespace, VisibilityQuery, VisibilityRow, WriteBatch,
+    visibility_sort_key,
+};
 
 fn write(run: &str, status: i32, events: &[i64], sa: &str) -> ExecutionWrite {
     ExecutionWrite {
@@ -197,6 +197,5 @@ async fn cluster_id_is_created_once_and_survives_reopen_and_migration() {
 
 #[tokio::test]
 async fn honours_the_shared_storage_contract() {
-    perdure_store::conformance::run_all(|| SqliteStore::open(Location::Temporary).unwrap())
-        .await;
+    perdure_store::conformance::run_all(|| SqliteStore::open(Location::Temporary).unwrap()).await;
 }

@@ -4,8 +4,8 @@
 //! the backend.
 
 use super::{
-    ExecutionWrite, RunRef, Store, StoreError, StoredBatchJob, StoredNamespace, StoredSchedule,
-    VisibilityQuery, VisibilityRow, WriteBatch, visibility_sort_key,
+    ExecutionWrite, Member, RunRef, Store, StoreError, StoredBatchJob, StoredNamespace,
+    StoredSchedule, VisibilityQuery, VisibilityRow, WriteBatch, visibility_sort_key,
 };
 
 const NS: &str = "ns";
@@ -55,7 +55,7 @@ pub async fn commit(
 ) -> Result<(), StoreError> {
     s.commit(WriteBatch::writes(shard_id, range_id, executions))
         .await
-    .unwrap_or_else(|_| Err(StoreError::Backend("the writer dropped the batch".into())))
+        .unwrap_or_else(|_| Err(StoreError::Backend("the writer dropped the batch".into())))
 }
 
 /// Deletes runs in one fenced batch and waits for its answer.
@@ -116,6 +116,8 @@ pub async fn run_all<S: Store>(new_store: impl Fn() -> S) {
     the_empty_query_lists_newest_first(&new_store()).await;
     visibility_queries_filter_order_and_count(&new_store()).await;
     the_fence_guards_deletes(&new_store()).await;
+    membership_and_leadership(&new_store());
+    the_shard_count_only_grows(&new_store());
 }
 
 /// Concurrent batches all land; history reads honour `first_event_id` and `limit`; the open
@@ -636,7 +638,10 @@ pub async fn visibility_queries_filter_order_and_count(s: &dyn Store) {
         ("WorkflowType != 'order'", &["c", "d"]),
         ("WorkflowType STARTS_WITH 'order'", &["a", "b", "d"]),
         ("ExecutionStatus = 'Running'", &["a"]),
-        ("ExecutionStatus IN ('Completed', 'Failed')", &["b", "c", "d"]),
+        (
+            "ExecutionStatus IN ('Completed', 'Failed')",
+            &["b", "c", "d"],
+        ),
         ("StartTime BETWEEN 200 AND 300", &["b", "c"]),
         ("StartTime NOT BETWEEN 200 AND 300", &["a", "d"]),
         ("CloseTime IS NULL", &["a"]),
@@ -658,7 +663,10 @@ pub async fn visibility_queries_filter_order_and_count(s: &dyn Store) {
         ("Tags IN ('x', 'z')", &["a"]),
         ("Tags != 'x'", &["b", "c", "d"]),
         ("NOT (CustomIntField > 0)", &["c"]),
-        ("(WorkflowType = 'order' OR WorkflowType = 'refund') AND NOT CustomBoolField = true", &["b"]),
+        (
+            "(WorkflowType = 'order' OR WorkflowType = 'refund') AND NOT CustomBoolField = true",
+            &["b"],
+        ),
     ];
     for (q, want) in cases {
         assert_eq!(sorted(q), *want, "{b}: {q}");
@@ -666,13 +674,138 @@ pub async fn visibility_queries_filter_order_and_count(s: &dyn Store) {
         assert_eq!(n, want.len() as i64, "{b}: count {q}");
     }
     assert_eq!(ids("ORDER BY StartTime ASC"), ["a", "b", "c", "d"], "{b}");
-    assert_eq!(ids("ORDER BY CustomIntField DESC"), ["b", "a", "c", "d"], "{b}");
+    assert_eq!(
+        ids("ORDER BY CustomIntField DESC"),
+        ["b", "a", "c", "d"],
+        "{b}"
+    );
     assert_eq!(ids("ORDER BY CloseTime ASC"), ["a", "b", "c", "d"], "{b}");
     assert_eq!(ids("ORDER BY CloseTime DESC"), ["d", "c", "b", "a"], "{b}");
     assert_eq!(
-        s.count_visibility(NS, &query("WorkflowType STARTS_WITH 'order' GROUP BY ExecutionStatus"))
-            .unwrap(),
+        s.count_visibility(
+            NS,
+            &query("WorkflowType STARTS_WITH 'order' GROUP BY ExecutionStatus")
+        )
+        .unwrap(),
         (3, vec![(1, 1), (2, 2)]),
         "{b}"
     );
+}
+
+fn member(node: &str, session: &str) -> Member {
+    Member {
+        node: node.into(),
+        session: session.into(),
+        address: format!("{node}:7233"),
+    }
+}
+
+/// A node name is held by one live session; a stale one is taken over (and its heartbeat then
+/// fails). Leadership goes to one candidate at a time, is renewed by its holder, passes on when
+/// its lease runs out or it resigns, and the old holder cannot renew it afterwards.
+pub fn membership_and_leadership(s: &dyn Store) {
+    let b = s.name();
+    let pause = || std::thread::sleep(std::time::Duration::from_millis(30));
+    let (a1, a2, c) = (member("a", "s1"), member("a", "s2"), member("c", "s3"));
+    s.join(&a1, 60_000).unwrap();
+    s.join(&a1, 60_000).unwrap();
+    s.join(&c, 60_000).unwrap();
+    let err = s.join(&a2, 60_000).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NodeNameTaken { node, .. } if node == "a"),
+        "{b}: {err:?}"
+    );
+    assert_eq!(
+        s.members(60_000).unwrap(),
+        vec![a1.clone(), c.clone()],
+        "{b}"
+    );
+    assert!(s.heartbeat(&a1).unwrap(), "{b}");
+    pause();
+    // a1's heartbeat is older than 10 ms: a2 takes the name over, and a1 learns it.
+    s.join(&a2, 10).unwrap();
+    assert!(
+        !s.heartbeat(&a1).unwrap(),
+        "{b}: the old session lost its row"
+    );
+    assert!(s.heartbeat(&a2).unwrap(), "{b}");
+    assert_eq!(
+        s.members(10).unwrap(),
+        vec![a2.clone()],
+        "{b}: c is stale by now"
+    );
+    s.leave(&a1).unwrap();
+    assert_eq!(
+        s.members(60_000).unwrap().len(),
+        2,
+        "{b}: a stale session cannot remove a2"
+    );
+    s.leave(&a2).unwrap();
+    assert_eq!(s.members(60_000).unwrap(), vec![c.clone()], "{b}");
+
+    assert_eq!(s.leader().unwrap(), None, "{b}");
+    if s.exclusive() {
+        // One process only: whoever asks leads, and the leader row says who.
+        assert!(s.try_lead(&a2, 60_000).unwrap(), "{b}");
+        assert!(s.try_lead(&c, 60_000).unwrap(), "{b}");
+        assert_eq!(s.leader().unwrap().unwrap().node, "c", "{b}");
+        s.resign(&c).unwrap();
+        assert!(s.leader().unwrap().unwrap().expires_in_ms < 0, "{b}");
+        return;
+    }
+    assert!(s.try_lead(&a2, 60_000).unwrap(), "{b}");
+    assert!(
+        !s.try_lead(&c, 60_000).unwrap(),
+        "{b}: one leader at a time"
+    );
+    assert!(s.try_lead(&a2, 20).unwrap(), "{b}: the leader renews");
+    let l = s.leader().unwrap().unwrap();
+    assert_eq!(
+        (l.node.as_str(), l.address.as_str()),
+        ("a", "a:7233"),
+        "{b}"
+    );
+    assert!(l.expires_in_ms <= 20, "{b}: {l:?}");
+    pause();
+    assert!(s.leader().unwrap().unwrap().expires_in_ms < 0, "{b}");
+    assert!(
+        s.try_lead(&c, 60_000).unwrap(),
+        "{b}: an expired lease passes on"
+    );
+    assert!(
+        !s.try_lead(&a2, 60_000).unwrap(),
+        "{b}: the old leader cannot renew"
+    );
+    s.resign(&a2).unwrap();
+    assert_eq!(
+        s.leader().unwrap().unwrap().node,
+        "c",
+        "{b}: only the holder resigns"
+    );
+    s.resign(&c).unwrap();
+    assert!(
+        s.try_lead(&a2, 60_000).unwrap(),
+        "{b}: a resigned lease passes on at once"
+    );
+}
+
+/// A new cluster takes the requested count (or 16); the count can be raised, never lowered.
+pub fn the_shard_count_only_grows(s: &dyn Store) {
+    let b = s.name();
+    assert_eq!(s.shard_count(None).unwrap(), super::DEFAULT_SHARDS, "{b}");
+    assert_eq!(s.shard_count(Some(16)).unwrap(), 16, "{b}");
+    assert_eq!(s.shard_count(Some(32)).unwrap(), 32, "{b}");
+    assert_eq!(s.shard_count(None).unwrap(), 32, "{b}");
+    let err = s.shard_count(Some(8)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::ShardCountLowered {
+                current: 32,
+                requested: 8
+            }
+        ),
+        "{b}: {err:?}"
+    );
+    assert_eq!(s.shard_count(None).unwrap(), 32, "{b}");
 }

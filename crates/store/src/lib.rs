@@ -39,6 +39,15 @@ pub enum StoreError {
     /// The database itself failed.
     #[error("storage failure: {0}")]
     Backend(String),
+    /// Another live process of the cluster already uses this node name.
+    #[error(
+        "another process named {node:?} is running (its last heartbeat was {age_ms} ms ago); \
+         give each process its own --node-name"
+    )]
+    NodeNameTaken { node: String, age_ms: i64 },
+    /// The cluster's shard count can only be raised.
+    #[error("the cluster has {current} shards; the shard count cannot be lowered to {requested}")]
+    ShardCountLowered { current: i32, requested: i32 },
 }
 
 /// One execution's writes inside a batch.
@@ -176,7 +185,7 @@ pub struct StoredDeployment {
 /// The backend interface. Reads are blocking calls (run them on a blocking thread); writes go
 /// through [`Store::commit`], which group-commits concurrent batches into one transaction and
 /// answers each batch once its transaction is durable.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Cluster + Send + Sync + 'static {
     /// Takes ownership of every shard for `owner`, bumping each fencing token; returns the tokens
     /// indexed by shard id.
     fn acquire_shards(&self, owner: &str, shard_count: i32) -> Result<Vec<i64>, StoreError>;
@@ -274,6 +283,73 @@ pub trait Store: Send + Sync + 'static {
     fn cluster_id(&self, new_id: &str) -> Result<String, StoreError>;
     /// Name of the backend, as GetClusterInfo reports it (`sqlite`, `postgres`, `memory`).
     fn name(&self) -> &'static str;
+}
+
+/// A server process of the cluster, as its membership row says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    /// `--node-name`, unique among live processes.
+    pub node: String,
+    /// A fresh id per process start: a restarted process replaces its old row.
+    pub session: String,
+    /// Where other processes (and forwarded requests) reach its gRPC port.
+    pub address: String,
+}
+
+/// The cluster's current leader: the process that holds every shard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leadership {
+    pub node: String,
+    pub session: String,
+    pub address: String,
+    /// Milliseconds until its lease runs out (negative: expired), by the database's clock.
+    pub expires_in_ms: i64,
+}
+
+/// Membership and leadership, on the database's clock so the processes' clocks do not matter.
+/// Every backend implements it; with one process (SQLite) it is trivially that process.
+pub trait Cluster: Send + Sync + 'static {
+    /// Registers this process (or refreshes its row). Fails with
+    /// [`StoreError::NodeNameTaken`] if another session holds the name and heartbeated within
+    /// `lease_ms`.
+    fn join(&self, m: &Member, lease_ms: i64) -> Result<(), StoreError>;
+    /// Refreshes this process's heartbeat; false if its row now belongs to another session.
+    fn heartbeat(&self, m: &Member) -> Result<bool, StoreError>;
+    /// Removes this process's row (a clean shutdown).
+    fn leave(&self, m: &Member) -> Result<(), StoreError>;
+    /// Members that heartbeated within `lease_ms`, by node name.
+    fn members(&self, lease_ms: i64) -> Result<Vec<Member>, StoreError>;
+    /// The leader, if any process ever led.
+    fn leader(&self) -> Result<Option<Leadership>, StoreError>;
+    /// Takes or renews leadership for `lease_ms`: succeeds if there is no leader, its lease ran
+    /// out, or it is this very session. Atomic: two candidates never both succeed. On an
+    /// [`exclusive`](Cluster::exclusive) store it always succeeds.
+    fn try_lead(&self, m: &Member, lease_ms: i64) -> Result<bool, StoreError>;
+    /// Only one process can ever use this store (an SQLite file, locked while open): a process
+    /// restarted after a crash leads at once instead of waiting for its former lease to run out.
+    fn exclusive(&self) -> bool {
+        false
+    }
+    /// Gives leadership up at once (a clean shutdown), if this session holds it.
+    fn resign(&self, m: &Member) -> Result<(), StoreError>;
+    /// The cluster's shard count: set from `requested` (or 16) when the cluster is new, raised
+    /// when `requested` is larger; lowering it is refused.
+    fn shard_count(&self, requested: Option<i32>) -> Result<i32, StoreError>;
+}
+
+/// The default shard count of a new cluster.
+pub const DEFAULT_SHARDS: i32 = 16;
+
+/// Decides the shard count from the stored one and the requested one.
+pub fn resolve_shard_count(stored: Option<i32>, requested: Option<i32>) -> Result<i32, StoreError> {
+    match (stored, requested) {
+        (None, r) => Ok(r.unwrap_or(DEFAULT_SHARDS)),
+        (Some(s), Some(r)) if r < s => Err(StoreError::ShardCountLowered {
+            current: s,
+            requested: r,
+        }),
+        (Some(s), r) => Ok(r.unwrap_or(s).max(s)),
+    }
 }
 
 /// One listed visibility row: the encoded info and its `(sort key, run id)` page cursor.

@@ -13,8 +13,9 @@ use std::cmp::Ordering;
 use perdure_query::{Attr, CmpOp, Filter, SaType, SqlValue, VisibilityQuery};
 
 use super::{
-    ExecutionWrite, ListedRow, RunRef, Store, StoreError, StoredBatchJob, StoredDeployment,
-    StoredExecution, StoredNamespace, StoredSchedule, VisibilityRow, WriteBatch,
+    Cluster, ExecutionWrite, Leadership, ListedRow, Member, RunRef, Store, StoreError,
+    StoredBatchJob, StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule,
+    VisibilityRow, WriteBatch,
 };
 
 /// `(namespace id, run id)`.
@@ -50,6 +51,116 @@ struct Data {
     schedules: BTreeMap<(String, String), StoredSchedule>,
     /// `(namespace id, name)` → worker deployment.
     deployments: BTreeMap<(String, String), StoredDeployment>,
+    /// Node name → (member, last heartbeat in Unix ms).
+    members: BTreeMap<String, (Member, i64)>,
+    /// The leader and the end of its lease (Unix ms).
+    leader: Option<(Member, i64)>,
+    shard_count: Option<i32>,
+}
+
+/// Unix milliseconds now.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Cluster for MemoryStore {
+    fn join(&self, m: &Member, lease_ms: i64) -> Result<(), StoreError> {
+        let mut d = self.data.lock();
+        let now = now_ms();
+        if let Some((old, beat)) = d.members.get(&m.node)
+            && old.session != m.session
+            && *beat >= now - lease_ms
+        {
+            return Err(StoreError::NodeNameTaken {
+                node: m.node.clone(),
+                age_ms: now - beat,
+            });
+        }
+        d.members.insert(m.node.clone(), (m.clone(), now));
+        Ok(())
+    }
+
+    fn heartbeat(&self, m: &Member) -> Result<bool, StoreError> {
+        let mut d = self.data.lock();
+        match d.members.get_mut(&m.node) {
+            Some((old, beat)) if old.session == m.session => {
+                *beat = now_ms();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn leave(&self, m: &Member) -> Result<(), StoreError> {
+        let mut d = self.data.lock();
+        if d.members
+            .get(&m.node)
+            .is_some_and(|(o, _)| o.session == m.session)
+        {
+            d.members.remove(&m.node);
+        }
+        Ok(())
+    }
+
+    fn members(&self, lease_ms: i64) -> Result<Vec<Member>, StoreError> {
+        let now = now_ms();
+        Ok(self
+            .data
+            .lock()
+            .members
+            .values()
+            .filter(|(_, beat)| *beat >= now - lease_ms)
+            .map(|(m, _)| m.clone())
+            .collect())
+    }
+
+    fn leader(&self) -> Result<Option<Leadership>, StoreError> {
+        let now = now_ms();
+        Ok(self
+            .data
+            .lock()
+            .leader
+            .as_ref()
+            .map(|(m, until)| Leadership {
+                node: m.node.clone(),
+                session: m.session.clone(),
+                address: m.address.clone(),
+                expires_in_ms: until - now,
+            }))
+    }
+
+    fn try_lead(&self, m: &Member, lease_ms: i64) -> Result<bool, StoreError> {
+        let mut d = self.data.lock();
+        let now = now_ms();
+        let free = match &d.leader {
+            None => true,
+            Some((l, until)) => l.session == m.session || *until < now,
+        };
+        if free {
+            d.leader = Some((m.clone(), now + lease_ms));
+        }
+        Ok(free)
+    }
+
+    fn resign(&self, m: &Member) -> Result<(), StoreError> {
+        let mut d = self.data.lock();
+        if let Some((l, until)) = &mut d.leader
+            && l.session == m.session
+        {
+            *until = 0;
+        }
+        Ok(())
+    }
+
+    fn shard_count(&self, requested: Option<i32>) -> Result<i32, StoreError> {
+        let mut d = self.data.lock();
+        let n = super::resolve_shard_count(d.shard_count, requested)?;
+        d.shard_count = Some(n);
+        Ok(n)
+    }
 }
 
 /// A [`Store`] kept in one mutex-guarded map set; every batch is applied whole or not at all

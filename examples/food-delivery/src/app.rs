@@ -104,12 +104,13 @@ pub async fn run(
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let server_config = perdure_server::ServerConfig {
-            db_path: Some(embedded.db.clone()),
+            persistence: perdure_server::Persistence::Sqlite(Some(embedded.db.clone())),
             ..Default::default()
         };
         let web = perdure_server::WebListeners {
             ui: Some(ui),
             http_api: None,
+            metrics: None,
         };
         server = Some(tokio::spawn(perdure_server::run_with_web(
             server_config,

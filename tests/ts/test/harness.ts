@@ -7,7 +7,7 @@
 // PERDURE_TEST_TARGET=temporal: Temporal's own dev server (`temporal server start-dev ...`,
 //   TEMPORAL_BIN defaults to `temporal` on PATH), to check the tests themselves.
 import { ChildProcess, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -119,6 +119,20 @@ async function serverCommand(port: number, dir: string): Promise<string[]> {
     ];
   }
   const bin = process.env.PERDURE_BIN ?? path.join(REPO_ROOT, 'target', 'debug', 'perdure');
+  const pg = process.env.PERDURE_TEST_POSTGRES_URL;
+  if (pg) {
+    // scripts/with-postgres: `server start` on PostgreSQL, tables in a schema of this server's
+    // own (named after its directory, so a restart finds its state).
+    const schema = 't_' + createHash('sha1').update(dir).digest('hex').slice(0, 16);
+    return [
+      bin, 'server', 'start',
+      '--persistence-url', `${pg}?schema=${schema}`,
+      '--ip', '127.0.0.1',
+      '--port', String(port),
+      '--headless',
+      '--log-level', 'warn',
+    ];
+  }
   return [
     bin, 'server', 'start-dev',
     '--ip', '127.0.0.1',

@@ -452,7 +452,11 @@ impl Engine {
         let listed = executions
             .iter()
             .any(|w| w.set_current || w.status != Status::Running as i32);
-        let batch = WriteBatch::writes(shard_id, self.inner.range_ids[shard_id as usize], executions);
+        let batch = WriteBatch::writes(
+            shard_id,
+            self.inner.range_ids[shard_id as usize],
+            executions,
+        );
         self.inner
             .store
             .commit(batch)
@@ -471,7 +475,8 @@ impl Engine {
     /// every other write.
     pub(crate) async fn delete_run(&self, key: &RunKey, workflow_id: &str) -> Result<()> {
         let shard_id = self.shard_of(&key.namespace_id, workflow_id);
-        let mut batch = WriteBatch::writes(shard_id, self.inner.range_ids[shard_id as usize], vec![]);
+        let mut batch =
+            WriteBatch::writes(shard_id, self.inner.range_ids[shard_id as usize], vec![]);
         batch.deletes.push(crate::store::RunRef {
             namespace_id: key.namespace_id.clone(),
             run_id: key.run_id.clone(),

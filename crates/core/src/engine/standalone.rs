@@ -579,7 +579,8 @@ impl Engine {
                 .and_then(|t| IndexedValueType::try_from(*t).ok())
                 .map(crate::info::query_type)
         };
-        perdure_query::parse(&activity_query(q), &lookup).map_err(|e| Error::InvalidArgument(e.to_string()))
+        perdure_query::parse(&activity_query(q), &lookup)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))
     }
 
     /// ListActivityExecutions: the namespace's standalone activities matching a visibility

@@ -73,8 +73,23 @@ pub async fn server() -> TestServer {
             .await
             .unwrap();
         let address = listener.local_addr().unwrap().to_string();
+        // scripts/with-postgres: the same suite on PostgreSQL, each server in a schema of its own.
+        let persistence = match std::env::var("PERDURE_TEST_POSTGRES_URL") {
+            Ok(url) => perdure_server::Persistence::Postgres {
+                url: format!(
+                    "{url}?schema=t_{}",
+                    uuid::Uuid::new_v4()
+                        .simple()
+                        .to_string()
+                        .get(..16)
+                        .unwrap_or("x")
+                ),
+                pool_size: 4,
+            },
+            Err(_) => perdure_server::Persistence::Sqlite(None),
+        };
         let config = perdure_server::ServerConfig {
-            db_path: None,
+            persistence,
             namespaces: vec![],
             ..Default::default()
         };

@@ -36,7 +36,7 @@ pub async fn channel() -> Channel {
         .unwrap();
     let addr = listener.local_addr().unwrap();
     let config = perdure_server::ServerConfig {
-        db_path: None,
+        persistence: perdure_server::Persistence::Sqlite(None),
         namespaces: vec![],
         ..Default::default()
     };
