@@ -326,17 +326,27 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
 /// its cluster drops everything it runs (its whole runtime) and joins again as a follower.
 pub fn run(args: Settings) -> anyhow::Result<()> {
     init_logging(&args.log_level, args.log_format)?;
+    let mut rejoins = 0;
     loop {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
         let exit = rt.block_on(run_once(&args));
         rt.shutdown_timeout(Duration::from_secs(2));
-        match exit? {
-            perdure_server::Exit::Stopped => return Ok(()),
-            perdure_server::Exit::Demoted(why) => {
+        match exit {
+            Ok(perdure_server::Exit::Stopped) => return Ok(()),
+            Ok(perdure_server::Exit::Demoted(why)) => {
                 eprintln!("Perdure server stepped down ({why}); joining the cluster again");
+                rejoins = 1;
             }
+            // Joining again after stepping down: a database that is away for a while is waited
+            // for (up to a minute), not a reason to exit.
+            Err(e) if (1..60).contains(&rejoins) => {
+                eprintln!("Perdure server cannot join the cluster yet ({e:#}); retrying");
+                rejoins += 1;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(e) => return Err(e),
         }
     }
 }

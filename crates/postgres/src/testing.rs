@@ -141,7 +141,10 @@ impl TempCluster {
             pid = std::process::id(),
             dir = self.dir.display()
         );
+        use std::os::unix::process::CommandExt;
+        // A process group of its own: a timeout that kills the test's group spares it.
         let _ = Command::new("sh")
+            .process_group(0)
             .args(["-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

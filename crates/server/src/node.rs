@@ -122,6 +122,13 @@ fn unreachable(node: &str, address: &str, e: &dyn std::fmt::Display) -> Status {
     ))
 }
 
+/// This process's session id: one per process, so a process that steps down and joins again
+/// keeps its membership row (its node name stays its own).
+fn session() -> &'static str {
+    static SESSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SESSION.get_or_init(|| uuid::Uuid::new_v4().to_string())
+}
+
 /// The membership settings of a process.
 pub(crate) struct Membership {
     pub member: Member,
@@ -144,7 +151,7 @@ impl Membership {
         Membership {
             member: Member {
                 node,
-                session: uuid::Uuid::new_v4().to_string(),
+                session: session().to_string(),
                 address,
             },
             lease: config.lease.unwrap_or(Duration::from_secs(5)),
@@ -298,22 +305,21 @@ impl Node {
             _ => None,
         };
         match live {
-            Some(l) => {
-                if self.leader_seen.as_deref() != Some(l.session.as_str()) {
-                    match Endpoint::from_shared(format!("http://{}", l.address)) {
-                        Ok(ep) => {
-                            tracing::info!(leader = %l.node, address = %l.address, "following");
-                            self.leader_seen = Some(l.session.clone());
-                            let _ = self.role.send(Role::Follower {
-                                node: l.node.clone(),
-                                address: l.address.clone(),
-                                channel: ep.connect_timeout(Duration::from_secs(2)).connect_lazy(),
-                            });
-                        }
-                        Err(e) => tracing::warn!(%e, address = %l.address, "bad leader address"),
+            Some(l) if self.leader_seen.as_deref() != Some(l.session.as_str()) => {
+                match Endpoint::from_shared(format!("http://{}", l.address)) {
+                    Ok(ep) => {
+                        tracing::info!(leader = %l.node, address = %l.address, "following");
+                        self.leader_seen = Some(l.session.clone());
+                        let _ = self.role.send(Role::Follower {
+                            node: l.node.clone(),
+                            address: l.address.clone(),
+                            channel: ep.connect_timeout(Duration::from_secs(2)).connect_lazy(),
+                        });
                     }
+                    Err(e) => tracing::warn!(%e, address = %l.address, "bad leader address"),
                 }
             }
+            Some(_) => {}
             None if current.is_ok() => {
                 let (s, member, lease_ms) = (store.clone(), m.member.clone(), m.lease_ms());
                 if let Ok(true) = blocking(move || s.try_lead(&member, lease_ms)).await {
