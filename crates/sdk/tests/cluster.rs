@@ -25,6 +25,9 @@ use perdure_sdk::{
 };
 
 use order::{OrderRequest, OrderStatus};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 const LEASE: &str = "2s";
 
@@ -49,6 +52,7 @@ impl Drop for Process {
     fn drop(&mut self) {
         let _ = Command::new("kill")
             .args(["-CONT", &self.child.id().to_string()])
+            .stderr(Stdio::null())
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -176,6 +180,24 @@ fn register(w: &mut Worker, log: Log) {
         });
 }
 
+async fn health(address: &str) -> ServingStatus {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = HealthClient::new(channel);
+    let status = c
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    ServingStatus::try_from(status).unwrap()
+}
+
 async fn connect(address: &str) -> Client {
     for _ in 0..200 {
         if let Ok(c) = Client::connect(ClientOptions::new(address)).await {
@@ -257,6 +279,9 @@ async fn scenario() {
     );
 
     step("a leads");
+    // Health: SERVING on the leader, NOT_SERVING on a follower (it owns no shard).
+    assert_eq!(health(&a.address()).await, ServingStatus::Serving);
+    assert_eq!(health(&b.address()).await, ServingStatus::NotServing);
     // A second process with a taken node name is refused, with a one-line error.
     let mut dup = start("b", &url, &dir);
     let mut status = None;
