@@ -196,27 +196,7 @@ impl TempCluster {
 
     /// Creates an empty database.
     pub fn create_database(&self, name: &str) -> Result<(), String> {
-        let port = self.port.to_string();
-        let host = self.dir.to_string_lossy().into_owned();
-        self.run(
-            "psql",
-            &[
-                "-h",
-                &host,
-                "-p",
-                &port,
-                "-U",
-                USER,
-                "-d",
-                "postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-q",
-                "-c",
-                &format!("CREATE DATABASE \"{name}\""),
-            ],
-            true,
-        )
+        self.psql("postgres", &format!("CREATE DATABASE \"{name}\""))
     }
 
     /// Runs SQL in a database (as the test role, over the local socket).
