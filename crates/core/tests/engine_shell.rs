@@ -37,11 +37,21 @@ async fn engine() -> (Engine, ManualClock, Arc<MemoryStore>) {
 }
 
 async fn start(store: &Arc<MemoryStore>, clock: &ManualClock) -> Engine {
+    start_with_cache(store, clock, perdure_core::engine::DEFAULT_RUN_CACHE_SIZE).await
+}
+
+/// An engine that keeps at most `run_cache_size` runs in memory.
+async fn start_with_cache(
+    store: &Arc<MemoryStore>,
+    clock: &ManualClock,
+    run_cache_size: usize,
+) -> Engine {
     Engine::start(
         store.clone(),
         Arc::new(clock.clone()),
         Config {
             owner: "test".into(),
+            run_cache_size,
             ..Config::default()
         },
     )
@@ -493,4 +503,146 @@ async fn a_restarted_engine_recovers_open_runs_and_rearms_their_timers() {
         .collect();
     assert_eq!(events(&stored, TimerFired).len(), 1, "{:?}", types(&stored));
     assert_contiguous(&stored);
+}
+
+fn complete_workflow() -> CA {
+    CA::CompleteWorkflowExecutionCommandAttributes(Default::default())
+}
+
+#[tokio::test]
+async fn runs_beyond_the_cache_leave_memory_and_are_read_back_whole_for_their_next_task() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(t0());
+    let e = start_with_cache(&store, &clock, 2).await;
+    for i in 0..6 {
+        start_workflow(&e, &format!("order-{i}")).await;
+        let task = poll_wft(&e).await;
+        complete(&e, &task, vec![timer("t1", Duration::from_secs(60))]).await;
+    }
+    assert!(e.cached_runs() <= 2, "{} runs in memory", e.cached_runs());
+    assert!(e.evicted_runs() >= 4, "{} evicted", e.evicted_runs());
+
+    // A signal to an evicted run reads it back from the store; its next task has the whole
+    // history, in order.
+    let reads = store.executions_read();
+    e.signal_workflow(signal_req("order-0", "pickedUp"))
+        .await
+        .unwrap();
+    assert!(store.executions_read() > reads, "order-0 was read back");
+    let task = poll_wft(&e).await;
+    assert_eq!(
+        task.workflow_execution.as_ref().unwrap().workflow_id,
+        "order-0"
+    );
+    let h = task.history.clone().unwrap().events;
+    assert_eq!(
+        types(&h),
+        [
+            WorkflowExecutionStarted,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            TimerStarted,
+            WorkflowExecutionSignaled,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted
+        ]
+    );
+    assert_contiguous(&h);
+    complete(&e, &task, vec![]).await;
+
+    // Every timer fires although its run is not in memory, and each run completes.
+    clock.advance(Duration::from_secs(61));
+    let mut done = Vec::new();
+    for _ in 0..6 {
+        let task = poll_wft(&e).await;
+        let h = task.history.clone().unwrap().events;
+        assert_eq!(types(&h)[0], WorkflowExecutionStarted);
+        assert!(has(&h, TimerFired), "{:?}", types(&h));
+        assert_contiguous(&h);
+        complete(&e, &task, vec![complete_workflow()]).await;
+        done.push(task.workflow_execution.unwrap().workflow_id);
+    }
+    done.sort();
+    assert_eq!(
+        done,
+        (0..6).map(|i| format!("order-{i}")).collect::<Vec<_>>()
+    );
+    assert_no_wft(&e).await;
+    for i in 0..6 {
+        let h = history(&e, &format!("order-{i}")).await;
+        assert_eq!(types(&h).last(), Some(&WorkflowExecutionCompleted));
+        assert_eq!(events(&h, TimerFired).len(), 1);
+        assert_contiguous(&h);
+    }
+    assert!(e.cached_runs() <= 2, "{} runs in memory", e.cached_runs());
+}
+
+#[tokio::test]
+async fn a_restart_serves_before_reading_every_open_run_then_rearms_them_all() {
+    const DELAYED: usize = 1_200;
+    let (old, clock, store) = engine().await;
+    // Runs waiting on a timer: a start delay, before their first workflow task.
+    for i in 0..DELAYED {
+        old.start_workflow(StartWorkflowExecutionRequest {
+            workflow_start_delay: Some(pdur(Duration::from_secs(60))),
+            ..start_req(&format!("delayed-{i}"))
+        })
+        .await
+        .unwrap();
+    }
+    // One run waiting on a user timer, one on its first workflow task.
+    start_workflow(&old, "timer").await;
+    let task = poll_wft(&old).await;
+    complete(&old, &task, vec![timer("t1", Duration::from_secs(30))]).await;
+    start_workflow(&old, "queued").await;
+    drop(old);
+
+    // Start-up reads open runs a page at a time; hold it after the first page.
+    store.allow_open_pages(Some(1));
+    let e = start_with_cache(&store, &clock, 100).await;
+    // The new engine answers at once, for runs it has not read yet too.
+    let h = history(&e, &format!("delayed-{}", DELAYED - 1)).await;
+    assert_eq!(types(&h), [WorkflowExecutionStarted]);
+    e.signal_workflow(signal_req("timer", "early"))
+        .await
+        .unwrap();
+    let (rearmed, finished) = e.recovery_progress();
+    assert!(!finished, "start-up went on past its first page");
+    assert!(rearmed <= 512, "{rearmed} runs re-armed");
+    assert!(
+        store.open_rows_read() <= 512,
+        "{} read",
+        store.open_rows_read()
+    );
+
+    store.allow_open_pages(None);
+    e.recovered().await;
+    assert_eq!(store.open_rows_read(), DELAYED as u64 + 2);
+    assert!(e.cached_runs() <= 100, "{} runs in memory", e.cached_runs());
+
+    // The queued task and the signal's task are dispatched; then every timer fires.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..2 {
+        let task = poll_wft(&e).await;
+        seen.insert(task.workflow_execution.clone().unwrap().workflow_id);
+        complete(&e, &task, vec![]).await;
+    }
+    assert_eq!(seen, ["queued", "timer"].map(String::from).into());
+    clock.advance(Duration::from_secs(61));
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..DELAYED + 1 {
+        let task = poll_wft(&e).await;
+        let h = task.history.clone().unwrap().events;
+        assert_contiguous(&h);
+        let id = task.workflow_execution.clone().unwrap().workflow_id;
+        if id == "timer" {
+            assert!(has(&h, TimerFired), "{:?}", types(&h));
+        }
+        complete(&e, &task, vec![complete_workflow()]).await;
+        assert!(seen.insert(id), "one task per run");
+    }
+    assert_eq!(seen.len(), DELAYED + 1);
+    assert_no_wft(&e).await;
+    assert!(e.cached_runs() <= 100, "{} runs in memory", e.cached_runs());
 }

@@ -49,6 +49,10 @@ pub struct StartDev {
     /// Serve Prometheus metrics on this port at /metrics.
     #[arg(long)]
     metrics_port: Option<u16>,
+    /// Most workflow runs kept in memory; idle runs beyond it are read from the database on
+    /// their next use (their timers and tasks stay armed) [default: 10000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    run_cache_size: Option<u64>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -113,6 +117,10 @@ pub struct Start {
     /// How long a heartbeat and the leader's lease last, e.g. `5s` or `1500ms` [default: 5s].
     #[arg(long, env = "PERDURE_LEASE", value_parser = parse_duration)]
     lease: Option<Duration>,
+    /// Most workflow runs kept in memory; idle runs beyond it are read from the database on
+    /// their next use (their timers and tasks stay armed) [default: 10000].
+    #[arg(long, env = "PERDURE_RUN_CACHE_SIZE", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    run_cache_size: Option<u64>,
     /// Namespaces to create at start-up (repeatable, or comma-separated); `default` always
     /// exists.
     #[arg(
@@ -149,6 +157,7 @@ struct FileConfig {
     shards: Option<i32>,
     advertise_address: Option<String>,
     lease: Option<String>,
+    run_cache_size: Option<u64>,
     namespaces: Option<Vec<String>>,
     log_level: Option<String>,
     log_format: Option<LogFormat>,
@@ -169,6 +178,7 @@ pub struct Settings {
     shards: Option<i32>,
     advertise_address: Option<String>,
     lease: Option<Duration>,
+    run_cache_size: Option<usize>,
     namespaces: Vec<String>,
     log_level: String,
     log_format: LogFormat,
@@ -190,6 +200,7 @@ impl From<StartDev> for Settings {
             shards: None,
             advertise_address: None,
             lease: None,
+            run_cache_size: a.run_cache_size.map(|n| n as usize),
             namespaces: a.namespace,
             log_level: a.log_level,
             log_format: LogFormat::Text,
@@ -265,10 +276,15 @@ impl Start {
         if lease.is_some_and(|l| l < Duration::from_millis(200)) {
             bail!("--lease must be at least 200ms");
         }
+        let run_cache_size = self.run_cache_size.or(file.run_cache_size);
+        if run_cache_size == Some(0) {
+            bail!("run-cache-size must be at least 1");
+        }
         Ok(Settings {
             persistence,
             advertise_address: self.advertise_address.or(file.advertise_address),
             lease,
+            run_cache_size: run_cache_size.map(|n| n as usize),
             ip,
             port: self.port.or(file.port).unwrap_or(7233),
             ui_ip: ip,
@@ -380,6 +396,7 @@ async fn run_once(args: &Settings) -> anyhow::Result<perdure_server::Exit> {
             shards: args.shards,
             advertise_address: args.advertise_address.clone(),
             lease: args.lease,
+            run_cache_size: args.run_cache_size,
         };
         let shutdown = async {
             #[cfg(unix)]

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use perdure_store::{
-    Cluster, Dialect, ExecutionWrite, Leadership, ListedRow, Member, SqlValue, Store, StoreError,
-    StoredBatchJob, StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule,
+    Cluster, Dialect, ExecutionWrite, Leadership, ListedRow, Member, RunRef, SqlValue, Store,
+    StoreError, StoredBatchJob, StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule,
     VisibilityQuery, WriteBatch,
 };
 use tokio::sync::{Mutex, oneshot};
@@ -29,6 +29,7 @@ use statements::{ReadStatements, WriteStatements};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_cluster.sql"),
+    include_str!("../migrations/0003_open_runs_by_key.sql"),
 ];
 
 /// Largest number of batches folded into one transaction.
@@ -639,17 +640,40 @@ impl Store for PgStore {
         })
     }
 
-    fn load_open_executions(&self) -> Result<Vec<StoredExecution>, StoreError> {
-        self.read(|r| {
+    fn open_executions(
+        &self,
+        after: Option<&RunRef>,
+        limit: usize,
+    ) -> Result<Vec<(RunRef, StoredExecution)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (ns, run) = after.map_or((String::new(), String::new()), |a| {
+            (a.namespace_id.clone(), a.run_id.clone())
+        });
+        self.read(move |r| {
             Box::pin(async move {
+                // Text compares in the "C" collation, as SQLite and the memory store order keys.
                 let rows = r
                     .client
-                    .query("SELECT state FROM executions WHERE open", &[])
+                    .query(
+                        "SELECT namespace_id, run_id, state FROM executions
+                         WHERE open AND (namespace_id COLLATE \"C\", run_id COLLATE \"C\")
+                               > ($1, $2)
+                         ORDER BY namespace_id COLLATE \"C\", run_id COLLATE \"C\" LIMIT $3",
+                        &[&ns, &run, &limit],
+                    )
                     .await
                     .map_err(pg)?;
                 Ok(rows
                     .into_iter()
-                    .map(|r| StoredExecution { state: r.get(0) })
+                    .map(|r| {
+                        (
+                            RunRef {
+                                namespace_id: r.get(0),
+                                run_id: r.get(1),
+                            },
+                            StoredExecution { state: r.get(2) },
+                        )
+                    })
                     .collect())
             })
         })

@@ -237,6 +237,49 @@ async fn no_cache_replays_every_task_and_a_killed_worker_is_replaced() {
     second.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_complete_while_the_server_keeps_one_run_in_memory() {
+    // Every transition but the one in progress finds its run evicted: the server reads it back
+    // from the store, and the worker's sticky tasks get their new events read from the store.
+    let server = server_with_run_cache(Some(1)).await;
+    let client = Client::connect(ClientOptions::new(&server.address))
+        .await
+        .unwrap();
+    let tq = uid("rust-evicted");
+    let worker = start_worker(&client, WorkerOptions::new(&tq), order::register);
+    let mut orders = Vec::new();
+    for i in 0..6 {
+        orders.push(
+            client
+                .start_workflow(
+                    "order",
+                    request(1 + i),
+                    StartOptions::new(uid("evicted"), &tq),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let done = futures::future::join_all(orders.iter().map(deliver)).await;
+    for (i, (h, d)) in orders.iter().zip(&done).enumerate() {
+        assert_eq!(d.state, "Delivered");
+        assert_eq!(d.product_id, 1 + i as u32);
+        let types: Vec<i32> = h
+            .fetch_history()
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.event_type)
+            .collect();
+        assert_eq!(
+            types,
+            EXPECTED.iter().map(|t| *t as i32).collect::<Vec<_>>()
+        );
+        assert_eq!(h.query::<OrderStatus>("getStatus", ()).await.unwrap(), *d);
+    }
+    worker.stop().await;
+}
+
 async fn v1(ctx: WfContext, _: ()) -> WorkflowResult<String> {
     let opts = ActivityOptions::start_to_close(Duration::from_secs(5));
     ctx.activity::<()>("sendPushNotification", ("v1",), opts)

@@ -128,6 +128,9 @@ pub struct ServerConfig {
     pub advertise_address: Option<String>,
     /// How long a process's heartbeat and the leader's lease last (default 5 s).
     pub lease: Option<std::time::Duration>,
+    /// Most workflow runs kept in memory (default [`perdure_core::engine::DEFAULT_RUN_CACHE_SIZE`]);
+    /// idle runs beyond it are read from the store on their next use.
+    pub run_cache_size: Option<usize>,
 }
 
 /// Largest gRPC message accepted (payload limits are enforced separately, with clear errors).
@@ -198,6 +201,9 @@ pub async fn run_member(
         limits: config.limits.clone(),
         owner: member.node.clone(),
         shard_count,
+        run_cache_size: config
+            .run_cache_size
+            .unwrap_or(perdure_core::engine::DEFAULT_RUN_CACHE_SIZE),
         ..Config::default()
     };
     let (health_reporter, health) = tonic_health::server::health_reporter();

@@ -136,8 +136,12 @@ impl Store for GatedStore {
     fn load_deployments(&self) -> Result<Vec<perdure_core::store::StoredDeployment>, StoreError> {
         self.inner.load_deployments()
     }
-    fn load_open_executions(&self) -> Result<Vec<StoredExecution>, StoreError> {
-        self.inner.load_open_executions()
+    fn open_executions(
+        &self,
+        after: Option<&perdure_core::store::RunRef>,
+        limit: usize,
+    ) -> Result<Vec<(perdure_core::store::RunRef, StoredExecution)>, StoreError> {
+        self.inner.open_executions(after, limit)
     }
     fn get_execution(&self, ns: &str, run: &str) -> Result<Option<StoredExecution>, StoreError> {
         self.inner.get_execution(ns, run)

@@ -11,8 +11,8 @@ use std::sync::mpsc;
 
 use parking_lot::Mutex;
 use perdure_store::{
-    Cluster, Dialect, ExecutionWrite, Leadership, ListedRow, Member, SqlValue, Store, StoreError,
-    StoredBatchJob, StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule,
+    Cluster, Dialect, ExecutionWrite, Leadership, ListedRow, Member, RunRef, SqlValue, Store,
+    StoreError, StoredBatchJob, StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule,
     VisibilityQuery, WriteBatch,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_schedules.sql"),
     include_str!("../migrations/0005_worker_deployments.sql"),
     include_str!("../migrations/0006_cluster.sql"),
+    include_str!("../migrations/0007_open_runs_by_key.sql"),
 ];
 
 /// Largest number of batches folded into one transaction.
@@ -478,10 +479,29 @@ impl Store for SqliteStore {
         })
     }
 
-    fn load_open_executions(&self) -> Result<Vec<StoredExecution>, StoreError> {
+    fn open_executions(
+        &self,
+        after: Option<&RunRef>,
+        limit: usize,
+    ) -> Result<Vec<(RunRef, StoredExecution)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (ns, run) = after.map_or(("", ""), |a| (a.namespace_id.as_str(), a.run_id.as_str()));
         self.read(|c| {
-            let mut st = c.prepare("SELECT state FROM executions WHERE open = 1")?;
-            let rows = st.query_map([], |r| Ok(StoredExecution { state: r.get(0)? }))?;
+            // `(ns, run) > ('', '')` holds for every key but the empty one, which no run has.
+            let mut st = c.prepare_cached(
+                "SELECT namespace_id, run_id, state FROM executions
+                 WHERE open = 1 AND (namespace_id, run_id) > (?1, ?2)
+                 ORDER BY namespace_id, run_id LIMIT ?3",
+            )?;
+            let rows = st.query_map(params![ns, run, limit], |r| {
+                Ok((
+                    RunRef {
+                        namespace_id: r.get(0)?,
+                        run_id: r.get(1)?,
+                    },
+                    StoredExecution { state: r.get(2)? },
+                ))
+            })?;
             rows.collect()
         })
     }

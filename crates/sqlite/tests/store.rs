@@ -99,7 +99,11 @@ async fn batches_commit_and_read_back_and_survive_reopen() {
         vec![vec![1], vec![2], vec![3], vec![4]]
     );
     assert_eq!(s.read_events("ns", "r0", 3, 1).unwrap(), vec![vec![3]]);
-    assert_eq!(s.load_open_executions().unwrap().len(), 49, "r0 closed");
+    assert_eq!(
+        perdure_store::conformance::open_runs(&s).len(),
+        49,
+        "r0 closed"
+    );
     assert_eq!(
         s.get_current_run("ns", "wf-r7").unwrap().as_deref(),
         Some("r7")

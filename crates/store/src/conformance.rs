@@ -118,6 +118,70 @@ pub async fn run_all<S: Store>(new_store: impl Fn() -> S) {
     the_fence_guards_deletes(&new_store()).await;
     membership_and_leadership(&new_store());
     the_shard_count_only_grows(&new_store());
+    open_runs_are_paged_in_key_order(&new_store()).await;
+}
+
+/// Every open run, read a few at a time as start-up reads them.
+pub fn open_runs(s: &dyn Store) -> Vec<RunRef> {
+    let mut all: Vec<RunRef> = Vec::new();
+    loop {
+        let page = s.open_executions(all.last(), 7).unwrap();
+        let n = page.len();
+        all.extend(page.into_iter().map(|(r, _)| r));
+        if n < 7 {
+            return all;
+        }
+    }
+}
+
+/// Open runs come a page at a time in `(namespace id, run id)` order, each with its latest state,
+/// whatever the page size; closed runs are skipped.
+pub async fn open_runs_are_paged_in_key_order(s: &dyn Store) {
+    let b = s.name();
+    let r = s.acquire_shards("me", 1).unwrap();
+    let mut expected = Vec::new();
+    for ns in ["ns", "ns-2", "a"] {
+        let mut writes = Vec::new();
+        for i in 0..12 {
+            let run = format!("run-{i:02}");
+            let mut w = write(
+                &format!("wf-{i}"),
+                &run,
+                if i % 4 == 3 { 2 } else { 1 },
+                &[1],
+            );
+            w.namespace_id = ns.into();
+            w.visibility.namespace_id = ns.into();
+            if i % 4 != 3 {
+                expected.push(RunRef {
+                    namespace_id: ns.into(),
+                    run_id: run,
+                });
+            }
+            writes.push(w);
+        }
+        commit(s, 0, r[0], writes).await.unwrap();
+    }
+    expected.sort_by(|x, y| (&x.namespace_id, &x.run_id).cmp(&(&y.namespace_id, &y.run_id)));
+    assert_eq!(open_runs(s), expected, "{b}: pages of 7");
+    let all = s.open_executions(None, 1000).unwrap();
+    assert_eq!(
+        all.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>(),
+        expected,
+        "{b}: one page"
+    );
+    assert!(
+        all.iter()
+            .all(|(r, e)| e.state == format!("{}:1", r.run_id).into_bytes()),
+        "{b}: each with its state"
+    );
+    let page = s.open_executions(Some(&expected[4]), 2).unwrap();
+    assert_eq!(page.len(), 2, "{b}");
+    assert_eq!(page[0].0, expected[5], "{b}: strictly after the key given");
+    assert!(
+        s.open_executions(expected.last(), 10).unwrap().is_empty(),
+        "{b}: nothing after the last"
+    );
 }
 
 /// Concurrent batches all land; history reads honour `first_event_id` and `limit`; the open
@@ -151,11 +215,7 @@ pub async fn batches_commit_and_read_back(s: &dyn Store) {
         s.read_events("other", "r0", 1, 10).unwrap().is_empty(),
         "{b}"
     );
-    assert_eq!(
-        s.load_open_executions().unwrap().len(),
-        19,
-        "{b}: r0 closed"
-    );
+    assert_eq!(open_runs(s).len(), 19, "{b}: r0 closed");
     assert_eq!(
         s.get_execution(NS, "r0").unwrap().unwrap().state,
         b"r0:2",
@@ -189,7 +249,7 @@ pub async fn batches_commit_and_read_back(s: &dyn Store) {
         Some("r1-next"),
         "{b}: the current run moves"
     );
-    assert_eq!(s.load_open_executions().unwrap().len(), 19, "{b}");
+    assert_eq!(open_runs(s).len(), 19, "{b}");
 }
 
 /// A batch under a superseded fencing token (or for a shard never acquired) is refused whole.
@@ -320,7 +380,7 @@ pub async fn deleting_a_run_removes_all_of_it(s: &dyn Store) {
     assert!(s.get_execution(NS, "a").unwrap().is_none(), "{b}");
     assert!(s.read_events(NS, "a", 1, 10).unwrap().is_empty(), "{b}");
     assert!(s.get_current_run(NS, "wf-a").unwrap().is_none(), "{b}");
-    assert_eq!(s.load_open_executions().unwrap().len(), 1, "{b}");
+    assert_eq!(open_runs(s).len(), 1, "{b}");
     assert_eq!(
         s.count_visibility(NS, &everything(false)).unwrap().0,
         1,

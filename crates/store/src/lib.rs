@@ -196,8 +196,14 @@ pub trait Store: Cluster + Send + Sync + 'static {
     /// Inserts (`create=true`, fails with AlreadyExists) or overwrites a namespace.
     fn put_namespace(&self, ns: &StoredNamespace, create: bool) -> Result<(), StoreError>;
 
-    /// Encoded states of every run that is still open.
-    fn load_open_executions(&self) -> Result<Vec<StoredExecution>, StoreError>;
+    /// One page of the runs that are still open, in `(namespace id, run id)` order, starting
+    /// after `after`: at most `limit` of them, each with its encoded state. Start-up reads them a
+    /// page at a time, so no backend ever holds every open run at once.
+    fn open_executions(
+        &self,
+        after: Option<&RunRef>,
+        limit: usize,
+    ) -> Result<Vec<(RunRef, StoredExecution)>, StoreError>;
     fn get_execution(
         &self,
         namespace_id: &str,

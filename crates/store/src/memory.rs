@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+
+use parking_lot::{Condvar, Mutex};
 use tokio::sync::oneshot;
 
 use std::cmp::Ordering;
@@ -168,11 +170,43 @@ impl Cluster for MemoryStore {
 #[derive(Default)]
 pub struct MemoryStore {
     data: Mutex<Data>,
+    reads: Reads,
+}
+
+/// What tests can see of the reads a store served, and hold back.
+#[derive(Default)]
+struct Reads {
+    /// Open runs returned by [`Store::open_executions`].
+    open_rows: AtomicU64,
+    /// Pages of open runs served.
+    open_pages: AtomicU64,
+    /// Calls of [`Store::get_execution`].
+    executions: AtomicU64,
+    /// Pages of open runs that may be served; `None` is no limit.
+    pages_allowed: Mutex<Option<u64>>,
+    more_allowed: Condvar,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Open runs returned by [`Store::open_executions`] so far.
+    pub fn open_rows_read(&self) -> u64 {
+        self.reads.open_rows.load(AtomicOrdering::SeqCst)
+    }
+
+    /// Runs read one at a time by [`Store::get_execution`] so far.
+    pub fn executions_read(&self) -> u64 {
+        self.reads.executions.load(AtomicOrdering::SeqCst)
+    }
+
+    /// Serves at most `pages` pages of open runs in all (`None`: any number); a read beyond
+    /// them blocks its thread until this is raised. Lets a test catch start-up half-way.
+    pub fn allow_open_pages(&self, pages: Option<u64>) {
+        *self.reads.pages_allowed.lock() = pages;
+        self.reads.more_allowed.notify_all();
     }
 }
 
@@ -482,15 +516,47 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn load_open_executions(&self) -> Result<Vec<StoredExecution>, StoreError> {
-        Ok(self
-            .data
-            .lock()
+    fn open_executions(
+        &self,
+        after: Option<&RunRef>,
+        limit: usize,
+    ) -> Result<Vec<(RunRef, StoredExecution)>, StoreError> {
+        {
+            let mut allowed = self.reads.pages_allowed.lock();
+            while allowed.is_some_and(|n| self.reads.open_pages.load(AtomicOrdering::SeqCst) >= n) {
+                self.reads.more_allowed.wait(&mut allowed);
+            }
+            self.reads.open_pages.fetch_add(1, AtomicOrdering::SeqCst);
+        }
+        let d = self.data.lock();
+        let mut open: Vec<_> = d
             .executions
-            .values()
-            .filter(|e| e.open)
-            .map(|e| StoredExecution {
-                state: e.state.clone(),
+            .iter()
+            .filter(|(k, e)| {
+                e.open
+                    && after.is_none_or(|a| {
+                        (k.0.as_str(), k.1.as_str()) > (a.namespace_id.as_str(), a.run_id.as_str())
+                    })
+            })
+            .collect();
+        open.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        open.truncate(limit);
+        self.reads
+            .open_rows
+            .fetch_add(open.len() as u64, AtomicOrdering::SeqCst);
+        Ok(open
+            .into_iter()
+            .take(limit)
+            .map(|((ns, run), e)| {
+                (
+                    RunRef {
+                        namespace_id: ns.clone(),
+                        run_id: run.clone(),
+                    },
+                    StoredExecution {
+                        state: e.state.clone(),
+                    },
+                )
             })
             .collect())
     }
@@ -500,6 +566,7 @@ impl Store for MemoryStore {
         namespace_id: &str,
         run_id: &str,
     ) -> Result<Option<StoredExecution>, StoreError> {
+        self.reads.executions.fetch_add(1, AtomicOrdering::SeqCst);
         Ok(self
             .data
             .lock()

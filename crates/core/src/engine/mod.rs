@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use hashlink::LinkedHashMap;
 use parking_lot::{Mutex, RwLock};
 use perdure_proto::api::history::v1::HistoryEvent;
 use perdure_proto::api::query::v1::{WorkflowQuery, WorkflowQueryResult};
@@ -44,7 +45,7 @@ use crate::info::visibility_row;
 use crate::matching::{Matching, QueueKind, Route, RunKey, Task};
 use crate::mutable::{Effect, TimerKind, Tx};
 use crate::state::ExecutionState;
-use crate::store::{ExecutionWrite, SharedStore, WriteBatch};
+use crate::store::{ExecutionWrite, RunRef, SharedStore, WriteBatch};
 use crate::timers::Timers;
 use perdure_proto::api::enums::v1::{TimeoutType, WorkflowExecutionStatus as Status};
 
@@ -61,7 +62,16 @@ pub struct Config {
     pub limits: crate::limits::Limits,
     /// Longest a history or update long poll is held.
     pub long_poll: Duration,
+    /// Most runs kept in memory. Beyond it, idle runs leave memory least recently used first and
+    /// are read from the store on their next use; their timers and queued tasks stay armed.
+    pub run_cache_size: usize,
 }
+
+/// Default of [`Config::run_cache_size`].
+pub const DEFAULT_RUN_CACHE_SIZE: usize = 10_000;
+
+/// Open runs read per page by the start-up recovery.
+const RECOVERY_PAGE: usize = 512;
 
 impl Default for Config {
     fn default() -> Self {
@@ -71,6 +81,7 @@ impl Default for Config {
             namespaces: vec!["default".into()],
             limits: Default::default(),
             long_poll: Duration::from_secs(20),
+            run_cache_size: DEFAULT_RUN_CACHE_SIZE,
         }
     }
 }
@@ -88,10 +99,15 @@ pub(crate) struct Inner {
     pub(crate) timers: Timers,
     pub(crate) config: Config,
     pub(crate) namespaces: RwLock<namespaces::Registry>,
-    /// Runs held in memory: every open run, plus closed runs while they are in use.
-    runs: Mutex<HashMap<RunKey, Arc<Entry>>>,
-    /// Cache of the current run per (namespace id, workflow id).
+    /// Runs held in memory, least recently used first: runs in use, and idle open runs up to
+    /// `config.run_cache_size`.
+    runs: Mutex<LinkedHashMap<RunKey, Arc<Entry>>>,
+    /// Cache of the current run per (namespace id, workflow id), for runs held in memory.
     current: Mutex<HashMap<(String, String), String>>,
+    /// Runs that left memory since start-up (evicted, closed, discarded, deleted).
+    evictions: AtomicU64,
+    /// Open runs read by the start-up recovery so far, and whether it has finished.
+    recovery: RecoveryProgress,
     /// Serialises start/reuse decisions per workflow id.
     id_locks: Vec<tokio::sync::Mutex<()>>,
     /// Fencing token per shard.
@@ -109,6 +125,21 @@ pub(crate) struct Inner {
     deployments: deployments::Registry,
     /// Bumped after every commit that starts or closes a run (what a workflow list shows).
     list_changes: tokio::sync::watch::Sender<u64>,
+}
+
+/// How far the start-up recovery got.
+struct RecoveryProgress {
+    runs: AtomicU64,
+    done: watch::Sender<bool>,
+}
+
+impl Default for RecoveryProgress {
+    fn default() -> Self {
+        RecoveryProgress {
+            runs: AtomicU64::new(0),
+            done: watch::channel(false).0,
+        }
+    }
 }
 
 /// One run in memory.
@@ -199,8 +230,10 @@ impl Engine {
                 matching,
                 timers,
                 namespaces: RwLock::new(Default::default()),
-                runs: Mutex::new(HashMap::new()),
+                runs: Mutex::new(LinkedHashMap::new()),
                 current: Mutex::new(HashMap::new()),
+                evictions: AtomicU64::new(0),
+                recovery: Default::default(),
                 id_locks: (0..256).map(|_| tokio::sync::Mutex::new(())).collect(),
                 range_ids,
                 next_query: AtomicU64::new(1),
@@ -215,8 +248,11 @@ impl Engine {
         };
         engine.load_namespaces().await?;
         engine.load_deployments().await?;
-        engine.recover().await?;
         engine.start_scheduler().await?;
+        // Open runs are re-armed in the background, a page at a time: the engine serves at once
+        // however many runs are open, and due timers and tasks are dispatched as pages arrive.
+        let me = engine.clone();
+        tokio::spawn(async move { me.recover().await });
         let me = engine.clone();
         tokio::spawn(async move {
             while let Some((run, kind)) = fired.recv().await {
@@ -248,45 +284,115 @@ impl Engine {
         self.inner.next_query.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Loads every open run and re-creates its queue entries and timers.
-    async fn recover(&self) -> Result<()> {
-        let s = self.inner.store.clone();
-        let rows = tokio::task::spawn_blocking(move || s.load_open_executions())
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
-        let mut keys = Vec::new();
-        for row in rows {
-            let state = ExecutionState::decode(row.state.as_slice())
-                .map_err(|e| Error::Internal(format!("corrupt execution state: {e}")))?;
-            let key = RunKey {
-                namespace_id: state.namespace_id.clone(),
-                run_id: state.run_id.clone(),
-            };
-            if state.status == Status::Running as i32 {
-                self.inner.current.lock().insert(
-                    (state.namespace_id.clone(), state.workflow_id.clone()),
-                    state.run_id.clone(),
-                );
-            }
-            self.insert_entry(key.clone(), state, None);
-            keys.push(key);
-        }
-        let n = keys.len();
-        for key in keys {
-            self.mutate(key, |tx, _| {
-                if tx.is_running() {
-                    tx.rearm_all();
-                } else if tx.state.parent.is_some() && !tx.state.parent_notified {
-                    tx.effects.push(Effect::NotifyParent);
-                }
-                Ok(())
+    /// Re-creates the queue entries and timers of every open run, reading the runs a page at a
+    /// time in key order. A run's state is only read here, not kept: what it re-arms is a hint
+    /// that is checked against the run's state when it fires, so a page that is already stale
+    /// does no harm. Runs wait in the store until they are used.
+    async fn recover(&self) {
+        let mut after: Option<RunRef> = None;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let s = self.inner.store.clone();
+            let from = after.clone();
+            let page = tokio::task::spawn_blocking(move || {
+                s.open_executions(from.as_ref(), RECOVERY_PAGE)
             })
-            .await?;
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))
+            .and_then(|r| r.map_err(Error::from));
+            let page = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(%e, "reading open runs failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            let full = page.len() == RECOVERY_PAGE;
+            after = page.last().map(|(r, _)| r.clone());
+            for (r, row) in page {
+                let key = RunKey {
+                    namespace_id: r.namespace_id,
+                    run_id: r.run_id,
+                };
+                match ExecutionState::decode(row.state.as_slice()) {
+                    Ok(state) => self.rearm(key, state).await,
+                    Err(e) => {
+                        tracing::error!(run_id = %key.run_id, %e, "corrupt execution state; the run is not re-armed")
+                    }
+                }
+                self.inner.recovery.runs.fetch_add(1, Ordering::Relaxed);
+            }
+            if !full {
+                break;
+            }
         }
+        self.inner.recovery.done.send_replace(true);
+        let n = self.inner.recovery.runs.load(Ordering::Relaxed);
         if n > 0 {
-            tracing::info!(runs = n, "recovered open workflow runs");
+            tracing::info!(runs = n, "re-armed the open workflow runs");
         }
-        Ok(())
+    }
+
+    /// Arms the timers and queues the tasks of one run read by the recovery.
+    async fn rearm(&self, key: RunKey, mut state: ExecutionState) {
+        let rearm = |tx: &mut Tx| {
+            if tx.is_running() {
+                tx.rearm_all();
+            } else if tx.state.parent.is_some() && !tx.state.parent_notified {
+                tx.effects.push(Effect::NotifyParent);
+            }
+        };
+        let mut tx = Tx::with_limits(
+            &mut state,
+            self.inner.clock.now(),
+            &self.inner.config.limits,
+        );
+        rearm(&mut tx);
+        if tx.changed || !tx.events.is_empty() {
+            // Re-arming changes this run (a sticky task back to its normal queue): that is a
+            // transition like any other, on the run's latest state.
+            drop(tx);
+            if let Err(e) = self
+                .mutate(key, move |tx, _| {
+                    rearm(tx);
+                    Ok(())
+                })
+                .await
+            {
+                tracing::warn!(%e, "re-arming a run failed");
+            }
+            return;
+        }
+        let effects = std::mem::take(&mut tx.effects);
+        drop(tx);
+        self.run_effects(&key, &state, &mut RunExtra::default(), effects);
+    }
+
+    /// How far the start-up recovery got: open runs re-armed so far, and whether it finished.
+    pub fn recovery_progress(&self) -> (u64, bool) {
+        (
+            self.inner.recovery.runs.load(Ordering::Relaxed),
+            *self.inner.recovery.done.borrow(),
+        )
+    }
+
+    /// Waits until the start-up recovery has re-armed every open run.
+    pub async fn recovered(&self) {
+        let mut rx = self.inner.recovery.done.subscribe();
+        let _ = rx.wait_for(|d| *d).await;
+    }
+
+    /// Number of runs held in memory.
+    pub fn cached_runs(&self) -> usize {
+        self.inner.runs.lock().len()
+    }
+
+    /// Runs that left memory since start-up.
+    pub fn evicted_runs(&self) -> u64 {
+        self.inner.evictions.load(Ordering::Relaxed)
     }
 
     fn insert_entry(
@@ -305,13 +411,89 @@ impl Engine {
             }),
             version: watch::channel(0).0,
         });
-        self.inner.runs.lock().insert(key, entry.clone());
+        let evicted = {
+            let mut runs = self.inner.runs.lock();
+            if let Some(old) = runs.insert(key, entry.clone()) {
+                // Whoever holds the replaced entry must fetch the new one.
+                if let Ok(mut d) = old.data.try_lock() {
+                    d.extra.evicted = true;
+                }
+            }
+            self.shrink(&mut runs)
+        };
+        self.forget_current(evicted);
         entry
+    }
+
+    /// Evicts idle runs, least recently used first, until at most `run_cache_size` are held (or
+    /// every run left is in use). A run is idle when nothing but the map holds its entry (no
+    /// transition, long poll or reader has it) and no query waits on it. Returns the
+    /// `(namespace id, workflow id, run id)` of each evicted run.
+    fn shrink(
+        &self,
+        runs: &mut LinkedHashMap<RunKey, Arc<Entry>>,
+    ) -> Vec<(String, String, String)> {
+        let cap = self.inner.config.run_cache_size;
+        let mut evicted = Vec::new();
+        // Runs in use go to the back; looking at each at most once bounds the work.
+        let mut budget = runs.len().saturating_sub(cap);
+        if budget > 0 {
+            budget += 64;
+        }
+        while runs.len() > cap && budget > 0 {
+            budget -= 1;
+            let Some((key, entry)) = runs.pop_front() else {
+                break;
+            };
+            let idle = Arc::strong_count(&entry) == 1
+                && entry.data.try_lock().is_ok_and(|mut d| {
+                    if d.extra.queries.is_empty() {
+                        d.extra.evicted = true;
+                        evicted.push((
+                            d.state.namespace_id.clone(),
+                            d.state.workflow_id.clone(),
+                            d.state.run_id.clone(),
+                        ));
+                        true
+                    } else {
+                        false
+                    }
+                });
+            if idle {
+                self.inner.evictions.fetch_add(1, Ordering::Relaxed);
+            } else {
+                runs.insert(key, entry);
+            }
+        }
+        evicted
+    }
+
+    /// Drops the current-run cache entries of runs that left memory (the store answers them).
+    fn forget_current(&self, runs: Vec<(String, String, String)>) {
+        if runs.is_empty() {
+            return;
+        }
+        let mut current = self.inner.current.lock();
+        for (ns, wf, run) in runs {
+            let k = (ns, wf);
+            if current.get(&k) == Some(&run) {
+                current.remove(&k);
+            }
+        }
+    }
+
+    /// Takes a run out of memory; the next use reads it from the store.
+    pub(crate) fn remove_entry(&self, key: &RunKey) -> Option<Arc<Entry>> {
+        let e = self.inner.runs.lock().remove(key);
+        if e.is_some() {
+            self.inner.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+        e
     }
 
     /// The in-memory entry of a run, loading it from the store if needed.
     pub(crate) async fn entry(&self, key: &RunKey) -> Result<Arc<Entry>> {
-        if let Some(e) = self.inner.runs.lock().get(key) {
+        if let Some(e) = self.inner.runs.lock().to_back(key) {
             return Ok(e.clone());
         }
         let s = self.inner.store.clone();
@@ -327,8 +509,8 @@ impl Engine {
         };
         let state = ExecutionState::decode(row.state.as_slice())
             .map_err(|e| Error::Internal(format!("corrupt execution state: {e}")))?;
-        let runs = self.inner.runs.lock();
-        if let Some(e) = runs.get(key) {
+        let mut runs = self.inner.runs.lock();
+        if let Some(e) = runs.to_back(key) {
             return Ok(e.clone());
         }
         drop(runs);
@@ -435,8 +617,13 @@ impl Engine {
             && data.extra.queries.is_empty()
         {
             // Closed runs are reloaded on demand; memory is for open ones.
-            self.inner.runs.lock().remove(key);
+            self.remove_entry(key);
             data.extra.evicted = true;
+            self.forget_current(vec![(
+                data.state.namespace_id.clone(),
+                data.state.workflow_id.clone(),
+                data.state.run_id.clone(),
+            )]);
         }
         Ok(out)
     }
@@ -444,7 +631,7 @@ impl Engine {
     /// Drops a run's in-memory state (it may be ahead of the store); the next use reloads it.
     fn discard(&self, key: &RunKey, data: &mut RunData) {
         data.extra.evicted = true;
-        self.inner.runs.lock().remove(key);
+        self.remove_entry(key);
     }
 
     async fn commit(&self, state: &ExecutionState, executions: Vec<ExecutionWrite>) -> Result<()> {

@@ -750,7 +750,7 @@ impl Engine {
             })
             .await?;
         self.delete_run(&key, &workflow_id).await?;
-        if let Some(e) = self.inner.runs.lock().remove(&key)
+        if let Some(e) = self.remove_entry(&key)
             && let Ok(mut d) = e.data.try_lock()
         {
             d.extra.evicted = true;

@@ -45,6 +45,12 @@ impl Drop for TestServer {
 
 /// Starts the server under test and waits until a client can connect.
 pub async fn server() -> TestServer {
+    server_with_run_cache(None).await
+}
+
+/// [`server`], with Perdure keeping at most `run_cache_size` workflow runs in memory (Temporal's
+/// dev server keeps its own defaults).
+pub async fn server_with_run_cache(run_cache_size: Option<usize>) -> TestServer {
     let s = if target() == "temporal" {
         let port = free_port();
         let bin = std::env::var("TEMPORAL_BIN").unwrap_or_else(|_| "temporal".into());
@@ -91,6 +97,7 @@ pub async fn server() -> TestServer {
         let config = perdure_server::ServerConfig {
             persistence,
             namespaces: vec![],
+            run_cache_size,
             ..Default::default()
         };
         tokio::spawn(perdure_server::run(
