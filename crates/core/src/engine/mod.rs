@@ -289,6 +289,7 @@ impl Engine {
     /// that is checked against the run's state when it fires, so a page that is already stale
     /// does no harm. Runs wait in the store until they are used.
     async fn recover(&self) {
+        let began = Instant::now();
         let mut after: Option<RunRef> = None;
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -331,9 +332,11 @@ impl Engine {
         }
         self.inner.recovery.done.send_replace(true);
         let n = self.inner.recovery.runs.load(Ordering::Relaxed);
-        if n > 0 {
-            tracing::info!(runs = n, "re-armed the open workflow runs");
-        }
+        tracing::info!(
+            runs = n,
+            elapsed_ms = began.elapsed().as_millis() as u64,
+            "re-armed the open workflow runs"
+        );
     }
 
     /// Arms the timers and queues the tasks of one run read by the recovery.
