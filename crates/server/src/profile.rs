@@ -6,7 +6,7 @@
 //! Sampling is pprof-rs: `setitimer(ITIMER_PROF)` delivers SIGPROF as the process uses CPU and
 //! the handler records the interrupted thread's stack, so it needs no kernel perf events. Frames
 //! are symbolized and demangled when the report is built (release builds keep `debug = 1`), and
-//! each stack's root is its thread's name (`tokio-runtime-worker`, the SQLite writer, ...). The
+//! each stack's root is its thread's name (`tokio-rt-worker`, the SQLite writer, ...). The
 //! sampler is process-wide, so one profile runs at a time: a request arriving meanwhile gets 409
 //! Conflict. The wait is an async sleep; starting the sampler (its first backtrace loads the
 //! symbols) and building and rendering the report run on blocking threads. A client that goes
