@@ -7,6 +7,7 @@ mod perdure_order;
 mod workflow;
 
 use std::{
+    path::PathBuf,
     str::FromStr,
     sync::{
         Arc,
@@ -78,6 +79,17 @@ struct Args {
     /// With --sdk perdure: concurrent activity task polls (default: perdure-sdk's, 2).
     #[arg(long)]
     activity_pollers: Option<usize>,
+    /// Write a CPU flame graph (SVG) of the server to this file: when the orders start, the
+    /// bench asks the server's metrics listener (--profile-address) for
+    /// /debug/pprof/profile?seconds=N.
+    #[arg(long, value_name = "FILE.svg", requires = "profile_address")]
+    profile: Option<PathBuf>,
+    /// The server's metrics listener, host:port (its --metrics-port), for --profile.
+    #[arg(long, value_name = "HOST:PORT", requires = "profile")]
+    profile_address: Option<String>,
+    /// How long the server samples its CPU for --profile, in seconds (1 to 300).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    profile_seconds: u64,
 }
 
 #[derive(Default)]
@@ -91,6 +103,11 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.orders == 0 || args.concurrency == 0 {
         bail!("--orders and --concurrency must be at least 1");
+    }
+    if let Some(path) = &args.profile {
+        // Fail now rather than after the run if the flame graph cannot be written there.
+        std::fs::File::create(path)
+            .with_context(|| format!("cannot write the flame graph to {}", path.display()))?;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -174,7 +191,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         let failed = match &report {
             Ok(Ok(r)) => {
                 r.print(&args, &task_queue, cpu_start);
-                r.failures > 0
+                r.failed()
             }
             Ok(Err(e)) => {
                 eprintln!("perdure-bench: driver error: {e:#}");
@@ -268,7 +285,7 @@ async fn run_perdure(args: Args) -> anyhow::Result<bool> {
     let failed = match &report {
         Ok(Ok(r)) => {
             r.print(&args, &task_queue, cpu_start);
-            r.failures > 0
+            r.failed()
         }
         Ok(Err(e)) => {
             eprintln!("perdure-bench: driver error: {e:#}");
@@ -336,9 +353,16 @@ struct Report {
     timings: Vec<Timing>,
     queries: u64,
     query_ms: Vec<f64>,
+    /// With --profile: the flame graph's size in bytes once written, or why there is none.
+    profile: Option<anyhow::Result<usize>>,
 }
 
 impl Report {
+    /// Whether an order failed, or the flame graph asked for could not be had.
+    fn failed(&self) -> bool {
+        self.failures > 0 || matches!(self.profile, Some(Err(_)))
+    }
+
     fn percentile(&self, p: f64) -> f64 {
         pct(&self.latencies_ms, p)
     }
@@ -423,6 +447,29 @@ impl Report {
                 0.0
             }
         );
+        if let (Some(path), Some(outcome)) = (&args.profile, &self.profile) {
+            match outcome {
+                Ok(bytes) => {
+                    let idle = if self.seconds < args.profile_seconds as f64 {
+                        format!(
+                            "; the orders ended after {:.1} s, the rest is the server idle",
+                            self.seconds
+                        )
+                    } else {
+                        String::new()
+                    };
+                    println!(
+                        "  flame graph:       {} (server CPU over {} s from the orders' start, {bytes} bytes{idle})",
+                        path.display(),
+                        args.profile_seconds
+                    );
+                }
+                Err(e) => {
+                    println!("  flame graph:       none, the profile failed");
+                    eprintln!("perdure-bench: CPU profile for {}: {e:#}", path.display());
+                }
+            }
+        }
         let r1 = |x: f64| (x * 10.0).round() / 10.0;
         let phase_p50 = |f: fn(&Timing) -> f64| r1(self.phase(f).0);
         let line = serde_json::json!({
@@ -481,6 +528,15 @@ async fn drive(args: Args, client: Driver, task_queue: String) -> anyhow::Result
         };
 
     let started = Instant::now();
+    // The server samples its CPU from the orders' start, meanwhile.
+    let profiling = match (&args.profile, &args.profile_address) {
+        (Some(path), Some(address)) => Some(tokio::spawn(profile(
+            address.clone(),
+            args.profile_seconds,
+            path.clone(),
+        ))),
+        _ => None,
+    };
     while next < args.orders || !set.is_empty() {
         while next < args.orders && set.len() < args.concurrency {
             let i = next;
@@ -516,6 +572,13 @@ async fn drive(args: Args, client: Driver, task_queue: String) -> anyhow::Result
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    let profile = match profiling {
+        Some(task) => Some(
+            task.await
+                .unwrap_or_else(|e| Err(anyhow!("the profile task panicked: {e}"))),
+        ),
+        None => None,
+    };
     let mut query_ms = std::mem::take(&mut *counters.query_ms.lock().unwrap());
     query_ms.sort_by(|a, b| a.total_cmp(b));
     let mut latencies_ms: Vec<f64> = timings.iter().map(|t| t.total).collect();
@@ -529,7 +592,65 @@ async fn drive(args: Args, client: Driver, task_queue: String) -> anyhow::Result
         timings,
         queries: counters.queries.load(Ordering::Relaxed),
         query_ms,
+        profile,
     })
+}
+
+/// Asks the server at `address` (its metrics listener) for a CPU flame graph of `seconds` and
+/// writes it to `path`; returns its size. On failure, removes the empty file made at start-up.
+async fn profile(address: String, seconds: u64, path: PathBuf) -> anyhow::Result<usize> {
+    let path_and_query = format!("/debug/pprof/profile?seconds={seconds}");
+    let url = format!("http://{address}{path_and_query}");
+    // The server answers once it has sampled for `seconds` and rendered the graph.
+    let limit = Duration::from_secs(seconds + 60);
+    let answer = match tokio::time::timeout(limit, http_get(&address, &path_and_query)).await {
+        Ok(answer) => answer.with_context(|| format!("GET {url}")),
+        Err(_) => Err(anyhow!("GET {url}: no answer within {} s", limit.as_secs())),
+    };
+    let display = path.display().to_string();
+    tokio::task::spawn_blocking(move || match answer {
+        Ok(svg) => std::fs::write(&path, &svg)
+            .map(|()| svg.len())
+            .with_context(|| format!("writing {display}")),
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            Err(e)
+        }
+    })
+    .await?
+}
+
+/// `GET path_and_query` over one HTTP/1.1 connection to `address` (hyper's client); the body if
+/// the status is 200, else an error with the status and the server's message.
+async fn http_get(address: &str, path_and_query: &str) -> anyhow::Result<Vec<u8>> {
+    use http_body_util::BodyExt;
+
+    let stream = tokio::net::TcpStream::connect(address)
+        .await
+        .with_context(|| format!("connecting to {address}"))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .context("HTTP/1.1 handshake")?;
+    let connection = tokio::spawn(connection);
+    let request = hyper::Request::get(path_and_query)
+        .header(hyper::header::HOST, address)
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())?;
+    let response = sender.send_request(request).await.with_context(|| {
+        format!("no HTTP/1.1 answer: is {address} the server's --metrics-port?")
+    })?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .context("reading the answer")?
+        .to_bytes();
+    connection.abort();
+    if status != hyper::StatusCode::OK {
+        bail!("{status}: {}", String::from_utf8_lossy(&body).trim());
+    }
+    Ok(body.to_vec())
 }
 
 /// One order: start, (poll getStatus until Paid,) signal pickedUp, signal delivered, wait for the

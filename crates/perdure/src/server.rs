@@ -46,7 +46,8 @@ pub struct StartDev {
     /// `temporal server start-dev --http-port`).
     #[arg(long)]
     http_port: Option<u16>,
-    /// Serve Prometheus metrics on this port at /metrics.
+    /// Serve Prometheus metrics on this port at /metrics, and CPU profiles at
+    /// /debug/pprof/profile.
     #[arg(long)]
     metrics_port: Option<u16>,
     /// Most workflow runs kept in memory; idle runs beyond it are read from the database on
@@ -101,7 +102,8 @@ pub struct Start {
     /// Also serve Temporal's HTTP API alone, at all its paths, on this port [default: none].
     #[arg(long, env = "PERDURE_HTTP_PORT")]
     http_port: Option<u16>,
-    /// Serve Prometheus metrics on this port at /metrics [default: none].
+    /// Serve Prometheus metrics on this port at /metrics, and CPU profiles at
+    /// /debug/pprof/profile [default: none].
     #[arg(long, env = "PERDURE_METRICS_PORT")]
     metrics_port: Option<u16>,
     /// This process's name in the cluster; unique per process [default: perdure-<pid>].

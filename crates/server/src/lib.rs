@@ -8,6 +8,7 @@ pub mod node;
 
 pub use node::Exit;
 pub mod metrics;
+pub mod profile;
 
 pub use perdure_core::limits::Limits;
 

@@ -1,7 +1,8 @@
 //! Prometheus metrics: [`install`] puts a process-wide recorder behind the `metrics` facade
 //! (which the engine and the storage backends record through), [`serve`] answers `GET /metrics`
 //! in Prometheus' text exposition format (0.0.4) on a listener of its own, and [`Rpc`] wraps each
-//! gRPC service to count and time its requests.
+//! gRPC service to count and time its requests. The same listener answers CPU profiles at
+//! `/debug/pprof/profile` (see [`crate::profile`]).
 //!
 //! The recorder is `metrics-exporter-prometheus` without its default features: only its registry
 //! and `PrometheusHandle::render` (no HTTP listener, push gateway, TLS or hyper client of its
@@ -153,24 +154,30 @@ fn describe() {
     );
 }
 
-/// Serves GET /metrics on `listener` until `shutdown`.
+/// Serves GET /metrics, and CPU profiles at GET /debug/pprof/profile (see [`crate::profile`]),
+/// on `listener` until `shutdown`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let handle = handle().map_err(std::io::Error::other)?;
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || async move {
-            (
-                [(
-                    axum::http::header::CONTENT_TYPE,
-                    "text/plain; version=0.0.4; charset=utf-8",
-                )],
-                handle.render(),
-            )
-        }),
-    );
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    handle.render(),
+                )
+            }),
+        )
+        .route(
+            "/debug/pprof/profile",
+            axum::routing::get(crate::profile::handle),
+        );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -4,6 +4,7 @@
 //! and they run one at a time (exact deltas of the RPC counters).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use perdure_core::clock::SystemClock;
@@ -15,8 +16,10 @@ use perdure_proto::api::enums::v1::CommandType;
 use perdure_proto::api::taskqueue::v1::TaskQueue;
 use perdure_proto::api::workflowservice::v1::*;
 use perdure_sqlite::{Location, SqliteStore};
+use temporalio_protos::temporal::api::workflowservice::v1::workflow_service_client::WorkflowServiceClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
+use tonic::transport::Channel;
 
 mod common;
 use common::{server, start};
@@ -38,6 +41,15 @@ async fn metrics_listener() -> std::net::SocketAddr {
 
 /// `GET path` over HTTP/1.0 (the body ends when the server closes): (status line, body).
 async fn get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    let (head, body) = get_raw(addr, path).await;
+    (
+        head.lines().next().unwrap().to_string(),
+        String::from_utf8(body).unwrap(),
+    )
+}
+
+/// `GET path` over HTTP/1.0: (the head, status line and headers; the body's bytes).
+async fn get_raw(addr: std::net::SocketAddr, path: &str) -> (String, Vec<u8>) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
         .await
@@ -47,9 +59,12 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
         .await
         .expect("the metrics answer in time")
         .unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
-    (head.lines().next().unwrap().to_string(), body.to_string())
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer");
+    let head = String::from_utf8(raw[..end].to_vec()).unwrap();
+    (head, raw[end + 4..].to_vec())
 }
 
 async fn scrape(addr: std::net::SocketAddr) -> String {
@@ -339,4 +354,90 @@ async fn refused_stale_writes_are_counted() {
     }
     let after = scrape(addr).await;
     assert_eq!(lost(&after) - before, 3.0, "{after}");
+}
+
+/// RPCs in a loop on `c` until the returned flag is set: CPU for a profile to sample.
+fn load(mut c: WorkflowServiceClient<Channel>) -> (Arc<AtomicBool>, tokio::task::JoinHandle<u32>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let task = tokio::spawn(async move {
+        let tq = format!("profile-{}", uuid::Uuid::new_v4());
+        let mut rpcs = 0;
+        while !flag.load(Ordering::Relaxed) {
+            c.start_workflow_execution(start(&format!("{tq}-{rpcs}"), "t", &tq))
+                .await
+                .unwrap();
+            c.describe_namespace(DescribeNamespaceRequest {
+                namespace: "default".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+            rpcs += 2;
+        }
+        rpcs
+    });
+    (stop, task)
+}
+
+/// `/debug/pprof/profile` samples this process while RPCs run and answers a flame graph of
+/// our own frames; one profile at a time; bad arguments are refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_profile_is_a_flame_graph_one_at_a_time() {
+    if std::env::var("PERDURE_TEST_ADDRESS").is_ok() {
+        return; // the load would run in another process than the one profiled
+    }
+    let _serial = SERIAL.lock().await;
+    let addr = metrics_listener().await;
+    for bad in ["seconds=0", "seconds=abc", "seconds=301", "format=text"] {
+        let (status, body) = get(addr, &format!("/debug/pprof/profile?{bad}")).await;
+        assert!(status.contains(" 400 "), "{bad}: {status}");
+        assert_eq!(body.lines().count(), 1, "{bad}: {body}");
+    }
+
+    let (stop, rpcs) = load(server().await);
+    // Two requests at once: one samples for a second, the other is turned away meanwhile.
+    let first = tokio::spawn(get_raw(addr, "/debug/pprof/profile?seconds=1"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = tokio::spawn(get_raw(addr, "/debug/pprof/profile?seconds=1"));
+    let answers = [first.await.unwrap(), second.await.unwrap()];
+    let status = |head: &str| head.lines().next().unwrap().to_string();
+    let (profile, refused): (Vec<_>, Vec<_>) = answers
+        .into_iter()
+        .partition(|(head, _)| status(head).contains(" 200 "));
+    assert_eq!((profile.len(), refused.len()), (1, 1), "{refused:?}");
+    assert!(status(&refused[0].0).contains(" 409 "), "{}", refused[0].0);
+
+    let (head, body) = &profile[0];
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: image/svg+xml"),
+        "{head}"
+    );
+    let svg = String::from_utf8(body.clone()).unwrap();
+    assert!(
+        svg.starts_with("<?xml") || svg.starts_with("<svg"),
+        "{}",
+        &svg[..svg.len().min(200)]
+    );
+    assert!(svg.contains("</svg>"), "an SVG to its end");
+    // Frames of our own code and of the runtime, demangled.
+    assert!(
+        svg.contains("perdure_"),
+        "no perdure frame in the flame graph"
+    );
+    assert!(svg.contains("tokio::"), "no tokio frame in the flame graph");
+
+    // The sampler is free again once a profile ends: Go's pprof format, gzipped.
+    let (head, body) = get_raw(addr, "/debug/pprof/profile?seconds=1&format=pb").await;
+    assert!(status(&head).contains(" 200 "), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/octet-stream"),
+        "{head}"
+    );
+    assert_eq!(&body[..2], &[0x1f, 0x8b], "a gzip stream");
+
+    stop.store(true, Ordering::Relaxed);
+    assert!(rpcs.await.unwrap() > 0);
 }
