@@ -202,7 +202,16 @@ pub fn execution_info(state: &ExecutionState) -> WorkflowExecutionInfo {
 
 /// The visibility row of a run.
 pub fn visibility_row(state: &ExecutionState) -> VisibilityRow {
-    let info = execution_info(state);
+    let mut info = execution_info(state);
+    let running = state.status == Status::Running as i32;
+    if running {
+        // As Temporal's visibility: a running workflow's list entry has no history length,
+        // size or transition count (DescribeWorkflowExecution has them); they are recorded
+        // when it closes. So the entry does not change with every transition.
+        info.history_length = 0;
+        info.history_size_bytes = 0;
+        info.state_transition_count = 0;
+    }
     VisibilityRow {
         namespace_id: state.namespace_id.clone(),
         run_id: state.run_id.clone(),
@@ -221,9 +230,9 @@ pub fn visibility_row(state: &ExecutionState) -> VisibilityRow {
             .execution_duration
             .as_ref()
             .map(|d| d.seconds * 1_000_000_000 + d.nanos as i64),
-        history_length: state.next_event_id - 1,
-        history_size_bytes: state.history_size_bytes,
-        state_transition_count: state.state_transition_count,
+        history_length: info.history_length,
+        history_size_bytes: info.history_size_bytes,
+        state_transition_count: info.state_transition_count,
         parent_workflow_id: state.parent.as_ref().map(|p| p.workflow_id.clone()),
         root_workflow_id: Some(state.root_workflow_id.clone()),
         search_attributes: search_attributes_json(state.search_attributes.as_ref()),

@@ -646,3 +646,50 @@ async fn a_restart_serves_before_reading_every_open_run_then_rearms_them_all() {
     assert_no_wft(&e).await;
     assert!(e.cached_runs() <= 100, "{} runs in memory", e.cached_runs());
 }
+
+#[tokio::test]
+async fn a_running_workflow_list_entry_is_written_only_when_it_changes() {
+    let (e, _, store) = engine().await;
+    let ns_id = e.namespace("default").unwrap().id.clone();
+    let entry = |store: &MemoryStore| {
+        let q = perdure_core::store::conformance::everything(false);
+        store
+            .list_visibility(&ns_id, &q, 10, None)
+            .unwrap()
+            .into_iter()
+            .map(|(info, _)| {
+                perdure_proto::api::workflow::v1::WorkflowExecutionInfo::decode(info.as_slice())
+                    .unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    start_workflow(&e, "listed").await;
+    let written = store.visibility_rows_written();
+    let task = poll_wft(&e).await;
+    complete(&e, &task, vec![timer("t1", Duration::from_secs(60))]).await;
+    for i in 0..3 {
+        e.signal_workflow(signal_req("listed", &format!("s{i}")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.visibility_rows_written(),
+        written,
+        "polls, completions and signals leave a running workflow's entry as it was"
+    );
+    let rows = entry(&store);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].history_length, 0,
+        "as Temporal: no length while running"
+    );
+
+    // Closing it writes the entry with its final figures.
+    let task = poll_wft(&e).await;
+    complete(&e, &task, vec![complete_workflow()]).await;
+    assert_eq!(store.visibility_rows_written(), written + 1);
+    let h = history(&e, "listed").await;
+    let rows = entry(&store);
+    assert_eq!(rows[0].history_length, h.len() as i64);
+    assert!(rows[0].close_time.is_some());
+}

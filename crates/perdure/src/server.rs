@@ -327,11 +327,13 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "{level},h2=warn,tower=warn,hyper=warn,tokio_postgres=warn"
+        "{level},h2=warn,tower=warn,hyper=warn,tokio_postgres=warn,pprof=warn"
     ))
     .map_err(|_| anyhow!("invalid log level {level:?}: use error, warn, info, debug or trace"))?;
+    // Colours only on a terminal: a log written to a file stays plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -525,7 +525,9 @@ async fn write_execution(
         tx.execute(&st.history, &[&e.namespace_id, &e.run_id, &ids, &data])
             .await?;
     }
-    let v = &e.visibility;
+    let Some(v) = &e.visibility else {
+        return Ok(());
+    };
     tx.execute(
         &st.visibility,
         &[

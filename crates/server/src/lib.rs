@@ -374,4 +374,89 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
     }
+
+    /// Calls one WorkflowService method of `routes` as a client accepting gzip would, and
+    /// returns the response's first gRPC message frame: (compressed flag, payload length).
+    async fn call<M: prost::Message>(routes: &mut Routes, method: &str, m: M) -> (u8, usize) {
+        use tonic::codegen::Service;
+        let body = m.encode_to_vec();
+        let mut framed = vec![0u8];
+        framed.extend((body.len() as u32).to_be_bytes());
+        framed.extend(body);
+        let req = axum::http::Request::post(format!(
+            "/temporal.api.workflowservice.v1.WorkflowService/{method}"
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-accept-encoding", "gzip")
+        .body(axum::body::Body::from(framed))
+        .unwrap();
+        std::future::poll_fn(|cx| {
+            <Routes as Service<axum::http::Request<axum::body::Body>>>::poll_ready(routes, cx)
+        })
+        .await
+        .unwrap();
+        let resp = routes.call(req).await.unwrap();
+        let bytes = axum::body::to_bytes(axum::body::Body::new(resp.into_body()), usize::MAX)
+            .await
+            .unwrap();
+        assert!(bytes.len() >= 5, "{method}: no message in the response");
+        let len = u32::from_be_bytes(bytes[1..5].try_into().unwrap()) as usize;
+        (bytes[0], len)
+    }
+
+    #[tokio::test]
+    async fn small_responses_go_uncompressed_and_large_ones_gzipped() {
+        use perdure_proto::api::common::v1::{Payload, Payloads, WorkflowExecution, WorkflowType};
+        use perdure_proto::api::taskqueue::v1::TaskQueue;
+        use perdure_proto::api::workflowservice::v1::*;
+        let engine = Engine::start(
+            Arc::new(perdure_core::store::MemoryStore::new()),
+            Arc::new(perdure_core::clock::SystemClock),
+            Config::default(),
+        )
+        .await
+        .unwrap();
+        let mut routes = local_routes(engine, "127.0.0.1:7233".into());
+        let (flag, _) = call(
+            &mut routes,
+            "GetSystemInfo",
+            GetSystemInfoRequest::default(),
+        )
+        .await;
+        assert_eq!(flag, 0, "a small answer is sent as is");
+        // A 200 KB input, highly compressible: the history carrying it is worth compressing.
+        let input = Payloads {
+            payloads: vec![Payload {
+                metadata: [("encoding".to_string(), b"json/plain".to_vec())].into(),
+                data: vec![b'7'; 200_000],
+                ..Default::default()
+            }],
+        };
+        let start = StartWorkflowExecutionRequest {
+            namespace: "default".into(),
+            workflow_id: "big".into(),
+            workflow_type: Some(WorkflowType { name: "wf".into() }),
+            task_queue: Some(TaskQueue {
+                name: "q".into(),
+                ..Default::default()
+            }),
+            input: Some(input),
+            request_id: "r".into(),
+            ..Default::default()
+        };
+        let (flag, _) = call(&mut routes, "StartWorkflowExecution", start).await;
+        assert_eq!(flag, 0);
+        let history = GetWorkflowExecutionHistoryRequest {
+            namespace: "default".into(),
+            execution: Some(WorkflowExecution {
+                workflow_id: "big".into(),
+                run_id: String::new(),
+            }),
+            ..Default::default()
+        };
+        let (flag, len) = call(&mut routes, "GetWorkflowExecutionHistory", history).await;
+        assert_eq!(flag, 1, "a large answer is gzipped");
+        assert!(len < 20_000, "{len} bytes compressed");
+    }
 }

@@ -378,7 +378,9 @@ fn write_execution(
             ins.execute(params![e.namespace_id, e.run_id, id, data])?;
         }
     }
-    let v = &e.visibility;
+    let Some(v) = &e.visibility else {
+        return Ok(());
+    };
     tx.prepare_cached(
         "INSERT INTO visibility (namespace_id, run_id, workflow_id, workflow_type, task_queue, status,
             start_time, execution_time, close_time, execution_duration, history_length,

@@ -19,7 +19,7 @@ fn write(run: &str, status: i32, events: &[i64], sa: &str) -> ExecutionWrite {
         state: run.as_bytes().to_vec(),
         events: events.iter().map(|i| (*i, vec![*i as u8])).collect(),
         set_current: true,
-        visibility: VisibilityRow {
+        visibility: Some(VisibilityRow {
             namespace_id: "ns".into(),
             run_id: run.into(),
             workflow_id: format!("wf-{run}"),
@@ -34,7 +34,7 @@ fn write(run: &str, status: i32, events: &[i64], sa: &str) -> ExecutionWrite {
             search_attributes: sa.into(),
             info: run.as_bytes().to_vec(),
             ..Default::default()
-        },
+        }),
     }
 }
 

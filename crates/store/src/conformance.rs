@@ -22,7 +22,7 @@ pub fn write(workflow_id: &str, run: &str, status: i32, events: &[i64]) -> Execu
         state: format!("{run}:{status}").into_bytes(),
         events: events.iter().map(|i| (*i, event(run, *i))).collect(),
         set_current: true,
-        visibility: VisibilityRow {
+        visibility: Some(VisibilityRow {
             namespace_id: NS.into(),
             run_id: run.into(),
             workflow_id: workflow_id.into(),
@@ -37,7 +37,7 @@ pub fn write(workflow_id: &str, run: &str, status: i32, events: &[i64]) -> Execu
             search_attributes: "{}".into(),
             info: run.as_bytes().to_vec(),
             ..Default::default()
-        },
+        }),
     }
 }
 
@@ -151,7 +151,7 @@ pub async fn open_runs_are_paged_in_key_order(s: &dyn Store) {
                 &[1],
             );
             w.namespace_id = ns.into();
-            w.visibility.namespace_id = ns.into();
+            w.visibility.as_mut().unwrap().namespace_id = ns.into();
             if i % 4 != 3 {
                 expected.push(RunRef {
                     namespace_id: ns.into(),
@@ -529,7 +529,7 @@ pub async fn the_empty_query_lists_newest_first(s: &dyn Store) {
     }
     let mut elsewhere = write("wf-z", "z", 1, &[1]);
     elsewhere.namespace_id = "other".into();
-    elsewhere.visibility.namespace_id = "other".into();
+    elsewhere.visibility.as_mut().unwrap().namespace_id = "other".into();
     commit(s, 0, r[0], vec![elsewhere]).await.unwrap();
 
     assert_eq!(
@@ -647,7 +647,7 @@ pub async fn visibility_queries_filter_order_and_count(s: &dyn Store) {
     let r = s.acquire_shards("me", 1).unwrap();
     let row = |run: &str, ty: &str, status: i32, start: i64, sa: &str| {
         let mut w = write(&format!("wf-{run}"), run, status, &[1]);
-        let v = &mut w.visibility;
+        let v = w.visibility.as_mut().unwrap();
         v.workflow_type = ty.into();
         v.start_time = start;
         v.execution_time = start;

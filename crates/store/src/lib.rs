@@ -65,8 +65,9 @@ pub struct ExecutionWrite {
     pub events: Vec<(i64, Vec<u8>)>,
     /// Make this run the current run of its workflow id.
     pub set_current: bool,
-    /// The visibility row, kept in the same transaction.
-    pub visibility: VisibilityRow,
+    /// The visibility row, kept in the same transaction; `None` when it is unchanged since this
+    /// run's last write (the engine skips rewriting an identical row).
+    pub visibility: Option<VisibilityRow>,
 }
 
 /// A run to delete with everything it has: state, history, visibility row, and its workflow id's
@@ -101,7 +102,7 @@ impl WriteBatch {
 }
 
 /// The indexed visibility columns of one run (see `perdure-query` for the table).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct VisibilityRow {
     pub namespace_id: String,
     pub run_id: String,

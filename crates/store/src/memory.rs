@@ -182,6 +182,8 @@ struct Reads {
     open_pages: AtomicU64,
     /// Calls of [`Store::get_execution`].
     executions: AtomicU64,
+    /// Visibility rows written by batches.
+    visibility_writes: AtomicU64,
     /// Pages of open runs that may be served; `None` is no limit.
     pages_allowed: Mutex<Option<u64>>,
     more_allowed: Condvar,
@@ -200,6 +202,11 @@ impl MemoryStore {
     /// Runs read one at a time by [`Store::get_execution`] so far.
     pub fn executions_read(&self) -> u64 {
         self.reads.executions.load(AtomicOrdering::SeqCst)
+    }
+
+    /// Visibility rows written by committed batches so far.
+    pub fn visibility_rows_written(&self) -> u64 {
+        self.reads.visibility_writes.load(AtomicOrdering::SeqCst)
     }
 
     /// Serves at most `pages` pages of open runs in all (`None`: any number); a read beyond
@@ -440,7 +447,9 @@ impl Data {
             .entry(key.clone())
             .or_default()
             .extend(e.events);
-        let v = e.visibility;
+        let Some(v) = e.visibility else {
+            return;
+        };
         let vkey = (v.namespace_id.clone(), v.run_id.clone());
         let attrs = serde_json::from_str(&v.search_attributes).unwrap_or_default();
         match self.visibility.get_mut(&vkey) {
@@ -484,6 +493,11 @@ impl Store for MemoryStore {
             let mut d = self.data.lock();
             d.check(&batch).map(|()| {
                 for e in batch.executions {
+                    if e.visibility.is_some() {
+                        self.reads
+                            .visibility_writes
+                            .fetch_add(1, AtomicOrdering::SeqCst);
+                    }
                     d.write(e);
                 }
                 for r in &batch.deletes {

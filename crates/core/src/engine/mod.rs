@@ -162,6 +162,8 @@ pub(crate) struct RunExtra {
     pub(crate) queries: HashMap<u64, PendingQuery>,
     /// The entry was dropped from the map; re-fetch it.
     pub(crate) evicted: bool,
+    /// The visibility row this process last wrote for the run, if any.
+    pub(crate) visibility: Option<crate::store::VisibilityRow>,
 }
 
 pub(crate) struct PendingQuery {
@@ -593,12 +595,22 @@ impl Engine {
             changed,
             ..
         } = tx;
+        let mut new_run_visibility = None;
         if changed || new_run.is_some() {
             data.state.state_transition_count += 1;
-            let mut writes = vec![execution_write(&data.state, &events, false)];
+            let mut write = execution_write(&data.state, &events, false);
+            if write.visibility.is_some() && write.visibility == data.extra.visibility {
+                // A running workflow's list entry changes only with its search attributes,
+                // memo or status (as Temporal's): most transitions leave it as it was.
+                write.visibility = None;
+            } else {
+                data.extra.visibility = write.visibility.clone();
+            }
+            let mut writes = vec![write];
             if let Some(nr) = &new_run {
                 writes.push(execution_write(&nr.state, &nr.events, true));
             }
+            new_run_visibility = writes.get(1).and_then(|w| w.visibility.clone());
             if let Err(e) = self.commit(&data.state, writes).await {
                 // The in-memory state may be ahead of the store: drop it and reload next time.
                 self.discard(key, data);
@@ -613,7 +625,7 @@ impl Engine {
         self.run_effects(key, &data.state, &mut data.extra, effects);
         self.dispatch_queries(key, &data.state, &mut data.extra);
         if let Some(nr) = new_run {
-            self.register_new_run(nr).await;
+            self.register_new_run(nr, new_run_visibility).await;
         }
         if closed
             && (data.state.parent.is_none() || data.state.parent_notified)
@@ -693,14 +705,19 @@ impl Engine {
     /// of its own (see `start_with_policies`), so a cancelled RPC cannot stop it half-way.
     pub(crate) async fn create_run(&self, run: crate::mutable::NewRun) -> Result<()> {
         let write = execution_write(&run.state, &run.events, true);
+        let visibility = write.visibility.clone();
         self.commit(&run.state, vec![write]).await?;
-        self.register_new_run(run).await;
+        self.register_new_run(run, visibility).await;
         Ok(())
     }
 
     /// After its commit: makes a new run (started, retried, continued as new, next cron run)
     /// the current run of its workflow id, keeps it in memory and carries out its effects.
-    async fn register_new_run(&self, run: crate::mutable::NewRun) {
+    async fn register_new_run(
+        &self,
+        run: crate::mutable::NewRun,
+        visibility: Option<crate::store::VisibilityRow>,
+    ) {
         let key = RunKey {
             namespace_id: run.state.namespace_id.clone(),
             run_id: run.state.run_id.clone(),
@@ -714,6 +731,7 @@ impl Engine {
         );
         let entry = self.insert_entry(key.clone(), run.state, Some(run.events));
         let mut data = entry.data.lock().await;
+        data.extra.visibility = visibility;
         let RunData { state, extra } = &mut *data;
         self.run_effects(&key, state, extra, run.effects);
     }
@@ -1014,10 +1032,10 @@ pub(crate) fn execution_write(
             .map(|e| (e.event_id, e.encode_to_vec()))
             .collect(),
         set_current,
-        visibility: if state.standalone.is_some() {
+        visibility: Some(if state.standalone.is_some() {
             standalone::visibility_row(state)
         } else {
             visibility_row(state)
-        },
+        }),
     }
 }

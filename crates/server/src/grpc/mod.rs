@@ -36,8 +36,18 @@ use tonic::{Request, Response, Status};
 
 pub(crate) type R<T> = Result<Response<T>, Status>;
 
-pub(crate) fn ok<T>(t: T) -> R<T> {
-    Ok(Response::new(t))
+/// Responses smaller than this are sent uncompressed even to a client that accepts gzip:
+/// compressing a small message costs more CPU (a fresh deflate state each time) than the bytes
+/// it saves. Larger ones (histories, big payloads) are compressed.
+pub(crate) const COMPRESS_FROM_BYTES: usize = 8 * 1024;
+
+pub(crate) fn ok<T: prost::Message>(t: T) -> R<T> {
+    let small = t.encoded_len() < COMPRESS_FROM_BYTES;
+    let mut r = Response::new(t);
+    if small {
+        r.disable_compression();
+    }
+    Ok(r)
 }
 
 /// The WorkflowService implementation.
