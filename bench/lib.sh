@@ -13,6 +13,13 @@ proc_cpu() {
     stat="${stat##*) }"
     awk -v tck="$CLK_TCK" '{ printf "%.3f\n", ($12 + $13) / tck }' <<<"$stat"
 }
+# User and sys CPU seconds of a live process, "user sys".
+proc_cpu_us() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo "0 0"; return; }
+    stat="${stat##*) }"
+    awk -v tck="$CLK_TCK" '{ printf "%.3f %.3f\n", $12 / tck, $13 / tck }' <<<"$stat"
+}
 proc_rss_mb() { awk '/^VmHWM:/ { printf "%.0f\n", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 SERVER_PID=""

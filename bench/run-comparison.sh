@@ -116,10 +116,16 @@ for name in $SERVERS; do
     log "$name: measured run, $ORDERS orders, concurrency $CONCURRENCY"
     all_cpu() { local t=0 p; for p in "$SERVER_PID" "${EXTRA_PIDS[@]}"; do
         t="$(awk -v a="$t" -v b="$(proc_cpu "$p")" 'BEGIN { printf "%.3f", a + b }')"; done; echo "$t"; }
+    all_us() { local u=0 y=0 p a b; for p in "$SERVER_PID" "${EXTRA_PIDS[@]}"; do
+        read -r a b <<<"$(proc_cpu_us "$p")"
+        u="$(awk -v x="$u" -v y="$a" 'BEGIN { printf "%.3f", x + y }')"
+        y="$(awk -v x="$y" -v z="$b" 'BEGIN { printf "%.3f", x + z }')"; done; echo "$u $y"; }
+    read -r user0 sys0 <<<"$(all_us)"
     cpu0="$(all_cpu)"
     run_bench "$port" "$ORDERS" "$OUT_DIR/$name.bench.out"
     rc=$?
     cpu1="$(all_cpu)"
+    read -r user1 sys1 <<<"$(all_us)"
     rss="$(proc_rss_mb "$SERVER_PID")"
     stop_server
     for p in "${EXTRA_PIDS[@]}"; do kill -INT "$p" 2>/dev/null; done
@@ -128,8 +134,10 @@ for name in $SERVERS; do
     json="$(grep -E '^\{.*"orders_per_sec"' "$OUT_DIR/$name.bench.out" | tail -1)"
     [[ -n "$json" ]] || json='{}'
     server_cpu="$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.3f", b - a }')"
+    server_user="$(awk -v a="$user0" -v b="$user1" 'BEGIN { printf "%.3f", b - a }')"
+    server_sys="$(awk -v a="$sys0" -v b="$sys1" 'BEGIN { printf "%.3f", b - a }')"
     dbsize=0; [[ -f "$db" ]] && dbsize="$(du -sk "$db"* 2>/dev/null | awk '{ s += $1 } END { printf "%.1f", s / 1024 }')"
-    echo "{\"server\":\"$name\",\"bench_rc\":$rc,\"server_cpu_seconds\":$server_cpu,\"server_peak_rss_mb\":$rss,\"db_mb\":$dbsize,\"bench\":$json}" >>"$results"
+    echo "{\"server\":\"$name\",\"bench_rc\":$rc,\"server_cpu_seconds\":$server_cpu,\"server_user_seconds\":$server_user,\"server_sys_seconds\":$server_sys,\"server_peak_rss_mb\":$rss,\"db_mb\":$dbsize,\"bench\":$json}" >>"$results"
     grep -v '^{' "$OUT_DIR/$name.bench.out" | sed "s/^/    [$name] /" >&2
 done
 
@@ -139,12 +147,12 @@ python3 - "$results" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 hdr = ["server", "done", "fail", "secs", "orders/s", "p50 ms", "p99 ms",
-       "queries", "query p50", "to-Paid p50", "sig-to-result p50", "srv CPU s", "srv CPU %", "srv CPU ms/order", "bench CPU s", "srv RSS MB", "db MB"]
+       "queries", "query p50", "to-Paid p50", "sig-to-result p50", "srv CPU s", "srv CPU %", "srv CPU ms/order", "user ms/order", "sys ms/order", "bench CPU s", "srv RSS MB", "db MB"]
 out = [hdr]
 for r in rows:
     b = r.get("bench") or {}
     if "error" in r or "orders_per_sec" not in b:
-        out.append([r["server"], "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+        out.append([r["server"], "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
                     r.get("error", "no result (rc=%s)" % r.get("bench_rc"))])
         continue
     ph = b.get("phase_p50_ms") or {}
@@ -154,6 +162,8 @@ for r in rows:
                 "%.0f" % b.get("query_p50_ms", 0), "%.0f" % ph.get("paid", 0), "%.0f" % ph.get("result", 0),
                 "%.2f" % cpu, "%.0f" % (100 * cpu / secs if secs else 0),
                 "%.1f" % (1000 * cpu / done if done else 0),
+                "%.1f" % (1000 * r.get("server_user_seconds", 0) / done if done else 0),
+                "%.1f" % (1000 * r.get("server_sys_seconds", 0) / done if done else 0),
                 "%.2f" % b.get("bench_cpu_seconds", 0), str(r.get("server_peak_rss_mb", "")),
                 str(r.get("db_mb", ""))])
 w = [max(len(row[i]) for row in out) for i in range(len(hdr))]

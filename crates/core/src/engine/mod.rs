@@ -627,18 +627,10 @@ impl Engine {
         if let Some(nr) = new_run {
             self.register_new_run(nr, new_run_visibility).await;
         }
-        if closed
-            && (data.state.parent.is_none() || data.state.parent_notified)
-            && data.extra.queries.is_empty()
-        {
-            // Closed runs are reloaded on demand; memory is for open ones.
-            self.remove_entry(key);
-            data.extra.evicted = true;
-            self.forget_current(vec![(
-                data.state.namespace_id.clone(),
-                data.state.workflow_id.clone(),
-                data.state.run_id.clone(),
-            )]);
+        if closed {
+            // A closed run is often read right away (its result, a last query), so it stays in
+            // memory, but it is the first to go when the cache is full.
+            self.inner.runs.lock().to_front(key);
         }
         Ok(out)
     }
