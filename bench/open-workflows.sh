@@ -102,7 +102,8 @@ for server in $SERVERS; do
         open=$size
         sleep "$SETTLE"
         rss="$(rss_now_mb "$SERVER_PID")"
-        db_mb="$(du -cm "$db"* 2>/dev/null | tail -1 | cut -f1 || echo 0)"
+        db_mb="$( (du -cm "$db"* 2>/dev/null || true) | tail -1 | cut -f1)"
+        [[ -n "$db_mb" ]] || db_mb=0
         restart_ms="null" rearm_ms="null" rss_after="null"
         if [[ "$server" != temporal-mem ]]; then
             before="$(grep -c 're-armed the open workflow runs' "$logf" || true)"
