@@ -24,6 +24,8 @@
 //! | `persistence_errors` | counter | `operation`, `backend` | group commits whose transaction failed as a whole (every batch in it was refused). A batch refused alone, such as a fenced-off one, does not fail its group. |
 //! | `persistence_latency` | histogram (s) | `operation`, `backend` | one group commit, from its transaction's start to its commit. |
 //! | `perdure_commit_group_batches` | histogram | `backend` | batches folded into one group commit (1 to 512). |
+//! | `perdure_run_cache_runs` | gauge | none | workflow runs held in memory (at most `--run-cache-size` idle ones, plus runs in use). |
+//! | `perdure_run_cache_evictions_total` | counter | none | idle runs dropped from memory because the run cache was full (read back from the store on their next use). |
 //! | `numshards_gauge` | gauge | none | shards this process owns (Temporal's name for a history host's shard count). |
 //! | `perdure_shard_ownership_lost_total` | counter | none | write batches the store refused because this process no longer owns their shard (a newer owner bumped its `range_id`): stale writes rejected. |
 
@@ -148,6 +150,11 @@ fn describe() {
         "write batches folded into one group commit"
     );
     describe_gauge!("numshards_gauge", "shards this process owns");
+    describe_gauge!("perdure_run_cache_runs", "workflow runs held in memory");
+    describe_counter!(
+        "perdure_run_cache_evictions_total",
+        "idle runs dropped from memory because the run cache was full"
+    );
     describe_counter!(
         "perdure_shard_ownership_lost_total",
         "write batches refused because this process no longer owns their shard"

@@ -212,6 +212,12 @@ async fn rpcs_tasks_commits_and_shards_are_measured() {
     );
     assert!(delta("persistence_requests", &commits) >= 1.0, "{after}");
     assert!(sample(&after, "numshards_gauge", &[]) > 0.0, "{after}");
+    // Every engine of this test process sets it (the gauge is process-wide): only its presence
+    // is this test's to check.
+    assert!(
+        after.contains("\nperdure_run_cache_runs "),
+        "the run cache gauge: {after}"
+    );
 
     let wf_queue = [("taskqueue", tq.as_str()), ("task_type", "Workflow")];
     assert_eq!(

@@ -25,6 +25,19 @@ pub(crate) const BACKLOG: &str = "approximate_backlog_count";
 /// Gauge: long polls waiting on a queue for a task.
 pub(crate) const WAITING_POLLERS: &str = "perdure_task_queue_waiting_pollers";
 
+/// Gauge: workflow runs held in memory (the run cache).
+pub(crate) const CACHED_RUNS: &str = "perdure_run_cache_runs";
+/// Counter: idle runs evicted from the run cache because it was full.
+pub(crate) const CACHE_EVICTIONS: &str = "perdure_run_cache_evictions_total";
+
+/// Records the run cache's size after a change, and the idle runs it just evicted.
+pub(crate) fn record_run_cache(len: usize, evicted: usize) {
+    gauge!(CACHED_RUNS).set(len as f64);
+    if evicted > 0 {
+        counter!(CACHE_EVICTIONS).increment(evicted as u64);
+    }
+}
+
 /// Sets the number of shards this process owns.
 pub(crate) fn record_owned_shards(n: usize) {
     gauge!(OWNED_SHARDS).set(n as f64);

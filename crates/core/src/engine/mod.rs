@@ -470,6 +470,7 @@ impl Engine {
                 runs.insert(key, entry);
             }
         }
+        metrics::record_run_cache(runs.len(), evicted.len());
         evicted
     }
 
@@ -489,9 +490,11 @@ impl Engine {
 
     /// Takes a run out of memory; the next use reads it from the store.
     pub(crate) fn remove_entry(&self, key: &RunKey) -> Option<Arc<Entry>> {
-        let e = self.inner.runs.lock().remove(key);
+        let mut runs = self.inner.runs.lock();
+        let e = runs.remove(key);
         if e.is_some() {
             self.inner.evictions.fetch_add(1, Ordering::Relaxed);
+            metrics::record_run_cache(runs.len(), 0);
         }
         e
     }
