@@ -104,7 +104,8 @@ pub(crate) struct Inner {
     runs: Mutex<LinkedHashMap<RunKey, Arc<Entry>>>,
     /// Cache of the current run per (namespace id, workflow id), for runs held in memory.
     current: Mutex<HashMap<(String, String), String>>,
-    /// Runs that left memory since start-up (evicted, closed, discarded, deleted).
+    /// Runs that left memory since start-up (evicted from the cache, discarded after a failed
+    /// transition, deleted); a closed run stays until the cache evicts it.
     evictions: AtomicU64,
     /// Open runs read by the start-up recovery so far, and whether it has finished.
     recovery: RecoveryProgress,
