@@ -47,6 +47,22 @@ pub enum Error {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// What another Perdure process answered a call this one forwarded to it: its gRPC status
+    /// code, message and details, passed on as they are.
+    #[error("{message}")]
+    Peer {
+        code: i32,
+        message: String,
+        details: Vec<u8>,
+    },
+}
+
+impl Error {
+    /// Worth trying again: storage or another process briefly away, or the cluster changing.
+    pub fn is_retryable(&self) -> bool {
+        // 14 = gRPC UNAVAILABLE.
+        matches!(self, Error::Unavailable(_)) || matches!(self, Error::Peer { code: 14, .. })
+    }
 }
 
 impl From<crate::store::StoreError> for Error {

@@ -8,6 +8,7 @@
 #![allow(deprecated)]
 
 pub mod clock;
+pub mod cluster;
 pub mod cron;
 pub mod engine;
 pub mod error;

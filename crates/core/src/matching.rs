@@ -32,15 +32,35 @@ pub struct RunKey {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Task {
     /// The run's workflow task, valid while its `dispatch_seq` is current.
-    Workflow { run: RunKey, dispatch_seq: i64 },
+    Workflow {
+        run: RunKey,
+        shard: i32,
+        dispatch_seq: i64,
+    },
     /// A query task for a run.
-    Query { run: RunKey, query_id: u64 },
+    Query {
+        run: RunKey,
+        shard: i32,
+        query_id: u64,
+    },
     /// An activity attempt.
     Activity {
         run: RunKey,
+        shard: i32,
         scheduled_event_id: i64,
         attempt: i32,
     },
+}
+
+impl Task {
+    /// The shard of the task's run.
+    pub fn shard(&self) -> i32 {
+        match self {
+            Task::Workflow { shard, .. }
+            | Task::Query { shard, .. }
+            | Task::Activity { shard, .. } => *shard,
+        }
+    }
 }
 
 /// Workflow or activity queue.
@@ -555,6 +575,7 @@ mod tests {
 
     fn wf(n: i64) -> Task {
         Task::Workflow {
+            shard: 0,
             run: RunKey {
                 namespace_id: "ns".into(),
                 run_id: "r".into(),

@@ -574,13 +574,14 @@ fn refs(p: &Params) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 impl Store for PgStore {
-    fn acquire_shards(&self, owner: &str, shard_count: i32) -> Result<Vec<i64>, StoreError> {
+    fn acquire_shards(&self, owner: &str, shards: &[i32]) -> Result<Vec<i64>, StoreError> {
         let owner = owner.to_string();
+        let shards = shards.to_vec();
         self.admin(move |c| {
             Box::pin(async move {
                 let tx = c.transaction().await.map_err(pg)?;
                 let mut out = Vec::new();
-                for s in 0..shard_count as i64 {
+                for s in shards.into_iter().map(i64::from) {
                     let r = tx
                         .query_one(
                             "INSERT INTO shards (shard_id, range_id, owner) VALUES ($1, 1, $2)

@@ -1,7 +1,8 @@
 //! Three `perdure server start` processes on one throwaway PostgreSQL cluster, with the order
-//! workflow load going through all of them: workers and clients connect to different processes
-//! (followers forward to the leader). The leader is SIGKILLed; then the next leader is SIGSTOPped
-//! for longer than its lease while requests wait for it, and resumed. Every order completes as it
+//! workflow load going through all of them: the shards are spread over the three, every process
+//! commits runs of its own, and workers and clients connect to different processes (each sends
+//! on what another serves). The leader is SIGKILLed; then the next leader is SIGSTOPped for
+//! longer than its lease while requests wait for it, and resumed. Every order completes as it
 //! would on one process, no activity runs again after its completion was recorded, and the
 //! resumed process's stale writes are refused by the shard fence (its
 //! `perdure_shard_ownership_lost_total` counter moves). Perdure only; needs the `perdure` binary
@@ -130,11 +131,11 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The process whose engine owns the shards.
+/// The process that leads the cluster.
 async fn leader<'a>(ps: &[&'a Process]) -> &'a Process {
     for _ in 0..200 {
         for p in ps {
-            if metric(&scrape(p), "numshards_gauge") > 0.0 {
+            if metric(&scrape(p), "perdure_cluster_leader") == 1.0 {
                 return p;
             }
         }
@@ -279,9 +280,31 @@ async fn scenario() {
     );
 
     step("a leads");
-    // Health: SERVING on the leader, NOT_SERVING on a follower (it owns no shard).
-    assert_eq!(health(&a.address()).await, ServingStatus::Serving);
-    assert_eq!(health(&b.address()).await, ServingStatus::NotServing);
+    // The 16 shards are spread over the three processes, and each serves.
+    let mut spread = Vec::new();
+    for _ in 0..200 {
+        spread = [&a, &b, &c]
+            .iter()
+            .map(|p| metric(&scrape(p), "numshards_gauge"))
+            .collect();
+        if spread.iter().all(|n| *n > 0.0) && spread.iter().sum::<f64>() == 16.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        spread.iter().all(|n| *n > 0.0) && spread.iter().sum::<f64>() == 16.0,
+        "shards per process: {spread:?}"
+    );
+    step(&format!("shards per process: {spread:?}"));
+    for p in [&a, &b, &c] {
+        assert_eq!(
+            health(&p.address()).await,
+            ServingStatus::Serving,
+            "{}",
+            p.name
+        );
+    }
     // A second process with a taken node name is refused, with a one-line error.
     let mut dup = start("b", &url, &dir);
     let mut status = None;
@@ -316,6 +339,21 @@ async fn scenario() {
         connect(&c.address()).await,
     ];
     step("workers and clients connected");
+    // Orders that only wait, for the stale writes below: with 16 of them, some are sure to be
+    // owned by the process that gets paused.
+    let mut idle = Vec::new();
+    for i in 0..16 {
+        idle.push(
+            clients[i % 3]
+                .start_workflow(
+                    order::WORKFLOW_TYPE,
+                    (OrderRequest::new(1),),
+                    StartOptions::new(common::uid(&format!("idle-{i}")), &tq),
+                )
+                .await
+                .unwrap(),
+        );
+    }
     let mut orders = Vec::new();
     for i in 0..12 {
         let client = &clients[i % 3];
@@ -355,7 +393,7 @@ async fn scenario() {
     let paused = connect(&next.address()).await;
     next.signal("-STOP");
     let mut stale = Vec::new();
-    for h in orders.iter().skip(8) {
+    for h in orders.iter().skip(8).chain(&idle) {
         let h = paused.workflow_handle(h.workflow_id(), None);
         stale.push(tokio::spawn(async move { h.signal("nudge", ()).await }));
     }
@@ -379,7 +417,10 @@ async fn scenario() {
     let mut resharded = None;
     for _ in 0..300 {
         for p in [&b, &c, &d] {
-            if metric(&scrape(p), "numshards_gauge") == 32.0 {
+            let m = scrape(p);
+            if metric(&m, "perdure_cluster_shards") == 32.0
+                && metric(&m, "perdure_cluster_leader") == 1.0
+            {
                 resharded = Some(p.name.clone());
             }
         }
@@ -468,6 +509,16 @@ async fn scenario() {
         next.name
     );
     assert!(log_text.contains("stepped down"), "{log_text}");
+    // The load was spread: each process that lived through the test committed runs of its own.
+    for p in [&b, &c] {
+        let m = scrape(p);
+        let commits: f64 = m
+            .lines()
+            .filter(|l| l.starts_with("persistence_requests{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert!(commits > 0.0, "{} committed nothing:\n{m}", p.name);
+    }
 
     for (stop, task) in workers {
         stop.shutdown();

@@ -5,6 +5,7 @@
 pub mod dynamic_config;
 pub mod grpc;
 pub mod node;
+mod peers;
 
 pub use node::Exit;
 pub mod metrics;
@@ -215,15 +216,25 @@ pub async fn run_member(
     let leading = node::Leading {
         store: store.clone(),
         config: engine_config,
-        local: Box::new(move |engine| local_routes(engine, address.clone())),
+        local: Box::new(move |engine, peers| local_routes(engine, address.clone(), peers)),
         on_engine: Box::new(move |engine| {
-            // Live web lists follow the engine's counter once this process leads.
+            // Live web lists follow the engine's counter. Other processes commit runs too: in a
+            // cluster, lists also re-read their page every two seconds.
             let mut rx = engine.list_changes();
             let relay = relay.clone();
+            let others = engine.topology().is_some_and(|t| t.members.len() > 1);
             tokio::spawn(async move {
-                while rx.changed().await.is_ok() {
-                    let n = *rx.borrow();
-                    relay.send_replace(n);
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+                loop {
+                    tokio::select! {
+                        r = rx.changed() => {
+                            if r.is_err() {
+                                return;
+                            }
+                        }
+                        _ = tick.tick(), if others => {}
+                    }
+                    relay.send_modify(|n| *n = n.wrapping_add(1));
                 }
             });
         }),
@@ -294,10 +305,11 @@ pub async fn run_member(
 }
 
 /// The WorkflowService and OperatorService of `engine`, timed and guarded.
-fn local_routes(engine: Engine, address: String) -> Routes {
+fn local_routes(engine: Engine, address: String, peers: peers::GrpcPeers) -> Routes {
     let wf = WorkflowServiceServer::new(grpc::WorkflowApi {
         engine: engine.clone(),
         address: address.clone(),
+        peers,
     })
     .accept_compressed(CompressionEncoding::Gzip)
     .send_compressed(CompressionEncoding::Gzip)
@@ -417,7 +429,11 @@ mod tests {
         )
         .await
         .unwrap();
-        let mut routes = local_routes(engine, "127.0.0.1:7233".into());
+        let mut routes = local_routes(
+            engine,
+            "127.0.0.1:7233".into(),
+            peers::GrpcPeers::new("test", 0),
+        );
         let (flag, _) = call(
             &mut routes,
             "GetSystemInfo",

@@ -27,6 +27,8 @@
 //! | `perdure_run_cache_runs` | gauge | none | workflow runs held in memory (at most `--run-cache-size` idle ones, plus runs in use). |
 //! | `perdure_run_cache_evictions_total` | counter | none | idle runs dropped from memory because the run cache was full (read back from the store on their next use). |
 //! | `numshards_gauge` | gauge | none | shards this process owns (Temporal's name for a history host's shard count). |
+//! | `perdure_cluster_shards` | gauge | none | the cluster's shard count this process's engine runs with. |
+//! | `perdure_cluster_leader` | gauge | none | 1 while this process leads the cluster (matches task queues, runs schedules and batch jobs), else 0. |
 //! | `perdure_shard_ownership_lost_total` | counter | none | write batches the store refused because this process no longer owns their shard (a newer owner bumped its `range_id`): stale writes rejected. |
 
 use std::collections::HashSet;
@@ -150,6 +152,11 @@ fn describe() {
         "write batches folded into one group commit"
     );
     describe_gauge!("numshards_gauge", "shards this process owns");
+    describe_gauge!("perdure_cluster_shards", "the cluster's shard count");
+    describe_gauge!(
+        "perdure_cluster_leader",
+        "1 while this process leads the cluster"
+    );
     describe_gauge!("perdure_run_cache_runs", "workflow runs held in memory");
     describe_counter!(
         "perdure_run_cache_evictions_total",

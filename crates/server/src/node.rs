@@ -1,12 +1,15 @@
 //! This process as a member of a cluster of server processes on one database. Every process
-//! registers a membership row and heartbeats it; one of them, the **leader**, holds a lease on the
-//! cluster and runs the engine, which owns every shard (it bumps each shard's fencing token when
-//! it takes over, so a paused or partitioned former leader can never overwrite newer state: its
-//! commits are refused). The other processes answer every RPC by forwarding it, as is, to the
-//! leader's gRPC port (long polls included), so clients and workers may connect to any process.
-//! When the leader dies its lease runs out and another process takes over; when a process finds
-//! it lost the lease (or the shard count was raised) it stops and is started again, fresh, as a
-//! follower. With SQLite there is one process, which leads at once.
+//! registers a membership row and heartbeats it, and runs an engine that owns its share of the
+//! shards: the live members and the shard count decide, by rendezvous hashing, which process owns
+//! which shard (see `perdure_core::cluster`). One of them, the **leader**, holds a lease on the
+//! cluster; it matches every task queue and runs the cluster-wide work (schedules, batch jobs,
+//! worker deployments, namespace changes). An engine's start bumps the fencing token of each shard
+//! it takes, so a paused or partitioned former owner can never overwrite newer state: its commits
+//! are refused. Requests may reach any process: the gRPC frontend sends each one on to the process
+//! that serves it (`grpc::WorkflowApi`, `peers`). When the members, the leader or the shard count
+//! change, every process stops its engine and starts again with the new view; calls between
+//! processes that hold different views are refused as retryable until they agree. With SQLite
+//! there is one process, which leads at once and owns every shard.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,8 +18,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderValue, Request, Response};
+use axum::http::{Request, Response};
 use perdure_core::clock::SystemClock;
+use perdure_core::cluster::{Membership as EngineMembership, PeerAddr, Topology};
 use perdure_core::store::{Member, SharedStore, StoreError};
 use perdure_core::{Config, Engine};
 use tokio::sync::watch;
@@ -26,48 +30,45 @@ use tonic::codegen::Service;
 use tonic::service::Routes;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::peers::{self, FORWARDED, GrpcPeers, status_response};
 use crate::{Error, ServerConfig};
-
-/// Header a follower adds to a request it forwards; a forwarded request is never forwarded again.
-const FORWARDED: &str = "perdure-forwarded-by";
 
 /// How the process ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Exit {
     /// Asked to stop.
     Stopped,
-    /// It lost (or must give up) leadership; start it again to rejoin as a follower.
+    /// Its engine must stop (the cluster changed, or it lost the leadership); start the process
+    /// again to rejoin with a fresh engine.
     Demoted(String),
 }
 
 /// What this process does with an RPC right now.
 #[derive(Clone)]
 enum Role {
-    /// No leader is known yet.
+    /// No engine yet.
     Starting,
-    /// This process runs the engine.
-    Leader(Routes),
-    /// Another process leads: forward to it.
-    Follower {
-        node: String,
-        address: String,
-        channel: Channel,
+    /// Its engine serves; `leader` is the leader's channel when another process leads (the
+    /// OperatorService is sent on to it).
+    Serving {
+        routes: Routes,
+        engine: Engine,
+        leader: Option<(PeerAddr, Channel)>,
     },
 }
 
-/// The gRPC service of every path but health: local, forwarded or refused, by role.
+/// The gRPC service of every path but health: the calls between engines, the OperatorService
+/// (sent on to the leader), and the WorkflowService (which sends on what others serve).
 #[derive(Clone)]
 pub(crate) struct Dispatch {
     role: watch::Receiver<Role>,
     node: String,
 }
 
-fn status_response(s: Status) -> Response<Body> {
-    let (parts, ()) = s.into_http::<()>().into_parts();
-    Response::from_parts(parts, Body::empty())
-}
-
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+const PEER_PREFIX: &str = "/perdure.peer.v1.Peer/";
+const OPERATOR_PREFIX: &str = "/temporal.api.operatorservice.v1.OperatorService/";
 
 impl Service<Request<axum::body::Body>> for Dispatch {
     type Response = Response<Body>;
@@ -82,43 +83,52 @@ impl Service<Request<axum::body::Body>> for Dispatch {
         let role = self.role.borrow().clone();
         let me = self.node.clone();
         Box::pin(async move {
-            match role {
-                Role::Leader(mut routes) => routes.call(req).await,
-                Role::Follower {
-                    node,
-                    address,
-                    mut channel,
-                } => {
+            let Role::Serving {
+                mut routes,
+                engine,
+                leader,
+            } = role
+            else {
+                return Ok(status_response(Status::unavailable(format!(
+                    "Perdure process {me} is joining its cluster; retry"
+                ))));
+            };
+            let path = req.uri().path().to_string();
+            if let Some(method) = path.strip_prefix(PEER_PREFIX) {
+                return Ok(peers::serve(engine, method, req).await);
+            }
+            if let Err(s) = peers::same_view(&engine, &req) {
+                return Ok(status_response(s));
+            }
+            match leader {
+                Some((to, mut channel)) if path.starts_with(OPERATOR_PREFIX) => {
                     if let Some(from) = req.headers().get(FORWARDED) {
                         return Ok(status_response(Status::unavailable(format!(
-                            "Perdure process {me} received a request forwarded by {} but does \
+                            "Perdure process {me} received a request sent on by {} but does \
                              not lead the cluster (leadership is moving); retry",
                             from.to_str().unwrap_or("?")
                         ))));
                     }
                     let mut req = req.map(Body::new);
-                    if let Ok(v) = HeaderValue::from_str(&me) {
-                        req.headers_mut().insert(FORWARDED, v);
-                    }
+                    peers::mark_forwarded(&mut req, &me);
                     if let Err(e) = futures::future::poll_fn(|cx| channel.poll_ready(cx)).await {
-                        return Ok(status_response(unreachable(&node, &address, &e)));
+                        return Ok(status_response(unreachable(&to, &e)));
                     }
                     match channel.call(req).await {
                         Ok(resp) => Ok(resp),
-                        Err(e) => Ok(status_response(unreachable(&node, &address, &e))),
+                        Err(e) => Ok(status_response(unreachable(&to, &e))),
                     }
                 }
-                Role::Starting => Ok(status_response(Status::unavailable(format!(
-                    "Perdure process {me} has not found the cluster's leader yet; retry"
-                )))),
+                _ => routes.call(req).await,
             }
         })
     }
 }
 
-fn unreachable(node: &str, address: &str, e: &dyn std::fmt::Display) -> Status {
+fn unreachable(to: &PeerAddr, e: &dyn std::fmt::Display) -> Status {
     Status::unavailable(format!(
-        "cannot reach the cluster's leader {node} at {address}: {e}; retry"
+        "cannot reach the cluster's leader {} at {}: {e}; retry",
+        to.node, to.address
     ))
 }
 
@@ -171,19 +181,19 @@ async fn blocking<R: Send + 'static>(
         .unwrap_or_else(|e| Err(StoreError::Backend(e.to_string())))
 }
 
-/// What the role loop needs to start the engine when this process becomes the leader.
+/// What the role loop needs to start this process's engine.
 pub(crate) struct Leading {
     pub store: SharedStore,
     pub config: Config,
-    pub local: Box<dyn Fn(Engine) -> Routes + Send + Sync>,
+    pub local: Box<dyn Fn(Engine, GrpcPeers) -> Routes + Send + Sync>,
     pub on_engine: Box<dyn Fn(&Engine) + Send + Sync>,
 }
 
 /// Joins the cluster (a live process with the same node name is an error), takes the first
-/// decision (a process alone on its database leads before it answers its first RPC) and returns
-/// the dispatch service plus the loop that keeps the role up to date until it returns how the
-/// process must end. `health` reports SERVING only while this process leads and reaches the
-/// database.
+/// decision (a process alone on its database leads and starts its engine before it answers its
+/// first RPC) and returns the dispatch service plus the loop that keeps the role up to date until
+/// it returns how the process must end. `health` reports SERVING while this process's engine
+/// owns shards and reaches the database.
 pub(crate) async fn join(
     m: Membership,
     leading: Leading,
@@ -206,7 +216,6 @@ pub(crate) async fn join(
         health,
         engine: None,
         last_renewed: Instant::now(),
-        leader_seen: None,
     };
     let first = node.step().await;
     Ok((dispatch, async move {
@@ -224,7 +233,7 @@ pub(crate) async fn join(
             // new ones are refused as retryable until the process has started again.
             let _ = node.role.send(Role::Starting);
             set_health(&node.health, false).await;
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
         exit
     }))
@@ -250,8 +259,17 @@ struct Node {
     tick: Duration,
     engine: Option<Engine>,
     last_renewed: Instant,
-    /// The session of the leader this process forwards to.
-    leader_seen: Option<String>,
+}
+
+/// A short description of a view, for logs.
+fn describe(t: &Topology) -> String {
+    let members: Vec<&str> = t.members.iter().map(|m| m.node.as_str()).collect();
+    format!(
+        "members {}, leader {}, {} shards",
+        members.join(", "),
+        t.leader,
+        t.shard_count
+    )
 }
 
 impl Node {
@@ -274,8 +292,11 @@ impl Node {
                 false
             }
         };
-        if let Some(e) = &self.engine {
-            let (s, member, lease_ms) = (store.clone(), m.member.clone(), m.lease_ms());
+        // Leadership: renewed by the leader, taken by anyone when it is free.
+        let s = store.clone();
+        let leading_engine = self.engine.as_ref().is_some_and(Engine::is_leader);
+        if leading_engine {
+            let (member, lease_ms) = (m.member.clone(), m.lease_ms());
             match blocking(move || s.try_lead(&member, lease_ms)).await {
                 Ok(true) => self.last_renewed = Instant::now(),
                 Ok(false) => {
@@ -286,71 +307,118 @@ impl Node {
                 }
                 Err(_) => {}
             }
-            let s = store.clone();
-            if let Ok(n) = blocking(move || s.shard_count(None)).await
-                && n != e.shard_count()
-            {
-                return Some(Exit::Demoted(format!(
-                    "the shard count was raised from {} to {n}",
-                    e.shard_count()
-                )));
-            }
-            set_health(&self.health, db_ok).await;
-            return None;
-        }
-        let s = store.clone();
-        let current = blocking(move || s.leader()).await;
-        let live = match &current {
-            Ok(Some(l)) if l.expires_in_ms >= 0 && l.session != m.member.session => Some(l.clone()),
-            _ => None,
-        };
-        match live {
-            Some(l) if self.leader_seen.as_deref() != Some(l.session.as_str()) => {
-                match Endpoint::from_shared(format!("http://{}", l.address)) {
-                    Ok(ep) => {
-                        tracing::info!(leader = %l.node, address = %l.address, "following");
-                        self.leader_seen = Some(l.session.clone());
-                        let _ = self.role.send(Role::Follower {
-                            node: l.node.clone(),
-                            address: l.address.clone(),
-                            channel: ep.connect_timeout(Duration::from_secs(2)).connect_lazy(),
-                        });
-                    }
-                    Err(e) => tracing::warn!(%e, address = %l.address, "bad leader address"),
-                }
-            }
-            Some(_) => {}
-            None if current.is_ok() => {
+        } else {
+            let current = blocking(move || s.leader()).await;
+            let free = match &current {
+                Ok(Some(l)) => l.expires_in_ms < 0 || l.session == m.member.session,
+                Ok(None) => true,
+                Err(_) => false,
+            };
+            if free {
                 let (s, member, lease_ms) = (store.clone(), m.member.clone(), m.lease_ms());
                 if let Ok(true) = blocking(move || s.try_lead(&member, lease_ms)).await {
                     self.last_renewed = Instant::now();
-                    tracing::info!(node = %m.member.node, "leading the cluster");
-                    match Engine::start(
-                        self.leading.store.clone(),
-                        Arc::new(SystemClock),
-                        self.leading.config.clone(),
-                    )
-                    .await
-                    {
-                        Ok(e) => {
-                            (self.leading.on_engine)(&e);
-                            let _ = self
-                                .role
-                                .send(Role::Leader((self.leading.local)(e.clone())));
-                            self.engine = Some(e);
-                            set_health(&self.health, db_ok).await;
-                            return None;
-                        }
-                        Err(err) => {
-                            return Some(Exit::Demoted(format!("cannot start the engine: {err}")));
-                        }
-                    }
                 }
             }
-            None => {}
         }
-        set_health(&self.health, false).await;
-        None
+        let view = self.view().await;
+        if let Some(e) = &self.engine {
+            if let Some(v) = &view
+                && e.topology() != Some(v)
+            {
+                return Some(Exit::Demoted(format!(
+                    "the cluster changed: {}",
+                    describe(v)
+                )));
+            }
+            set_health(&self.health, db_ok && e.owned_shards() > 0).await;
+            return None;
+        }
+        let Some(view) = view else {
+            set_health(&self.health, false).await;
+            return None;
+        };
+        let peers = GrpcPeers::new(&view.me, view.epoch());
+        let mut config = self.leading.config.clone();
+        config.shard_count = view.shard_count;
+        config.cluster = Some(EngineMembership {
+            topology: view.clone(),
+            peers: Arc::new(peers.clone()),
+        });
+        let leader = if view.is_leader() {
+            None
+        } else {
+            let l = view.leader_addr().cloned()?;
+            match Endpoint::from_shared(format!("http://{}", l.address)) {
+                Ok(ep) => {
+                    let channel = ep.connect_timeout(Duration::from_secs(2)).connect_lazy();
+                    Some((l, channel))
+                }
+                Err(e) => {
+                    tracing::warn!(%e, address = %l.address, "bad leader address");
+                    return None;
+                }
+            }
+        };
+        match Engine::start(self.leading.store.clone(), Arc::new(SystemClock), config).await {
+            Ok(e) => {
+                tracing::info!(
+                    node = %view.me,
+                    shards = e.owned_shards(),
+                    leader = view.is_leader(),
+                    "serving: {}",
+                    describe(&view)
+                );
+                (self.leading.on_engine)(&e);
+                let _ = self.role.send(Role::Serving {
+                    routes: (self.leading.local)(e.clone(), peers),
+                    engine: e.clone(),
+                    leader,
+                });
+                set_health(&self.health, db_ok && e.owned_shards() > 0).await;
+                self.engine = Some(e);
+                None
+            }
+            Err(err) => Some(Exit::Demoted(format!("cannot start the engine: {err}"))),
+        }
+    }
+
+    /// The cluster as the database shows it now: the live members, the leader (when its lease
+    /// runs and it is one of them), the shard count. `None` while there is no such leader, this
+    /// process is not among the members, or the database does not answer.
+    async fn view(&self) -> Option<Topology> {
+        let store = self.leading.store.clone();
+        let lease_ms = self.m.lease_ms();
+        let (members, leader, count) = blocking(move || {
+            Ok((
+                store.members(lease_ms)?,
+                store.leader()?,
+                store.shard_count(None)?,
+            ))
+        })
+        .await
+        .ok()?;
+        let leader = leader.filter(|l| l.expires_in_ms >= 0)?;
+        let mut members: Vec<PeerAddr> = members
+            .into_iter()
+            .map(|m| PeerAddr {
+                node: m.node,
+                address: m.address,
+            })
+            .collect();
+        members.sort();
+        members.dedup_by(|a, b| a.node == b.node);
+        let me = &self.m.member.node;
+        if !members.iter().any(|p| &p.node == me) || !members.iter().any(|p| p.node == leader.node)
+        {
+            return None;
+        }
+        Some(Topology {
+            me: me.clone(),
+            members,
+            leader: leader.node,
+            shard_count: count,
+        })
     }
 }
 

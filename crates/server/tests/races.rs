@@ -67,8 +67,8 @@ impl Cluster for GatedStore {
 }
 
 impl Store for GatedStore {
-    fn acquire_shards(&self, owner: &str, shard_count: i32) -> Result<Vec<i64>, StoreError> {
-        self.inner.acquire_shards(owner, shard_count)
+    fn acquire_shards(&self, owner: &str, shards: &[i32]) -> Result<Vec<i64>, StoreError> {
+        self.inner.acquire_shards(owner, shards)
     }
     fn commit(&self, batch: WriteBatch) -> oneshot::Receiver<Result<(), StoreError>> {
         let rx = self.inner.commit(batch);

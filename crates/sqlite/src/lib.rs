@@ -426,11 +426,12 @@ fn to_sql(v: &SqlValue) -> rusqlite::types::Value {
 }
 
 impl Store for SqliteStore {
-    fn acquire_shards(&self, owner: &str, shard_count: i32) -> Result<Vec<i64>, StoreError> {
+    fn acquire_shards(&self, owner: &str, shards: &[i32]) -> Result<Vec<i64>, StoreError> {
         let owner = owner.to_string();
+        let shards = shards.to_vec();
         self.write("shards", move |tx| {
             let mut out = Vec::new();
-            for s in 0..shard_count {
+            for s in shards {
                 out.push(tx.query_row(
                     "INSERT INTO shards (shard_id, range_id, owner) VALUES (?1, 1, ?2)
                      ON CONFLICT (shard_id) DO UPDATE SET range_id = range_id + 1, owner = ?2

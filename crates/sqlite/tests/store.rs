@@ -55,7 +55,7 @@ async fn batches_commit_and_read_back_and_survive_reopen() {
     let path = dir.path().join("p.db");
     {
         let s = SqliteStore::open(Location::File(path.clone())).unwrap();
-        let ranges = s.acquire_shards("me", 4).unwrap();
+        let ranges = s.acquire_shards("me", &[0, 1, 2, 3]).unwrap();
         // Many concurrent batches are folded into few transactions; all must land.
         let mut waits = Vec::new();
         for i in 0..50 {
@@ -114,8 +114,8 @@ async fn batches_commit_and_read_back_and_survive_reopen() {
 #[tokio::test]
 async fn a_stale_owner_is_fenced_off() {
     let s = SqliteStore::open(Location::Temporary).unwrap();
-    let old = s.acquire_shards("old", 2).unwrap();
-    let new = s.acquire_shards("new", 2).unwrap();
+    let old = s.acquire_shards("old", &[0, 1]).unwrap();
+    let new = s.acquire_shards("new", &[0, 1]).unwrap();
     assert!(new[0] > old[0]);
     let err = commit(&s, 0, old[0], write("a", 1, &[1], "{}"))
         .await
@@ -137,7 +137,7 @@ async fn a_stale_owner_is_fenced_off() {
 #[tokio::test]
 async fn visibility_queries_filter_count_and_group() {
     let s = SqliteStore::open(Location::Temporary).unwrap();
-    let r = s.acquire_shards("me", 1).unwrap();
+    let r = s.acquire_shards("me", &[0]).unwrap();
     commit(
         &s,
         0,

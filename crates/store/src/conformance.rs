@@ -138,7 +138,7 @@ pub fn open_runs(s: &dyn Store) -> Vec<RunRef> {
 /// whatever the page size; closed runs are skipped.
 pub async fn open_runs_are_paged_in_key_order(s: &dyn Store) {
     let b = s.name();
-    let r = s.acquire_shards("me", 1).unwrap();
+    let r = s.acquire_shards("me", &[0]).unwrap();
     let mut expected = Vec::new();
     for ns in ["ns", "ns-2", "a"] {
         let mut writes = Vec::new();
@@ -188,7 +188,7 @@ pub async fn open_runs_are_paged_in_key_order(s: &dyn Store) {
 /// flag, the latest state and the current-run pointer follow the writes.
 pub async fn batches_commit_and_read_back(s: &dyn Store) {
     let b = s.name();
-    let ranges = s.acquire_shards("me", 2).unwrap();
+    let ranges = s.acquire_shards("me", &[0, 1]).unwrap();
     assert_eq!(ranges.len(), 2, "{b}: one range id per shard");
     let waits: Vec<_> = (0..20)
         .map(|i| {
@@ -255,8 +255,8 @@ pub async fn batches_commit_and_read_back(s: &dyn Store) {
 /// A batch under a superseded fencing token (or for a shard never acquired) is refused whole.
 pub async fn a_stale_owner_is_fenced_off(s: &dyn Store) {
     let b = s.name();
-    let old = s.acquire_shards("old", 2).unwrap();
-    let new = s.acquire_shards("new", 2).unwrap();
+    let old = s.acquire_shards("old", &[0, 1]).unwrap();
+    let new = s.acquire_shards("new", &[0, 1]).unwrap();
     assert!(new[0] > old[0] && new[1] > old[1], "{b}: range ids grow");
     let err = commit(s, 0, old[0], vec![write("wf-a", "a", 1, &[1])])
         .await
@@ -282,13 +282,27 @@ pub async fn a_stale_owner_is_fenced_off(s: &dyn Store) {
         .await
         .unwrap();
     assert!(s.get_execution(NS, "a").unwrap().is_some(), "{b}");
+    // Shards are taken one by one: another owner taking shard 1 leaves shard 0 to "new".
+    let third = s.acquire_shards("third", &[1]).unwrap();
+    assert_eq!(third.len(), 1, "{b}");
+    assert!(third[0] > new[1], "{b}");
+    let err = commit(s, 1, new[1], vec![write("wf-b", "b", 1, &[1])])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::ShardOwnershipLost { shard_id: 1, .. }),
+        "{b}: {err:?}"
+    );
+    commit(s, 0, new[0], vec![write("wf-c", "c", 1, &[1])])
+        .await
+        .unwrap();
 }
 
 /// A batch whose second execution cannot be written (an event id already stored) leaves no
 /// trace of its first one.
 pub async fn a_batch_lands_whole_or_not_at_all(s: &dyn Store) {
     let b = s.name();
-    let r = s.acquire_shards("me", 1).unwrap();
+    let r = s.acquire_shards("me", &[0]).unwrap();
     commit(s, 0, r[0], vec![write("wf-a", "a", 1, &[1, 2])])
         .await
         .unwrap();
@@ -367,7 +381,7 @@ pub fn namespaces_are_unique_by_id_and_name(s: &dyn Store) {
 /// Deleting a run removes its state, history, current pointer and visibility row.
 pub async fn deleting_a_run_removes_all_of_it(s: &dyn Store) {
     let b = s.name();
-    let r = s.acquire_shards("me", 1).unwrap();
+    let r = s.acquire_shards("me", &[0]).unwrap();
     commit(
         s,
         0,
@@ -519,7 +533,7 @@ pub fn cluster_id_is_kept(s: &dyn Store) {
 /// rows: running runs first, then by close time, ties by run id, all descending.
 pub async fn the_empty_query_lists_newest_first(s: &dyn Store) {
     let b = s.name();
-    let r = s.acquire_shards("me", 1).unwrap();
+    let r = s.acquire_shards("me", &[0]).unwrap();
     for w in [
         write("wf-a", "a", 1, &[1]),
         write("wf-b", "b", 2, &[1]),
@@ -618,11 +632,11 @@ pub fn deployments_are_kept_per_namespace_and_name(s: &dyn Store) {
 /// batch may write one run and delete another atomically.
 pub async fn the_fence_guards_deletes(s: &dyn Store) {
     let b = s.name();
-    let old = s.acquire_shards("old", 1).unwrap();
+    let old = s.acquire_shards("old", &[0]).unwrap();
     commit(s, 0, old[0], vec![write("wf-a", "a", 2, &[1])])
         .await
         .unwrap();
-    let new = s.acquire_shards("new", 1).unwrap();
+    let new = s.acquire_shards("new", &[0]).unwrap();
     let err = delete(s, 0, old[0], &["a"]).await.unwrap_err();
     assert!(
         matches!(err, StoreError::ShardOwnershipLost { shard_id: 0, .. }),
@@ -644,7 +658,7 @@ pub async fn the_fence_guards_deletes(s: &dyn Store) {
 /// time), NOT, IN, BETWEEN, ORDER BY (NULLs first ascending) and counts grouped by status.
 pub async fn visibility_queries_filter_order_and_count(s: &dyn Store) {
     let b = s.name();
-    let r = s.acquire_shards("me", 1).unwrap();
+    let r = s.acquire_shards("me", &[0]).unwrap();
     let row = |run: &str, ty: &str, status: i32, start: i64, sa: &str| {
         let mut w = write(&format!("wf-{run}"), run, status, &[1]);
         let v = w.visibility.as_mut().unwrap();

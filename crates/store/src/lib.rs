@@ -187,9 +187,10 @@ pub struct StoredDeployment {
 /// through [`Store::commit`], which group-commits concurrent batches into one transaction and
 /// answers each batch once its transaction is durable.
 pub trait Store: Cluster + Send + Sync + 'static {
-    /// Takes ownership of every shard for `owner`, bumping each fencing token; returns the tokens
-    /// indexed by shard id.
-    fn acquire_shards(&self, owner: &str, shard_count: i32) -> Result<Vec<i64>, StoreError>;
+    /// Takes ownership of `shards` for `owner`, bumping each one's fencing token (so the former
+    /// owner's writes to them are refused from then on); returns the new tokens in the order of
+    /// `shards`. Other shards are left as they are.
+    fn acquire_shards(&self, owner: &str, shards: &[i32]) -> Result<Vec<i64>, StoreError>;
     /// Queues `batch` for the next group commit.
     fn commit(&self, batch: WriteBatch) -> oneshot::Receiver<Result<(), StoreError>>;
 

@@ -476,11 +476,12 @@ impl Data {
 }
 
 impl Store for MemoryStore {
-    fn acquire_shards(&self, owner: &str, shard_count: i32) -> Result<Vec<i64>, StoreError> {
+    fn acquire_shards(&self, owner: &str, shards: &[i32]) -> Result<Vec<i64>, StoreError> {
         let mut d = self.data.lock();
-        Ok((0..shard_count)
+        Ok(shards
+            .iter()
             .map(|s| {
-                let e = d.shards.entry(s).or_insert((0, String::new()));
+                let e = d.shards.entry(*s).or_insert((0, String::new()));
                 *e = (e.0 + 1, owner.to_string());
                 e.0
             })
@@ -811,7 +812,7 @@ mod tests {
     #[tokio::test]
     async fn answers_each_batch_at_once() {
         let s = MemoryStore::new();
-        let r = s.acquire_shards("me", 1).unwrap();
+        let r = s.acquire_shards("me", &[0]).unwrap();
         let mut rx = s.commit(WriteBatch::writes(
             0,
             r[0],

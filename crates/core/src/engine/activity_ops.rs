@@ -105,6 +105,15 @@ impl Engine {
 
     /// UnpauseActivity: paused activities run again (those not paused are left alone).
     pub async fn unpause_activity(&self, req: UnpauseActivityRequest) -> Result<()> {
+        if let Some(to) = self.workflow_owner(
+            &req.namespace,
+            req.execution
+                .as_ref()
+                .map_or("", |e| e.workflow_id.as_str()),
+        ) {
+            let _r: UnpauseActivityResponse = self.forward(&to, "UnpauseActivity", &req).await?;
+            return Ok(());
+        }
         self.unpause_activity_in(None, req).await
     }
 
@@ -144,6 +153,15 @@ impl Engine {
 
     /// ResetActivity: attempts start again from 1 (see `Tx::reset_activity`).
     pub async fn reset_activity(&self, req: ResetActivityRequest) -> Result<()> {
+        if let Some(to) = self.workflow_owner(
+            &req.namespace,
+            req.execution
+                .as_ref()
+                .map_or("", |e| e.workflow_id.as_str()),
+        ) {
+            let _r: ResetActivityResponse = self.forward(&to, "ResetActivity", &req).await?;
+            return Ok(());
+        }
         self.reset_activity_in(None, req).await
     }
 
@@ -195,6 +213,16 @@ impl Engine {
         &self,
         req: UpdateActivityOptionsRequest,
     ) -> Result<UpdateActivityOptionsResponse> {
+        if let Some(to) = self.workflow_owner(
+            &req.namespace,
+            req.execution
+                .as_ref()
+                .map_or("", |e| e.workflow_id.as_str()),
+        ) {
+            let _r: UpdateActivityOptionsResponse =
+                self.forward(&to, "UpdateActivityOptions", &req).await?;
+            return Ok(_r);
+        }
         self.update_activity_options_in(None, req).await
     }
 

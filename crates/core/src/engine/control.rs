@@ -102,6 +102,16 @@ impl Engine {
     }
 
     pub async fn signal_workflow(&self, req: SignalWorkflowExecutionRequest) -> Result<()> {
+        if let Some(to) = self.workflow_owner(
+            &req.namespace,
+            req.workflow_execution
+                .as_ref()
+                .map_or("", |e| e.workflow_id.as_str()),
+        ) {
+            let _r: SignalWorkflowExecutionResponse =
+                self.forward(&to, "SignalWorkflowExecution", &req).await?;
+            return Ok(());
+        }
         let ns = self.namespace(&req.namespace)?;
         if req.signal_name.is_empty() {
             return Err(Error::InvalidArgument(
@@ -142,6 +152,17 @@ impl Engine {
     }
 
     pub async fn request_cancel(&self, req: RequestCancelWorkflowExecutionRequest) -> Result<()> {
+        if let Some(to) = self.workflow_owner(
+            &req.namespace,
+            req.workflow_execution
+                .as_ref()
+                .map_or("", |e| e.workflow_id.as_str()),
+        ) {
+            let _r: RequestCancelWorkflowExecutionResponse = self
+                .forward(&to, "RequestCancelWorkflowExecution", &req)
+                .await?;
+            return Ok(());
+        }
         let ns = self.namespace(&req.namespace)?;
         let key = self
             .resolve(&ns.id, req.workflow_execution.as_ref())
@@ -159,6 +180,17 @@ impl Engine {
     }
 
     pub async fn terminate(&self, req: TerminateWorkflowExecutionRequest) -> Result<()> {
+        if let Some(to) = self.workflow_owner(
+            &req.namespace,
+            req.workflow_execution
+                .as_ref()
+                .map_or("", |e| e.workflow_id.as_str()),
+        ) {
+            let _r: TerminateWorkflowExecutionResponse = self
+                .forward(&to, "TerminateWorkflowExecution", &req)
+                .await?;
+            return Ok(());
+        }
         let ns = self.namespace(&req.namespace)?;
         self.check_blobs(req.details.as_ref())?;
         let key = self
@@ -176,6 +208,16 @@ impl Engine {
     }
 
     pub async fn delete_workflow(&self, req: DeleteWorkflowExecutionRequest) -> Result<()> {
+        if let Some(to) = self.workflow_owner(
+            &req.namespace,
+            req.workflow_execution
+                .as_ref()
+                .map_or("", |e| e.workflow_id.as_str()),
+        ) {
+            let _r: DeleteWorkflowExecutionResponse =
+                self.forward(&to, "DeleteWorkflowExecution", &req).await?;
+            return Ok(());
+        }
         let ns = self.namespace(&req.namespace)?;
         let key = self
             .resolve(&ns.id, req.workflow_execution.as_ref())

@@ -38,26 +38,28 @@ impl Engine {
                     .map_err(|e| Error::Internal(e.to_string()))?;
             (a, d.state.clone(), c.user_metadata.clone())
         };
-        let result = async {
-            let ns = self.namespace(&attrs.namespace)?;
-            let reuse =
-                Reuse::try_from(attrs.workflow_id_reuse_policy).unwrap_or(Reuse::Unspecified);
-            let p = self.start_params(
-                &ns,
-                StartRequest::child(attrs, &parent_state, initiated, user_metadata),
-            )?;
-            self.start_with_policies(StartSpec {
-                params: p,
-                reuse,
-                conflict: Conflict::Fail,
-                eager: None,
-            })
-            .await
-        }
-        .await;
+        let owner = self
+            .namespace(&attrs.namespace)
+            .ok()
+            .and_then(|ns| self.remote_workflow(&ns.id, &attrs.workflow_id));
+        let result = match owner {
+            Some(owner) => {
+                self.start_child_remote(
+                    &owner,
+                    &parent_state,
+                    initiated,
+                    &attrs,
+                    user_metadata.as_ref(),
+                )
+                .await
+            }
+            None => {
+                self.start_child_here(attrs, &parent_state, initiated, user_metadata)
+                    .await
+            }
+        };
         match result {
-            Ok(o) => {
-                let run_id = o.run_id;
+            Ok(run_id) => {
                 self.mutate(parent, move |tx, _| {
                     tx.child_started(initiated, &run_id);
                     Ok(())
@@ -75,6 +77,31 @@ impl Engine {
         }
     }
 
+    /// Starts a child whose workflow id this engine owns; returns its run id.
+    pub(crate) async fn start_child_here(
+        &self,
+        attrs: StartChildWorkflowExecutionInitiatedEventAttributes,
+        parent_state: &crate::state::ExecutionState,
+        initiated: i64,
+        user_metadata: Option<perdure_proto::api::sdk::v1::UserMetadata>,
+    ) -> Result<String> {
+        let ns = self.namespace(&attrs.namespace)?;
+        let reuse = Reuse::try_from(attrs.workflow_id_reuse_policy).unwrap_or(Reuse::Unspecified);
+        let p = self.start_params(
+            &ns,
+            StartRequest::child(attrs, parent_state, initiated, user_metadata),
+        )?;
+        let o = self
+            .start_with_policies(StartSpec {
+                params: p,
+                reuse,
+                conflict: Conflict::Fail,
+                eager: None,
+            })
+            .await?;
+        Ok(o.run_id)
+    }
+
     /// Delivers a signal-external or cancel-external request and records the outcome.
     pub(crate) async fn deliver_external(&self, source: RunKey, initiated: i64) -> Result<()> {
         let entry = self.entry(&source).await?;
@@ -90,55 +117,38 @@ impl Engine {
             };
             (r.clone(), d.state.clone())
         };
-        let target = async {
-            let ns = self.namespace(&r.namespace)?;
-            let key = self
-                .resolve(
-                    &ns.id,
-                    Some(&WorkflowExecution {
-                        workflow_id: r.workflow_id.clone(),
-                        run_id: r.run_id.clone(),
-                    }),
+        let owner = self
+            .namespace(&r.namespace)
+            .ok()
+            .and_then(|ns| self.remote_workflow(&ns.id, &r.workflow_id));
+        let target = match owner {
+            Some(owner) => {
+                match self
+                    .deliver_external_remote(&owner, &r, &src, initiated)
+                    .await
+                {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(Error::NotFound(String::new())),
+                    Err(e) => Err(e),
+                }
+            }
+            None => self
+                .deliver_here(
+                    r,
+                    initiated,
+                    src.workflow_id.clone(),
+                    src.run_id.clone(),
+                    src.identity.clone(),
                 )
-                .await?;
-            let external = WorkflowExecution {
-                workflow_id: src.workflow_id.clone(),
-                run_id: src.run_id.clone(),
-            };
-            let request_id = format!("{}:{}", src.run_id, initiated);
-            let r2 = r.clone();
-            self.mutate(key, move |tx, _| {
-                if !tx.is_running() {
-                    // As in Temporal, asking a closed run to cancel succeeds (and does nothing);
-                    // a signal to it fails.
-                    return if r2.cancel {
+                .await
+                .and_then(|ok| {
+                    if ok {
                         Ok(())
                     } else {
-                        Err(closed_error())
-                    };
-                }
-                if r2.cancel {
-                    tx.request_cancel(
-                        &r2.reason,
-                        &src.identity,
-                        &request_id,
-                        Some((initiated, external)),
-                    );
-                } else {
-                    tx.signal(SignalParams {
-                        name: r2.signal_name.clone(),
-                        input: r2.input.clone(),
-                        header: r2.header.clone(),
-                        identity: src.identity.clone(),
-                        request_id,
-                        external: Some(external),
-                    });
-                }
-                Ok(())
-            })
-            .await
-        }
-        .await;
+                        Err(Error::NotFound(String::new()))
+                    }
+                }),
+        };
         let ok = match target {
             Ok(()) => true,
             Err(Error::NotFound(_))
@@ -153,6 +163,95 @@ impl Engine {
         .await
     }
 
+    /// Applies a signal- or cancel-external request to its target, whose workflow id this engine
+    /// owns; `Ok(false)` when the target does not exist or refuses it for good.
+    pub(crate) async fn deliver_here(
+        &self,
+        r: crate::state::ExternalRequestState,
+        initiated: i64,
+        source_workflow_id: String,
+        source_run_id: String,
+        identity: String,
+    ) -> Result<bool> {
+        let target = async {
+            let ns = self.namespace(&r.namespace)?;
+            let key = self
+                .resolve(
+                    &ns.id,
+                    Some(&WorkflowExecution {
+                        workflow_id: r.workflow_id.clone(),
+                        run_id: r.run_id.clone(),
+                    }),
+                )
+                .await?;
+            let request_id = format!("{source_run_id}:{initiated}");
+            let external = WorkflowExecution {
+                workflow_id: source_workflow_id,
+                run_id: source_run_id,
+            };
+            self.mutate(key, move |tx, _| {
+                if !tx.is_running() {
+                    // As in Temporal, asking a closed run to cancel succeeds (and does nothing);
+                    // a signal to it fails.
+                    return if r.cancel {
+                        Ok(())
+                    } else {
+                        Err(closed_error())
+                    };
+                }
+                if r.cancel {
+                    tx.request_cancel(
+                        &r.reason,
+                        &identity,
+                        &request_id,
+                        Some((initiated, external)),
+                    );
+                } else {
+                    tx.signal(SignalParams {
+                        name: r.signal_name.clone(),
+                        input: r.input.clone(),
+                        header: r.header.clone(),
+                        identity,
+                        request_id,
+                        external: Some(external),
+                    });
+                }
+                Ok(())
+            })
+            .await
+        }
+        .await;
+        match target {
+            Ok(()) => Ok(true),
+            Err(Error::NotFound(_))
+            | Err(Error::NamespaceNotFound(_))
+            | Err(Error::InvalidArgument(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records a closed child in its parent, whose workflow id this engine owns.
+    pub(crate) async fn child_closed_here(
+        &self,
+        parent: RunKey,
+        initiated: i64,
+        child_run_id: String,
+        close: perdure_proto::api::history::v1::history_event::Attributes,
+    ) -> Result<()> {
+        match self
+            .mutate(parent, move |tx, _| {
+                if tx.is_running() {
+                    tx.child_closed(initiated, &child_run_id, &close);
+                }
+                Ok(())
+            })
+            .await
+        {
+            Ok(()) | Err(Error::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reports a closed child run to its parent, then marks it notified.
     pub(crate) async fn notify_parent(&self, child: RunKey) -> Result<()> {
         let entry = self.entry(&child).await?;
@@ -165,28 +264,28 @@ impl Engine {
                 return Ok(());
             }
             let id = d.state.close_event_id;
-            let ev = self.history_event(&d, id).await?;
-            let Some(attrs) = ev.and_then(|e| e.attributes) else {
+            let Some(ev) = self.history_event(&d, id).await? else {
                 return Ok(());
             };
-            (p, attrs, d.state.run_id.clone())
+            if ev.attributes.is_none() {
+                return Ok(());
+            }
+            (p, ev, d.state.run_id.clone())
         };
-        let pkey = RunKey {
-            namespace_id: parent.namespace_id.clone(),
-            run_id: parent.run_id.clone(),
-        };
-        let initiated = parent.initiated_event_id;
-        match self
-            .mutate(pkey, move |tx, _| {
-                if tx.is_running() {
-                    tx.child_closed(initiated, &run_id, &close);
-                }
-                Ok(())
-            })
-            .await
-        {
-            Ok(()) | Err(Error::NotFound(_)) => {}
-            Err(e) => return Err(e),
+        match self.remote_workflow(&parent.namespace_id, &parent.workflow_id) {
+            Some(owner) => {
+                self.notify_parent_remote(&owner, &parent, &run_id, &close)
+                    .await?
+            }
+            None => {
+                let pkey = RunKey {
+                    namespace_id: parent.namespace_id.clone(),
+                    run_id: parent.run_id.clone(),
+                };
+                let attrs = close.attributes.expect("checked above");
+                self.child_closed_here(pkey, parent.initiated_event_id, run_id, attrs)
+                    .await?
+            }
         }
         self.mutate(child, |tx, _| {
             tx.state.parent_notified = true;

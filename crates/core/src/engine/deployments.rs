@@ -941,6 +941,17 @@ impl Engine {
         &self,
         req: UpdateWorkflowExecutionOptionsRequest,
     ) -> Result<UpdateWorkflowExecutionOptionsResponse> {
+        if let Some(to) = self.workflow_owner(
+            &req.namespace,
+            req.workflow_execution
+                .as_ref()
+                .map_or("", |e| e.workflow_id.as_str()),
+        ) {
+            let _r: UpdateWorkflowExecutionOptionsResponse = self
+                .forward(&to, "UpdateWorkflowExecutionOptions", &req)
+                .await?;
+            return Ok(_r);
+        }
         let ns = self.namespace(&req.namespace)?;
         let Some(opts) = req.workflow_execution_options.clone() else {
             return Err(Error::InvalidArgument(

@@ -16,6 +16,11 @@ use crate::store::StoreError;
 
 /// Gauge: shards this process owns (Temporal's history hosts report `numshards_gauge`).
 pub(crate) const OWNED_SHARDS: &str = "numshards_gauge";
+/// Gauge: the cluster's shard count, as this process's engine runs with it.
+pub(crate) const CLUSTER_SHARDS: &str = "perdure_cluster_shards";
+/// Gauge: 1 while this process's engine leads the cluster (matches task queues, runs schedules
+/// and batch jobs), else 0.
+pub(crate) const CLUSTER_LEADER: &str = "perdure_cluster_leader";
 /// Counter: batches the store refused because this process no longer owns their shard.
 pub(crate) const SHARD_OWNERSHIP_LOST: &str = "perdure_shard_ownership_lost_total";
 /// Histogram (seconds): from a task's scheduling to its start by a poller.
@@ -39,8 +44,10 @@ pub(crate) fn record_run_cache(len: usize, evicted: usize) {
 }
 
 /// Sets the number of shards this process owns.
-pub(crate) fn record_owned_shards(n: usize) {
+pub(crate) fn record_owned_shards(n: usize, of: i32, leader: bool) {
     gauge!(OWNED_SHARDS).set(n as f64);
+    gauge!(CLUSTER_SHARDS).set(of as f64);
+    gauge!(CLUSTER_LEADER).set(if leader { 1.0 } else { 0.0 });
 }
 
 /// Counts a commit the store refused for lost shard ownership (other errors are not counted

@@ -4,6 +4,7 @@
 
 mod activity_ops;
 mod batch;
+mod cluster;
 mod control;
 mod cross_run;
 mod deployments;
@@ -65,6 +66,9 @@ pub struct Config {
     /// Most runs kept in memory. Beyond it, idle runs leave memory least recently used first and
     /// are read from the store on their next use; their timers and queued tasks stay armed.
     pub run_cache_size: usize,
+    /// This process's place in a cluster of processes on one database; `None` for a process on
+    /// its own (it owns every shard and leads).
+    pub cluster: Option<crate::cluster::Membership>,
 }
 
 /// Default of [`Config::run_cache_size`].
@@ -82,6 +86,7 @@ impl Default for Config {
             limits: Default::default(),
             long_poll: Duration::from_secs(20),
             run_cache_size: DEFAULT_RUN_CACHE_SIZE,
+            cluster: None,
         }
     }
 }
@@ -111,7 +116,7 @@ pub(crate) struct Inner {
     recovery: RecoveryProgress,
     /// Serialises start/reuse decisions per workflow id.
     id_locks: Vec<tokio::sync::Mutex<()>>,
-    /// Fencing token per shard.
+    /// Fencing token per shard; 0 for a shard another process owns.
     range_ids: Vec<i64>,
     next_query: AtomicU64,
     /// Identity of this cluster, generated once per database and kept in it.
@@ -209,17 +214,33 @@ fn hash_str(parts: &[&str]) -> u64 {
 }
 
 impl Engine {
-    /// Acquires every shard, loads namespaces and open runs, rebuilds queues and timers, and
-    /// starts the timer loop.
+    /// Acquires its shards (every shard for a process on its own), loads namespaces, starts the
+    /// timer loop, and re-arms its open runs in the background.
     pub async fn start(store: SharedStore, clock: SharedClock, config: Config) -> Result<Engine> {
         let (timers, mut fired) = Timers::start(clock.clone());
         let owner = config.owner.clone();
         let shards = config.shard_count;
+        let owned: Vec<i32> = match &config.cluster {
+            Some(c) => c.topology.owned_shards(),
+            None => (0..shards).collect(),
+        };
         let s = store.clone();
-        let range_ids = tokio::task::spawn_blocking(move || s.acquire_shards(&owner, shards))
+        let mine = owned.clone();
+        let acquired = tokio::task::spawn_blocking(move || s.acquire_shards(&owner, &mine))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
-        metrics::record_owned_shards(range_ids.len());
+        let mut range_ids = vec![0; shards.max(0) as usize];
+        for (s, r) in owned.iter().zip(acquired) {
+            range_ids[*s as usize] = r;
+        }
+        metrics::record_owned_shards(
+            owned.len(),
+            shards,
+            config
+                .cluster
+                .as_ref()
+                .is_none_or(|c| c.topology.is_leader()),
+        );
         let s = store.clone();
         let fresh = uuid::Uuid::new_v4().to_string();
         let cluster_id = tokio::task::spawn_blocking(move || s.cluster_id(&fresh))
@@ -251,7 +272,20 @@ impl Engine {
         };
         engine.load_namespaces().await?;
         engine.load_deployments().await?;
-        engine.start_scheduler().await?;
+        if engine.is_leader() {
+            engine.start_scheduler().await?;
+        } else {
+            // Namespaces change on the leader: follow them.
+            let me = engine.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    if let Err(e) = me.reload_namespaces().await {
+                        tracing::debug!(%e, "reloading namespaces failed");
+                    }
+                }
+            });
+        }
         // Open runs are re-armed in the background, a page at a time: the engine serves at once
         // however many runs are open, and due timers and tasks are dispatched as pages arrive.
         let me = engine.clone();
@@ -322,6 +356,10 @@ impl Engine {
                     run_id: r.run_id,
                 };
                 match ExecutionState::decode(row.state.as_slice()) {
+                    Ok(state)
+                        if !self
+                            .owns_shard(self.shard_of(&state.namespace_id, &state.workflow_id)) => {
+                    }
                     Ok(state) => self.rearm(key, state).await,
                     Err(e) => {
                         tracing::error!(run_id = %key.run_id, %e, "corrupt execution state; the run is not re-armed")
@@ -518,6 +556,16 @@ impl Engine {
         };
         let state = ExecutionState::decode(row.state.as_slice())
             .map_err(|e| Error::Internal(format!("corrupt execution state: {e}")))?;
+        if !self.owns_shard(self.shard_of(&state.namespace_id, &state.workflow_id)) {
+            // Another process owns the run: read it, never keep it (that process changes it).
+            return Ok(Arc::new(Entry {
+                data: tokio::sync::Mutex::new(RunData {
+                    state,
+                    extra: Default::default(),
+                }),
+                version: watch::channel(0).0,
+            }));
+        }
         let mut runs = self.inner.runs.lock();
         if let Some(e) = runs.to_back(key) {
             return Ok(e.clone());
@@ -650,11 +698,7 @@ impl Engine {
         let listed = executions
             .iter()
             .any(|w| w.set_current || w.status != Status::Running as i32);
-        let batch = WriteBatch::writes(
-            shard_id,
-            self.inner.range_ids[shard_id as usize],
-            executions,
-        );
+        let batch = WriteBatch::writes(shard_id, self.range_id(shard_id)?, executions);
         self.inner
             .store
             .commit(batch)
@@ -669,12 +713,21 @@ impl Engine {
         Ok(())
     }
 
+    /// The fencing token of a shard this engine owns; UNAVAILABLE for another's.
+    fn range_id(&self, shard: i32) -> Result<i64> {
+        match self.inner.range_ids.get(shard as usize) {
+            Some(r) if *r != 0 => Ok(*r),
+            _ => Err(Error::Unavailable(format!(
+                "shard {shard} is owned by another Perdure process; retry"
+            ))),
+        }
+    }
+
     /// Deletes a run with its history and visibility row, in a batch fenced by its shard like
     /// every other write.
     pub(crate) async fn delete_run(&self, key: &RunKey, workflow_id: &str) -> Result<()> {
         let shard_id = self.shard_of(&key.namespace_id, workflow_id);
-        let mut batch =
-            WriteBatch::writes(shard_id, self.inner.range_ids[shard_id as usize], vec![]);
+        let mut batch = WriteBatch::writes(shard_id, self.range_id(shard_id)?, vec![]);
         batch.deletes.push(crate::store::RunRef {
             namespace_id: key.namespace_id.clone(),
             run_id: key.run_id.clone(),
@@ -744,11 +797,8 @@ impl Engine {
                 Effect::DispatchWorkflowTask => {
                     let Some(w) = &state.wft else { continue };
                     if w.sticky
-                        && (!self.inner.matching.recently_polled(
-                            &state.namespace_id,
-                            &w.task_queue,
-                            Duration::from_secs(10),
-                        ) || self.leaves_version(state))
+                        && (!self.recently_polled(&state.namespace_id, &w.task_queue)
+                            || self.leaves_version(state))
                     {
                         // Nobody polls that sticky queue any more, or the run moves to another
                         // version: go to the normal queue now.
@@ -764,12 +814,13 @@ impl Engine {
                     } else {
                         self.workflow_route(state)
                     };
-                    self.inner.matching.add_routed(
+                    self.add_task(
                         &state.namespace_id,
                         &w.task_queue,
                         QueueKind::Workflow,
                         Task::Workflow {
                             run: key.clone(),
+                            shard: self.shard_of(&state.namespace_id, &state.workflow_id),
                             dispatch_seq: w.dispatch_seq,
                         },
                         route,
@@ -786,12 +837,13 @@ impl Engine {
                     else {
                         continue;
                     };
-                    self.inner.matching.add_routed(
+                    self.add_task(
                         standalone::queue_namespace_id(state),
                         &a.task_queue,
                         QueueKind::Activity,
                         Task::Activity {
                             run: key.clone(),
+                            shard: self.shard_of(&state.namespace_id, &state.workflow_id),
                             scheduled_event_id,
                             attempt,
                         },
@@ -802,29 +854,32 @@ impl Engine {
                 Effect::StartChild { initiated_event_id } => {
                     let me = self.clone();
                     let k = key.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = me.start_child(k, initiated_event_id).await {
-                            tracing::warn!(%e, "starting a child workflow failed");
-                        }
-                    });
+                    tokio::spawn(retrying("starting a child workflow failed", move || {
+                        let (me, k) = (me.clone(), k.clone());
+                        async move { me.start_child(k, initiated_event_id).await }
+                    }));
                 }
                 Effect::External { initiated_event_id } => {
                     let me = self.clone();
                     let k = key.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = me.deliver_external(k, initiated_event_id).await {
-                            tracing::warn!(%e, "delivering an external request failed");
-                        }
-                    });
+                    tokio::spawn(retrying(
+                        "delivering an external request failed",
+                        move || {
+                            let (me, k) = (me.clone(), k.clone());
+                            async move { me.deliver_external(k, initiated_event_id).await }
+                        },
+                    ));
                 }
                 Effect::NotifyParent => {
                     let me = self.clone();
                     let k = key.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = me.notify_parent(k).await {
-                            tracing::warn!(%e, "notifying the parent workflow failed");
-                        }
-                    });
+                    tokio::spawn(retrying(
+                        "notifying the parent workflow failed",
+                        move || {
+                            let (me, k) = (me.clone(), k.clone());
+                            async move { me.notify_parent(k).await }
+                        },
+                    ));
                 }
                 Effect::ParentClosePolicy(children) => {
                     let me = self.clone();
@@ -844,11 +899,7 @@ impl Engine {
         let running = state.status == Status::Running as i32;
         let sticky = running
             && !state.sticky_queue.is_empty()
-            && self.inner.matching.recently_polled(
-                &state.namespace_id,
-                &state.sticky_queue,
-                Duration::from_secs(10),
-            );
+            && self.recently_polled(&state.namespace_id, &state.sticky_queue);
         let queue = if sticky {
             state.sticky_queue.clone()
         } else {
@@ -859,12 +910,13 @@ impl Engine {
                 continue;
             }
             q.dispatched = true;
-            self.inner.matching.add_routed(
+            self.add_task(
                 &state.namespace_id,
                 &queue,
                 QueueKind::Workflow,
                 Task::Query {
                     run: key.clone(),
+                    shard: self.shard_of(&state.namespace_id, &state.workflow_id),
                     query_id: *id,
                 },
                 if sticky {
@@ -879,6 +931,7 @@ impl Engine {
                 let (k, id, normal) = (key.clone(), *id, state.task_queue.clone());
                 let ns = state.namespace_id.clone();
                 let route = self.workflow_route(state);
+                let shard = self.shard_of(&state.namespace_id, &state.workflow_id);
                 let wait = crate::clock::convert::dur(&state.sticky_schedule_to_start)
                     .max(Duration::from_secs(3));
                 tokio::spawn(async move {
@@ -888,12 +941,13 @@ impl Engine {
                     };
                     let data = entry.data.lock().await;
                     if data.extra.queries.get(&id).is_some_and(|q| q.tx.is_some()) {
-                        me.inner.matching.add_routed(
+                        me.add_task(
                             &ns,
                             &normal,
                             QueueKind::Workflow,
                             Task::Query {
                                 run: k.clone(),
+                                shard,
                                 query_id: id,
                             },
                             route,
@@ -1003,6 +1057,31 @@ impl Engine {
             tokio::time::timeout_at(deadline.into(), rx.changed()).await,
             Ok(Ok(()))
         )
+    }
+}
+
+/// Runs cross-run work until it succeeds or fails for good: a storage hiccup or another
+/// process briefly away (the cluster changing) is retried for about a minute. Whatever is still
+/// undone then is redone when the run is re-armed.
+async fn retrying<F, Fut>(what: &'static str, f: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut backoff = Duration::from_millis(50);
+    for attempt in 0.. {
+        match f().await {
+            Ok(()) => return,
+            Err(e) if e.is_retryable() && attempt < 40 => {
+                tracing::debug!(%e, "{what}; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => {
+                tracing::warn!(%e, "{what}");
+                return;
+            }
+        }
     }
 }
 

@@ -201,6 +201,10 @@ impl Engine {
                 });
             }
         }
+        if !self.is_leader() {
+            // The leader creates them; this engine follows (see `reload_namespaces`).
+            return Ok(());
+        }
         for name in self.inner.config.namespaces.clone() {
             if self.inner.namespaces.read().by_name.contains_key(&name) {
                 continue;
@@ -212,6 +216,27 @@ impl Engine {
             self.register_namespace_inner(req, true).await?;
             tracing::info!(namespace = %name, "created namespace");
         }
+        Ok(())
+    }
+
+    /// Reads every namespace again and replaces the registry with them: how an engine that does
+    /// not lead follows the namespace changes the leader makes.
+    pub(crate) async fn reload_namespaces(&self) -> Result<()> {
+        let s = self.inner.store.clone();
+        let rows = tokio::task::spawn_blocking(move || s.list_namespaces())
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let mut reg = Registry::default();
+        for r in rows {
+            let record = NamespaceRecord::decode(r.data.as_slice())
+                .map_err(|e| Error::Internal(format!("corrupt namespace record: {e}")))?;
+            reg.insert(Namespace {
+                id: r.id,
+                name: r.name,
+                record,
+            });
+        }
+        *self.inner.namespaces.write() = reg;
         Ok(())
     }
 

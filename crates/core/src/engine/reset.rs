@@ -22,6 +22,16 @@ impl Engine {
     /// returns the new run's id. Like Temporal's, a repeated request resets again: the request id
     /// is not used to deduplicate.
     pub async fn reset_workflow(&self, req: ResetWorkflowExecutionRequest) -> Result<String> {
+        if let Some(to) = self.workflow_owner(
+            &req.namespace,
+            req.workflow_execution
+                .as_ref()
+                .map_or("", |e| e.workflow_id.as_str()),
+        ) {
+            let _r: perdure_proto::api::workflowservice::v1::ResetWorkflowExecutionResponse =
+                self.forward(&to, "ResetWorkflowExecution", &req).await?;
+            return Ok(_r.run_id);
+        }
         let ns = self.namespace(&req.namespace)?;
         self.limits()
             .check_id("RequestId", &req.request_id)

@@ -369,7 +369,13 @@ impl Engine {
     /// Like StartWorkflowExecution, plus what only the scheduler sets: the
     /// `TemporalScheduled*` search attributes, the last completion result and the continued
     /// failure.
-    async fn start_for_schedule(&self, mut req: StartWorkflowExecutionRequest) -> Result<String> {
+    pub(crate) async fn start_for_schedule(
+        &self,
+        mut req: StartWorkflowExecutionRequest,
+    ) -> Result<String> {
+        if let Some(to) = self.workflow_owner(&req.namespace, &req.workflow_id) {
+            return self.start_scheduled_remote(&to, &req).await;
+        }
         let ns = self.namespace(&req.namespace)?;
         let mut system = SearchAttributes::default();
         if let Some(sa) = req.search_attributes.as_mut() {

@@ -686,6 +686,12 @@ impl Engine {
         &self,
         req: RequestCancelActivityExecutionRequest,
     ) -> Result<()> {
+        if let Some(to) = self.activity_execution_owner(&req.namespace, &req.activity_id) {
+            let _r: RequestCancelActivityExecutionResponse = self
+                .forward(&to, "RequestCancelActivityExecution", &req)
+                .await?;
+            return Ok(());
+        }
         let key = self
             .standalone_run(&req.namespace, &req.activity_id, &req.run_id)
             .await?;
@@ -707,6 +713,12 @@ impl Engine {
         &self,
         req: TerminateActivityExecutionRequest,
     ) -> Result<()> {
+        if let Some(to) = self.activity_execution_owner(&req.namespace, &req.activity_id) {
+            let _r: TerminateActivityExecutionResponse = self
+                .forward(&to, "TerminateActivityExecution", &req)
+                .await?;
+            return Ok(());
+        }
         let key = self
             .standalone_run(&req.namespace, &req.activity_id, &req.run_id)
             .await?;

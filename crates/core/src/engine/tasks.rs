@@ -125,11 +125,17 @@ impl Engine {
                 return Ok(Default::default());
             }
             let r = match task {
-                Task::Workflow { run, dispatch_seq } => {
+                Task::Workflow { .. } | Task::Query { .. } if !self.owns_shard(task.shard()) => {
+                    self.start_remote_workflow_task(task, &req.identity, Some(&my_key), &queue)
+                        .await
+                }
+                Task::Workflow {
+                    run, dispatch_seq, ..
+                } => {
                     self.start_workflow_task(run, dispatch_seq, &req.identity, Some(&my_key))
                         .await
                 }
-                Task::Query { run, query_id } => self.query_task(run, query_id, &queue).await,
+                Task::Query { run, query_id, .. } => self.query_task(run, query_id, &queue).await,
                 Task::Activity { .. } => Ok(None),
             };
             match r {
@@ -165,7 +171,7 @@ impl Engine {
         self.workflow_task_response(&mut d, started, seq).await
     }
 
-    async fn start_workflow_task(
+    pub(crate) async fn start_workflow_task(
         &self,
         run: RunKey,
         dispatch_seq: i64,
@@ -193,11 +199,12 @@ impl Engine {
                 && !d.state.wft.as_ref().is_some_and(|w| w.sticky)
                 && !me.may_take_workflow_task(&d.state, k)
             {
-                me.inner.matching.add_routed(
+                me.add_task(
                     &d.state.namespace_id,
                     &d.state.task_queue,
                     QueueKind::Workflow,
                     Task::Workflow {
+                        shard: me.shard_of(&d.state.namespace_id, &d.state.workflow_id),
                         run: run.clone(),
                         dispatch_seq,
                     },
@@ -309,7 +316,7 @@ impl Engine {
         Ok((events, token.encode_to_vec()))
     }
 
-    async fn query_task(
+    pub(crate) async fn query_task(
         &self,
         run: RunKey,
         query_id: u64,
@@ -519,81 +526,23 @@ impl Engine {
                     .push_front(&ns.id, &queue, QueueKind::Activity, task);
                 return Ok(Default::default());
             }
-            let Task::Activity {
-                run,
-                scheduled_event_id,
-                attempt,
-            } = task
-            else {
+            let r = if self.owns_shard(task.shard()) {
+                let Task::Activity {
+                    run,
+                    scheduled_event_id,
+                    attempt,
+                    ..
+                } = task
+                else {
+                    continue;
+                };
+                self.start_activity_task(run, scheduled_event_id, attempt, &req, &queue)
+                    .await
+            } else if matches!(task, Task::Activity { .. }) {
+                self.start_remote_activity_task(task, &req, &queue).await
+            } else {
                 continue;
             };
-            let identity = req.identity.clone();
-            let namespace = ns.name.clone();
-            let polled = queue.clone();
-            let r = self
-                .mutate(run, move |tx, _| {
-                    let Some(i) = tx.activity_index(scheduled_event_id) else {
-                        return Ok(None);
-                    };
-                    // A task left on the queue an options update moved the activity away from
-                    // is stale.
-                    if !tx.is_running()
-                        || !tx.activity_dispatchable(i, attempt)
-                        || tx.state.activities[i].task_queue != polled
-                    {
-                        return Ok(None);
-                    }
-                    tx.start_activity(i, &uuid::Uuid::new_v4().to_string(), &identity);
-                    let state = &*tx.state;
-                    let a = &state.activities[i];
-                    let mut token = TaskToken::new(
-                        TokenKind::Activity,
-                        &state.namespace_id,
-                        &state.workflow_id,
-                        &state.run_id,
-                    );
-                    token.scheduled_event_id = scheduled_event_id;
-                    token.attempt = attempt;
-                    token.activity_id = a.activity_id.clone();
-                    let standalone = state.standalone.is_some();
-                    Ok(Some(PollActivityTaskQueueResponse {
-                        // A standalone activity has no workflow: an empty execution, its run id.
-                        activity_run_id: if standalone {
-                            state.run_id.clone()
-                        } else {
-                            String::new()
-                        },
-                        workflow_type: (!standalone).then(|| WorkflowType {
-                            name: state.workflow_type.clone(),
-                        }),
-                        workflow_execution: Some(if standalone {
-                            WorkflowExecution::default()
-                        } else {
-                            WorkflowExecution {
-                                workflow_id: state.workflow_id.clone(),
-                                run_id: state.run_id.clone(),
-                            }
-                        }),
-                        task_token: token.encode(),
-                        workflow_namespace: namespace,
-                        activity_type: Some(crate::mutable::activity_type(a)),
-                        activity_id: a.activity_id.clone(),
-                        header: a.header.clone(),
-                        input: a.input.clone(),
-                        heartbeat_details: a.heartbeat_details.clone(),
-                        scheduled_time: a.scheduled_time,
-                        current_attempt_scheduled_time: a.current_attempt_scheduled_time,
-                        started_time: a.started_time,
-                        attempt: a.attempt,
-                        schedule_to_close_timeout: a.schedule_to_close,
-                        start_to_close_timeout: a.start_to_close,
-                        heartbeat_timeout: a.heartbeat_timeout,
-                        retry_policy: a.retry_policy.clone(),
-                        priority: a.priority.clone(),
-                        ..Default::default()
-                    }))
-                })
-                .await;
             match r {
                 Ok(Some(resp)) => {
                     return Ok(metrics::activity_task_started(&ns.name, &queue, resp));
@@ -602,6 +551,84 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Starts an activity attempt matched to the poll `req` on queue `queue`, on this engine
+    /// (which owns its run); `None` when the attempt is stale.
+    pub(crate) async fn start_activity_task(
+        &self,
+        run: RunKey,
+        scheduled_event_id: i64,
+        attempt: i32,
+        req: &PollActivityTaskQueueRequest,
+        queue: &str,
+    ) -> Result<Option<PollActivityTaskQueueResponse>> {
+        let identity = req.identity.clone();
+        let namespace = req.namespace.clone();
+        let polled = queue.to_string();
+        self.mutate(run, move |tx, _| {
+            let Some(i) = tx.activity_index(scheduled_event_id) else {
+                return Ok(None);
+            };
+            // A task left on the queue an options update moved the activity away from
+            // is stale.
+            if !tx.is_running()
+                || !tx.activity_dispatchable(i, attempt)
+                || tx.state.activities[i].task_queue != polled
+            {
+                return Ok(None);
+            }
+            tx.start_activity(i, &uuid::Uuid::new_v4().to_string(), &identity);
+            let state = &*tx.state;
+            let a = &state.activities[i];
+            let mut token = TaskToken::new(
+                TokenKind::Activity,
+                &state.namespace_id,
+                &state.workflow_id,
+                &state.run_id,
+            );
+            token.scheduled_event_id = scheduled_event_id;
+            token.attempt = attempt;
+            token.activity_id = a.activity_id.clone();
+            let standalone = state.standalone.is_some();
+            Ok(Some(PollActivityTaskQueueResponse {
+                // A standalone activity has no workflow: an empty execution, its run id.
+                activity_run_id: if standalone {
+                    state.run_id.clone()
+                } else {
+                    String::new()
+                },
+                workflow_type: (!standalone).then(|| WorkflowType {
+                    name: state.workflow_type.clone(),
+                }),
+                workflow_execution: Some(if standalone {
+                    WorkflowExecution::default()
+                } else {
+                    WorkflowExecution {
+                        workflow_id: state.workflow_id.clone(),
+                        run_id: state.run_id.clone(),
+                    }
+                }),
+                task_token: token.encode(),
+                workflow_namespace: namespace,
+                activity_type: Some(crate::mutable::activity_type(a)),
+                activity_id: a.activity_id.clone(),
+                header: a.header.clone(),
+                input: a.input.clone(),
+                heartbeat_details: a.heartbeat_details.clone(),
+                scheduled_time: a.scheduled_time,
+                current_attempt_scheduled_time: a.current_attempt_scheduled_time,
+                started_time: a.started_time,
+                attempt: a.attempt,
+                schedule_to_close_timeout: a.schedule_to_close,
+                start_to_close_timeout: a.start_to_close,
+                heartbeat_timeout: a.heartbeat_timeout,
+                retry_policy: a.retry_policy.clone(),
+                priority: a.priority.clone(),
+                ..Default::default()
+            }))
+        })
+        .await
     }
 
     /// Finds the activity a completion refers to and applies `f` to it.

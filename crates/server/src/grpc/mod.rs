@@ -56,16 +56,82 @@ pub struct WorkflowApi {
     pub engine: Engine,
     /// This frontend's gRPC address, as it reports it (partition owner).
     pub address: String,
+    /// How requests another process serves are sent on to it.
+    pub(crate) peers: crate::peers::GrpcPeers,
+}
+
+/// The workflow id a request's execution names ("" without one).
+fn wf_of(e: &Option<perdure_proto::api::common::v1::WorkflowExecution>) -> &str {
+    e.as_ref().map_or("", |e| e.workflow_id.as_str())
+}
+
+/// The process serving an RPC, when it is another one: by the request's workflow id, task token
+/// or activity id, or the leader for what the leader alone does (polls and matching, namespace
+/// changes, schedules, batch jobs, worker deployments and heartbeats).
+macro_rules! served_by {
+    ($e:expr, $r:expr, leader) => {
+        $e.leader_peer()
+    };
+    ($e:expr, $r:expr, execution($f:ident)) => {
+        $e.workflow_owner(&$r.namespace, wf_of(&$r.$f))
+    };
+    ($e:expr, $r:expr, workflow_id) => {
+        $e.workflow_owner(&$r.namespace, &$r.workflow_id)
+    };
+    ($e:expr, $r:expr, update_ref) => {
+        $e.workflow_owner(
+            &$r.namespace,
+            $r.update_ref
+                .as_ref()
+                .and_then(|u| u.workflow_execution.as_ref())
+                .map_or("", |x| x.workflow_id.as_str()),
+        )
+    };
+    ($e:expr, $r:expr, token) => {
+        $e.token_owner(&$r.task_token)
+    };
+    ($e:expr, $r:expr, activity) => {
+        $e.activity_execution_owner(&$r.namespace, &$r.activity_id)
+    };
+    ($e:expr, $r:expr, activity_or_workflow) => {
+        if $r.workflow_id.is_empty() {
+            $e.activity_execution_owner(&$r.namespace, &$r.activity_id)
+        } else {
+            $e.workflow_owner(&$r.namespace, &$r.workflow_id)
+        }
+    };
+    ($e:expr, $r:expr, multi_operation) => {
+        $r.operations
+            .first()
+            .and_then(|o| match &o.operation {
+                Some(execute_multi_operation_request::operation::Operation::StartWorkflow(s)) => {
+                    Some(s.workflow_id.as_str())
+                }
+                _ => None,
+            })
+            .and_then(|wf| $e.workflow_owner(&$r.namespace, wf))
+    };
 }
 
 /// Implements `WorkflowService` for the RPCs listed, each by `WorkflowApi`'s inherent method of
-/// the same name; the trait's defaults answer the others.
+/// the same name, after sending on the RPCs another process serves (`=> where`, see
+/// `served_by!`); the trait's defaults answer the others.
 macro_rules! implemented {
-    ($($rpc:ident($req:ty) -> $res:ty;)*) => {
+    ($($rpc:ident($req:ty) -> $res:ty $(=> $where:ident $(($f:ident))?)?;)*) => {
         #[tonic::async_trait]
         impl WorkflowService for WorkflowApi {
             $(
                 async fn $rpc(&self, r: Request<$req>) -> R<$res> {
+                    $(
+                        if let Some(to) = served_by!(self.engine, r.get_ref(), $where $(($f))?) {
+                            let path = concat!(
+                                "/temporal.api.workflowservice.v1.WorkflowService/",
+                                stringify!($req)
+                            );
+                            let path = &path[..path.len() - "Request".len()];
+                            return self.peers.forward(&to, path, r).await.and_then(|a| ok(a.into_inner()));
+                        }
+                    )?
                     WorkflowApi::$rpc(self, r).await
                 }
             )*
@@ -75,26 +141,26 @@ macro_rules! implemented {
 
 implemented! {
     // namespaces
-    register_namespace(RegisterNamespaceRequest) -> RegisterNamespaceResponse;
+    register_namespace(RegisterNamespaceRequest) -> RegisterNamespaceResponse => leader;
     describe_namespace(DescribeNamespaceRequest) -> DescribeNamespaceResponse;
     list_namespaces(ListNamespacesRequest) -> ListNamespacesResponse;
-    update_namespace(UpdateNamespaceRequest) -> UpdateNamespaceResponse;
-    deprecate_namespace(DeprecateNamespaceRequest) -> DeprecateNamespaceResponse;
+    update_namespace(UpdateNamespaceRequest) -> UpdateNamespaceResponse => leader;
+    deprecate_namespace(DeprecateNamespaceRequest) -> DeprecateNamespaceResponse => leader;
     // workflows
-    start_workflow_execution(StartWorkflowExecutionRequest) -> StartWorkflowExecutionResponse;
-    signal_with_start_workflow_execution(SignalWithStartWorkflowExecutionRequest) -> SignalWithStartWorkflowExecutionResponse;
-    signal_workflow_execution(SignalWorkflowExecutionRequest) -> SignalWorkflowExecutionResponse;
-    request_cancel_workflow_execution(RequestCancelWorkflowExecutionRequest) -> RequestCancelWorkflowExecutionResponse;
-    terminate_workflow_execution(TerminateWorkflowExecutionRequest) -> TerminateWorkflowExecutionResponse;
-    delete_workflow_execution(DeleteWorkflowExecutionRequest) -> DeleteWorkflowExecutionResponse;
-    reset_workflow_execution(ResetWorkflowExecutionRequest) -> ResetWorkflowExecutionResponse;
-    describe_workflow_execution(DescribeWorkflowExecutionRequest) -> DescribeWorkflowExecutionResponse;
-    get_workflow_execution_history(GetWorkflowExecutionHistoryRequest) -> GetWorkflowExecutionHistoryResponse;
-    get_workflow_execution_history_reverse(GetWorkflowExecutionHistoryReverseRequest) -> GetWorkflowExecutionHistoryReverseResponse;
-    query_workflow(QueryWorkflowRequest) -> QueryWorkflowResponse;
-    update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse;
-    poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse;
-    execute_multi_operation(ExecuteMultiOperationRequest) -> ExecuteMultiOperationResponse;
+    start_workflow_execution(StartWorkflowExecutionRequest) -> StartWorkflowExecutionResponse => workflow_id;
+    signal_with_start_workflow_execution(SignalWithStartWorkflowExecutionRequest) -> SignalWithStartWorkflowExecutionResponse => workflow_id;
+    signal_workflow_execution(SignalWorkflowExecutionRequest) -> SignalWorkflowExecutionResponse => execution(workflow_execution);
+    request_cancel_workflow_execution(RequestCancelWorkflowExecutionRequest) -> RequestCancelWorkflowExecutionResponse => execution(workflow_execution);
+    terminate_workflow_execution(TerminateWorkflowExecutionRequest) -> TerminateWorkflowExecutionResponse => execution(workflow_execution);
+    delete_workflow_execution(DeleteWorkflowExecutionRequest) -> DeleteWorkflowExecutionResponse => execution(workflow_execution);
+    reset_workflow_execution(ResetWorkflowExecutionRequest) -> ResetWorkflowExecutionResponse => execution(workflow_execution);
+    describe_workflow_execution(DescribeWorkflowExecutionRequest) -> DescribeWorkflowExecutionResponse => execution(execution);
+    get_workflow_execution_history(GetWorkflowExecutionHistoryRequest) -> GetWorkflowExecutionHistoryResponse => execution(execution);
+    get_workflow_execution_history_reverse(GetWorkflowExecutionHistoryReverseRequest) -> GetWorkflowExecutionHistoryReverseResponse => execution(execution);
+    query_workflow(QueryWorkflowRequest) -> QueryWorkflowResponse => execution(execution);
+    update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse => execution(workflow_execution);
+    poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse => update_ref;
+    execute_multi_operation(ExecuteMultiOperationRequest) -> ExecuteMultiOperationResponse => multi_operation;
     // visibility
     list_workflow_executions(ListWorkflowExecutionsRequest) -> ListWorkflowExecutionsResponse;
     list_open_workflow_executions(ListOpenWorkflowExecutionsRequest) -> ListOpenWorkflowExecutionsResponse;
@@ -104,73 +170,73 @@ implemented! {
     get_search_attributes(GetSearchAttributesRequest) -> GetSearchAttributesResponse;
     list_archived_workflow_executions(ListArchivedWorkflowExecutionsRequest) -> ListArchivedWorkflowExecutionsResponse;
     // tasks
-    poll_workflow_task_queue(PollWorkflowTaskQueueRequest) -> PollWorkflowTaskQueueResponse;
-    respond_workflow_task_completed(RespondWorkflowTaskCompletedRequest) -> RespondWorkflowTaskCompletedResponse;
-    respond_workflow_task_failed(RespondWorkflowTaskFailedRequest) -> RespondWorkflowTaskFailedResponse;
-    respond_query_task_completed(RespondQueryTaskCompletedRequest) -> RespondQueryTaskCompletedResponse;
-    poll_activity_task_queue(PollActivityTaskQueueRequest) -> PollActivityTaskQueueResponse;
-    respond_activity_task_completed(RespondActivityTaskCompletedRequest) -> RespondActivityTaskCompletedResponse;
-    respond_activity_task_completed_by_id(RespondActivityTaskCompletedByIdRequest) -> RespondActivityTaskCompletedByIdResponse;
-    respond_activity_task_failed(RespondActivityTaskFailedRequest) -> RespondActivityTaskFailedResponse;
-    respond_activity_task_failed_by_id(RespondActivityTaskFailedByIdRequest) -> RespondActivityTaskFailedByIdResponse;
-    respond_activity_task_canceled(RespondActivityTaskCanceledRequest) -> RespondActivityTaskCanceledResponse;
-    respond_activity_task_canceled_by_id(RespondActivityTaskCanceledByIdRequest) -> RespondActivityTaskCanceledByIdResponse;
-    record_activity_task_heartbeat(RecordActivityTaskHeartbeatRequest) -> RecordActivityTaskHeartbeatResponse;
-    record_activity_task_heartbeat_by_id(RecordActivityTaskHeartbeatByIdRequest) -> RecordActivityTaskHeartbeatByIdResponse;
-    reset_sticky_task_queue(ResetStickyTaskQueueRequest) -> ResetStickyTaskQueueResponse;
-    shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse;
-    record_worker_heartbeat(RecordWorkerHeartbeatRequest) -> RecordWorkerHeartbeatResponse;
-    list_workers(ListWorkersRequest) -> ListWorkersResponse;
-    count_workers(CountWorkersRequest) -> CountWorkersResponse;
-    describe_worker(DescribeWorkerRequest) -> DescribeWorkerResponse;
+    poll_workflow_task_queue(PollWorkflowTaskQueueRequest) -> PollWorkflowTaskQueueResponse => leader;
+    respond_workflow_task_completed(RespondWorkflowTaskCompletedRequest) -> RespondWorkflowTaskCompletedResponse => token;
+    respond_workflow_task_failed(RespondWorkflowTaskFailedRequest) -> RespondWorkflowTaskFailedResponse => token;
+    respond_query_task_completed(RespondQueryTaskCompletedRequest) -> RespondQueryTaskCompletedResponse => token;
+    poll_activity_task_queue(PollActivityTaskQueueRequest) -> PollActivityTaskQueueResponse => leader;
+    respond_activity_task_completed(RespondActivityTaskCompletedRequest) -> RespondActivityTaskCompletedResponse => token;
+    respond_activity_task_completed_by_id(RespondActivityTaskCompletedByIdRequest) -> RespondActivityTaskCompletedByIdResponse => workflow_id;
+    respond_activity_task_failed(RespondActivityTaskFailedRequest) -> RespondActivityTaskFailedResponse => token;
+    respond_activity_task_failed_by_id(RespondActivityTaskFailedByIdRequest) -> RespondActivityTaskFailedByIdResponse => workflow_id;
+    respond_activity_task_canceled(RespondActivityTaskCanceledRequest) -> RespondActivityTaskCanceledResponse => token;
+    respond_activity_task_canceled_by_id(RespondActivityTaskCanceledByIdRequest) -> RespondActivityTaskCanceledByIdResponse => workflow_id;
+    record_activity_task_heartbeat(RecordActivityTaskHeartbeatRequest) -> RecordActivityTaskHeartbeatResponse => token;
+    record_activity_task_heartbeat_by_id(RecordActivityTaskHeartbeatByIdRequest) -> RecordActivityTaskHeartbeatByIdResponse => workflow_id;
+    reset_sticky_task_queue(ResetStickyTaskQueueRequest) -> ResetStickyTaskQueueResponse => execution(execution);
+    shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse => leader;
+    record_worker_heartbeat(RecordWorkerHeartbeatRequest) -> RecordWorkerHeartbeatResponse => leader;
+    list_workers(ListWorkersRequest) -> ListWorkersResponse => leader;
+    count_workers(CountWorkersRequest) -> CountWorkersResponse => leader;
+    describe_worker(DescribeWorkerRequest) -> DescribeWorkerResponse => leader;
     // activity operations
-    pause_activity(PauseActivityRequest) -> PauseActivityResponse;
-    unpause_activity(UnpauseActivityRequest) -> UnpauseActivityResponse;
-    reset_activity(ResetActivityRequest) -> ResetActivityResponse;
-    update_activity_options(UpdateActivityOptionsRequest) -> UpdateActivityOptionsResponse;
-    pause_activity_execution(PauseActivityExecutionRequest) -> PauseActivityExecutionResponse;
-    unpause_activity_execution(UnpauseActivityExecutionRequest) -> UnpauseActivityExecutionResponse;
-    reset_activity_execution(ResetActivityExecutionRequest) -> ResetActivityExecutionResponse;
-    update_activity_execution_options(UpdateActivityExecutionOptionsRequest) -> UpdateActivityExecutionOptionsResponse;
+    pause_activity(PauseActivityRequest) -> PauseActivityResponse => execution(execution);
+    unpause_activity(UnpauseActivityRequest) -> UnpauseActivityResponse => execution(execution);
+    reset_activity(ResetActivityRequest) -> ResetActivityResponse => execution(execution);
+    update_activity_options(UpdateActivityOptionsRequest) -> UpdateActivityOptionsResponse => execution(execution);
+    pause_activity_execution(PauseActivityExecutionRequest) -> PauseActivityExecutionResponse => activity_or_workflow;
+    unpause_activity_execution(UnpauseActivityExecutionRequest) -> UnpauseActivityExecutionResponse => activity_or_workflow;
+    reset_activity_execution(ResetActivityExecutionRequest) -> ResetActivityExecutionResponse => activity_or_workflow;
+    update_activity_execution_options(UpdateActivityExecutionOptionsRequest) -> UpdateActivityExecutionOptionsResponse => activity_or_workflow;
     // standalone activities
-    start_activity_execution(StartActivityExecutionRequest) -> StartActivityExecutionResponse;
-    describe_activity_execution(DescribeActivityExecutionRequest) -> DescribeActivityExecutionResponse;
-    poll_activity_execution(PollActivityExecutionRequest) -> PollActivityExecutionResponse;
+    start_activity_execution(StartActivityExecutionRequest) -> StartActivityExecutionResponse => activity;
+    describe_activity_execution(DescribeActivityExecutionRequest) -> DescribeActivityExecutionResponse => activity;
+    poll_activity_execution(PollActivityExecutionRequest) -> PollActivityExecutionResponse => activity;
     list_activity_executions(ListActivityExecutionsRequest) -> ListActivityExecutionsResponse;
     count_activity_executions(CountActivityExecutionsRequest) -> CountActivityExecutionsResponse;
-    request_cancel_activity_execution(RequestCancelActivityExecutionRequest) -> RequestCancelActivityExecutionResponse;
-    terminate_activity_execution(TerminateActivityExecutionRequest) -> TerminateActivityExecutionResponse;
-    delete_activity_execution(DeleteActivityExecutionRequest) -> DeleteActivityExecutionResponse;
+    request_cancel_activity_execution(RequestCancelActivityExecutionRequest) -> RequestCancelActivityExecutionResponse => activity;
+    terminate_activity_execution(TerminateActivityExecutionRequest) -> TerminateActivityExecutionResponse => activity;
+    delete_activity_execution(DeleteActivityExecutionRequest) -> DeleteActivityExecutionResponse => activity;
     // batch
-    start_batch_operation(StartBatchOperationRequest) -> StartBatchOperationResponse;
-    stop_batch_operation(StopBatchOperationRequest) -> StopBatchOperationResponse;
-    describe_batch_operation(DescribeBatchOperationRequest) -> DescribeBatchOperationResponse;
-    list_batch_operations(ListBatchOperationsRequest) -> ListBatchOperationsResponse;
+    start_batch_operation(StartBatchOperationRequest) -> StartBatchOperationResponse => leader;
+    stop_batch_operation(StopBatchOperationRequest) -> StopBatchOperationResponse => leader;
+    describe_batch_operation(DescribeBatchOperationRequest) -> DescribeBatchOperationResponse => leader;
+    list_batch_operations(ListBatchOperationsRequest) -> ListBatchOperationsResponse => leader;
     // schedules
-    create_schedule(CreateScheduleRequest) -> CreateScheduleResponse;
-    describe_schedule(DescribeScheduleRequest) -> DescribeScheduleResponse;
-    update_schedule(UpdateScheduleRequest) -> UpdateScheduleResponse;
-    patch_schedule(PatchScheduleRequest) -> PatchScheduleResponse;
-    list_schedule_matching_times(ListScheduleMatchingTimesRequest) -> ListScheduleMatchingTimesResponse;
-    delete_schedule(DeleteScheduleRequest) -> DeleteScheduleResponse;
-    list_schedules(ListSchedulesRequest) -> ListSchedulesResponse;
-    count_schedules(CountSchedulesRequest) -> CountSchedulesResponse;
+    create_schedule(CreateScheduleRequest) -> CreateScheduleResponse => leader;
+    describe_schedule(DescribeScheduleRequest) -> DescribeScheduleResponse => leader;
+    update_schedule(UpdateScheduleRequest) -> UpdateScheduleResponse => leader;
+    patch_schedule(PatchScheduleRequest) -> PatchScheduleResponse => leader;
+    list_schedule_matching_times(ListScheduleMatchingTimesRequest) -> ListScheduleMatchingTimesResponse => leader;
+    delete_schedule(DeleteScheduleRequest) -> DeleteScheduleResponse => leader;
+    list_schedules(ListSchedulesRequest) -> ListSchedulesResponse => leader;
+    count_schedules(CountSchedulesRequest) -> CountSchedulesResponse => leader;
     // cluster
     get_system_info(GetSystemInfoRequest) -> GetSystemInfoResponse;
     get_cluster_info(GetClusterInfoRequest) -> GetClusterInfoResponse;
-    describe_task_queue(DescribeTaskQueueRequest) -> DescribeTaskQueueResponse;
-    list_task_queue_partitions(ListTaskQueuePartitionsRequest) -> ListTaskQueuePartitionsResponse;
+    describe_task_queue(DescribeTaskQueueRequest) -> DescribeTaskQueueResponse => leader;
+    list_task_queue_partitions(ListTaskQueuePartitionsRequest) -> ListTaskQueuePartitionsResponse => leader;
     // worker deployments (worker versioning)
-    describe_worker_deployment(DescribeWorkerDeploymentRequest) -> DescribeWorkerDeploymentResponse;
-    list_worker_deployments(ListWorkerDeploymentsRequest) -> ListWorkerDeploymentsResponse;
-    describe_worker_deployment_version(DescribeWorkerDeploymentVersionRequest) -> DescribeWorkerDeploymentVersionResponse;
-    set_worker_deployment_current_version(SetWorkerDeploymentCurrentVersionRequest) -> SetWorkerDeploymentCurrentVersionResponse;
-    set_worker_deployment_ramping_version(SetWorkerDeploymentRampingVersionRequest) -> SetWorkerDeploymentRampingVersionResponse;
-    delete_worker_deployment_version(DeleteWorkerDeploymentVersionRequest) -> DeleteWorkerDeploymentVersionResponse;
-    delete_worker_deployment(DeleteWorkerDeploymentRequest) -> DeleteWorkerDeploymentResponse;
-    update_worker_deployment_version_metadata(UpdateWorkerDeploymentVersionMetadataRequest) -> UpdateWorkerDeploymentVersionMetadataResponse;
-    set_worker_deployment_manager(SetWorkerDeploymentManagerRequest) -> SetWorkerDeploymentManagerResponse;
-    update_workflow_execution_options(UpdateWorkflowExecutionOptionsRequest) -> UpdateWorkflowExecutionOptionsResponse;
+    describe_worker_deployment(DescribeWorkerDeploymentRequest) -> DescribeWorkerDeploymentResponse => leader;
+    list_worker_deployments(ListWorkerDeploymentsRequest) -> ListWorkerDeploymentsResponse => leader;
+    describe_worker_deployment_version(DescribeWorkerDeploymentVersionRequest) -> DescribeWorkerDeploymentVersionResponse => leader;
+    set_worker_deployment_current_version(SetWorkerDeploymentCurrentVersionRequest) -> SetWorkerDeploymentCurrentVersionResponse => leader;
+    set_worker_deployment_ramping_version(SetWorkerDeploymentRampingVersionRequest) -> SetWorkerDeploymentRampingVersionResponse => leader;
+    delete_worker_deployment_version(DeleteWorkerDeploymentVersionRequest) -> DeleteWorkerDeploymentVersionResponse => leader;
+    delete_worker_deployment(DeleteWorkerDeploymentRequest) -> DeleteWorkerDeploymentResponse => leader;
+    update_worker_deployment_version_metadata(UpdateWorkerDeploymentVersionMetadataRequest) -> UpdateWorkerDeploymentVersionMetadataResponse => leader;
+    set_worker_deployment_manager(SetWorkerDeploymentManagerRequest) -> SetWorkerDeploymentManagerResponse => leader;
+    update_workflow_execution_options(UpdateWorkflowExecutionOptionsRequest) -> UpdateWorkflowExecutionOptionsResponse => execution(workflow_execution);
     // worker versioning v0.1 and v0.2 (deprecated; PERMISSION_DENIED as on Temporal's dev server)
     update_worker_build_id_compatibility(UpdateWorkerBuildIdCompatibilityRequest) -> UpdateWorkerBuildIdCompatibilityResponse;
     get_worker_build_id_compatibility(GetWorkerBuildIdCompatibilityRequest) -> GetWorkerBuildIdCompatibilityResponse;

@@ -88,5 +88,10 @@ pub fn status(e: Error) -> Status {
         Error::DeadlineExceeded(m) => Status::deadline_exceeded(m),
         Error::Unavailable(m) => Status::unavailable(m),
         Error::Internal(m) => Status::internal(m),
+        Error::Peer {
+            code,
+            message,
+            details,
+        } => Status::with_details(Code::from_i32(code), message, details.into()),
     }
 }

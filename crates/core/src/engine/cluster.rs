@@ -1,0 +1,603 @@
+//! The engine as a member of a cluster: which shards it owns, where a workflow id, a task token
+//! or a task queue is served, tasks pushed to the leader's matching and started on their run's
+//! owner, and the calls other engines make to this one ([`Engine::serve_peer`]).
+
+use std::time::Duration;
+
+use perdure_proto::api::history::v1::{
+    HistoryEvent, StartChildWorkflowExecutionInitiatedEventAttributes,
+};
+use perdure_proto::api::sdk::v1::UserMetadata;
+use perdure_proto::api::workflowservice::v1::{
+    PollActivityTaskQueueRequest, PollActivityTaskQueueResponse, PollWorkflowTaskQueueResponse,
+    StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
+};
+use prost::Message;
+
+use super::Engine;
+use crate::cluster::{PEER_SERVICE, PeerAddr, Topology, wire};
+use crate::error::{Error, Result};
+use crate::matching::{QueueKind, Route, RunKey, Task};
+use crate::state::{ExecutionState, ExternalRequestState};
+use crate::token::TaskToken;
+
+/// How long a call between engines may take (long polls carry their own deadline).
+const PEER_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn corrupt(what: &str, e: prost::DecodeError) -> Error {
+    Error::InvalidArgument(format!("malformed {what}: {e}"))
+}
+
+/// Another process's answer as the error this engine would have given, for the callers that
+/// tell errors apart (batch jobs, schedules, parent close policies).
+fn localize(e: Error) -> Error {
+    match e {
+        Error::Peer { code, message, .. } => match code {
+            3 => Error::InvalidArgument(message),
+            4 => Error::DeadlineExceeded(message),
+            5 => Error::NotFound(message),
+            9 => Error::FailedPrecondition(message),
+            14 => Error::Unavailable(message),
+            _ => Error::Peer {
+                code,
+                message,
+                details: Vec::new(),
+            },
+        },
+        e => e,
+    }
+}
+
+fn hint_of(task: &Task) -> wire::TaskHint {
+    match task {
+        Task::Workflow {
+            run,
+            shard,
+            dispatch_seq,
+        } => wire::TaskHint {
+            kind: 1,
+            namespace_id: run.namespace_id.clone(),
+            run_id: run.run_id.clone(),
+            shard: *shard,
+            dispatch_seq: *dispatch_seq,
+            ..Default::default()
+        },
+        Task::Query {
+            run,
+            shard,
+            query_id,
+        } => wire::TaskHint {
+            kind: 2,
+            namespace_id: run.namespace_id.clone(),
+            run_id: run.run_id.clone(),
+            shard: *shard,
+            query_id: *query_id,
+            ..Default::default()
+        },
+        Task::Activity {
+            run,
+            shard,
+            scheduled_event_id,
+            attempt,
+        } => wire::TaskHint {
+            kind: 3,
+            namespace_id: run.namespace_id.clone(),
+            run_id: run.run_id.clone(),
+            shard: *shard,
+            scheduled_event_id: *scheduled_event_id,
+            attempt: *attempt,
+            ..Default::default()
+        },
+    }
+}
+
+fn task_of(h: wire::TaskHint) -> Result<Task> {
+    let run = RunKey {
+        namespace_id: h.namespace_id,
+        run_id: h.run_id,
+    };
+    Ok(match h.kind {
+        1 => Task::Workflow {
+            run,
+            shard: h.shard,
+            dispatch_seq: h.dispatch_seq,
+        },
+        2 => Task::Query {
+            run,
+            shard: h.shard,
+            query_id: h.query_id,
+        },
+        3 => Task::Activity {
+            run,
+            shard: h.shard,
+            scheduled_event_id: h.scheduled_event_id,
+            attempt: h.attempt,
+        },
+        k => return Err(Error::InvalidArgument(format!("unknown task kind {k}"))),
+    })
+}
+
+fn route_of(kind: i32, key: String) -> Route {
+    match kind {
+        1 => Route::Auto(key),
+        2 => Route::Pinned(key),
+        _ => Route::Any,
+    }
+}
+
+fn route_wire(r: &Route) -> (i32, String) {
+    match r {
+        Route::Auto(k) => (1, k.clone()),
+        Route::Pinned(k) => (2, k.clone()),
+        Route::Any => (3, String::new()),
+    }
+}
+
+impl Engine {
+    /// The cluster view this engine was started with; `None` for a process on its own.
+    pub fn topology(&self) -> Option<&Topology> {
+        self.inner.config.cluster.as_ref().map(|c| &c.topology)
+    }
+
+    /// Whether this engine matches task queues and runs the cluster-wide work (schedules, batch
+    /// jobs, worker deployments, namespace changes). A process on its own always does.
+    pub fn is_leader(&self) -> bool {
+        self.topology().is_none_or(Topology::is_leader)
+    }
+
+    /// Shards this engine owns.
+    pub fn owned_shards(&self) -> usize {
+        self.inner.range_ids.iter().filter(|r| **r != 0).count()
+    }
+
+    pub(crate) fn owns_shard(&self, shard: i32) -> bool {
+        self.inner
+            .range_ids
+            .get(shard as usize)
+            .is_some_and(|r| *r != 0)
+    }
+
+    /// The member owning `shard`, when it is not this process.
+    fn remote_shard(&self, shard: i32) -> Option<PeerAddr> {
+        if self.owns_shard(shard) {
+            return None;
+        }
+        self.topology().map(|t| t.shard_owner(shard).clone())
+    }
+
+    /// The member serving the runs of `workflow_id` in the namespace with id `namespace_id`,
+    /// when it is not this process.
+    pub(crate) fn remote_workflow(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+    ) -> Option<PeerAddr> {
+        self.remote_shard(self.shard_of(namespace_id, workflow_id))
+    }
+
+    /// The member serving `workflow_id` of the namespace called `namespace`, when it is not this
+    /// process. An unknown namespace is served here (and answered NOT_FOUND).
+    pub fn workflow_owner(&self, namespace: &str, workflow_id: &str) -> Option<PeerAddr> {
+        let ns = self.namespace(namespace).ok()?;
+        self.remote_workflow(&ns.id, workflow_id)
+    }
+
+    /// The member serving the standalone activity `activity_id` of `namespace`, when it is not
+    /// this process.
+    pub fn activity_execution_owner(&self, namespace: &str, activity_id: &str) -> Option<PeerAddr> {
+        let ns = self.namespace(namespace).ok()?;
+        self.remote_workflow(&super::standalone::record_namespace_id(&ns.id), activity_id)
+    }
+
+    /// The member serving the run a task token names, when it is not this process. A token that
+    /// does not decode is served here (and refused).
+    pub fn token_owner(&self, token: &[u8]) -> Option<PeerAddr> {
+        let t = TaskToken::decode(token).ok()?;
+        self.remote_workflow(&t.namespace_id, &t.workflow_id)
+    }
+
+    /// The leader, when it is not this process.
+    pub fn leader_peer(&self) -> Option<PeerAddr> {
+        let t = self.topology()?;
+        if t.is_leader() {
+            return None;
+        }
+        t.leader_addr().cloned()
+    }
+
+    async fn call_peer<A: Message + Default>(
+        &self,
+        to: &PeerAddr,
+        path: &str,
+        req: &impl Message,
+        timeout: Duration,
+    ) -> Result<A> {
+        let Some(c) = &self.inner.config.cluster else {
+            return Err(Error::Internal("no cluster to call".into()));
+        };
+        let bytes = c.peers.call(to, path, req.encode_to_vec(), timeout).await?;
+        A::decode(bytes.as_slice())
+            .map_err(|e| Error::Internal(format!("malformed answer from {}: {e}", to.node)))
+    }
+
+    async fn call_engine<A: Message + Default>(
+        &self,
+        to: &PeerAddr,
+        method: &str,
+        req: &impl Message,
+    ) -> Result<A> {
+        self.call_peer(to, &format!("/{PEER_SERVICE}/{method}"), req, PEER_TIMEOUT)
+            .await
+    }
+
+    /// Sends a public WorkflowService request (`rpc`, e.g. "SignalWorkflowExecution") to the
+    /// member that serves its workflow, for work this engine does on behalf of others (batch
+    /// jobs, schedules, parent close policies).
+    pub(crate) async fn forward<A: Message + Default>(
+        &self,
+        to: &PeerAddr,
+        rpc: &str,
+        req: &impl Message,
+    ) -> Result<A> {
+        self.call_peer(
+            to,
+            &format!("/temporal.api.workflowservice.v1.WorkflowService/{rpc}"),
+            req,
+            PEER_TIMEOUT,
+        )
+        .await
+        .map_err(localize)
+    }
+
+    /// Queues a task where task queues are matched: here on the leader (or a process on its
+    /// own), else pushed to the leader, retrying until it takes it. A task lost on the way is
+    /// re-queued when the cluster view changes (every engine starts again and re-arms its runs).
+    pub(crate) fn add_task(
+        &self,
+        namespace_id: &str,
+        queue: &str,
+        kind: QueueKind,
+        task: Task,
+        route: Route,
+    ) {
+        let Some(leader) = self.leader_peer() else {
+            self.inner
+                .matching
+                .add_routed(namespace_id, queue, kind, task, route);
+            return;
+        };
+        let (route_kind, route_key) = route_wire(&route);
+        let req = wire::AddTask {
+            namespace_id: namespace_id.to_string(),
+            queue: queue.to_string(),
+            queue_kind: match kind {
+                QueueKind::Workflow => 1,
+                QueueKind::Activity => 2,
+            },
+            task: Some(hint_of(&task)),
+            route_kind,
+            route_key,
+            front: false,
+        };
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                match me
+                    .call_engine::<wire::Empty>(&leader, wire::ADD_TASK, &req)
+                    .await
+                {
+                    Ok(_) => return,
+                    Err(e) => {
+                        tracing::debug!(%e, leader = %leader.node, "pushing a task to the leader failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                    }
+                }
+            }
+        });
+    }
+
+    /// Whether a worker polled the (sticky) queue lately. Only the leader sees polls; elsewhere a
+    /// sticky queue is assumed alive, and its schedule-to-start timeout moves a task nobody takes
+    /// back to the normal queue.
+    pub(crate) fn recently_polled(&self, namespace_id: &str, queue: &str) -> bool {
+        if !self.is_leader() {
+            return true;
+        }
+        self.inner
+            .matching
+            .recently_polled(namespace_id, queue, Duration::from_secs(10))
+    }
+
+    /// Starts a workflow or query task matched here (on the leader) on its run's owner.
+    pub(crate) async fn start_remote_workflow_task(
+        &self,
+        task: Task,
+        identity: &str,
+        poller_key: Option<&str>,
+        queue: &str,
+    ) -> Result<Option<PollWorkflowTaskQueueResponse>> {
+        let Some(owner) = self.remote_shard(task.shard()) else {
+            return Ok(None);
+        };
+        let req = wire::StartTask {
+            task: Some(hint_of(&task)),
+            identity: identity.to_string(),
+            poller_key: poller_key.map(str::to_string),
+            queue: queue.to_string(),
+            poll: Vec::new(),
+        };
+        let started: wire::Started = self.call_engine(&owner, wire::START_TASK, &req).await?;
+        if !started.found {
+            return Ok(None);
+        }
+        PollWorkflowTaskQueueResponse::decode(started.response.as_slice())
+            .map(Some)
+            .map_err(|e| Error::Internal(format!("malformed task from {}: {e}", owner.node)))
+    }
+
+    /// Starts an activity attempt matched here (on the leader) on its run's owner.
+    pub(crate) async fn start_remote_activity_task(
+        &self,
+        task: Task,
+        poll: &PollActivityTaskQueueRequest,
+        queue: &str,
+    ) -> Result<Option<PollActivityTaskQueueResponse>> {
+        let Some(owner) = self.remote_shard(task.shard()) else {
+            return Ok(None);
+        };
+        let req = wire::StartTask {
+            task: Some(hint_of(&task)),
+            identity: poll.identity.clone(),
+            poller_key: None,
+            queue: queue.to_string(),
+            poll: poll.encode_to_vec(),
+        };
+        let started: wire::Started = self.call_engine(&owner, wire::START_TASK, &req).await?;
+        if !started.found {
+            return Ok(None);
+        }
+        PollActivityTaskQueueResponse::decode(started.response.as_slice())
+            .map(Some)
+            .map_err(|e| Error::Internal(format!("malformed task from {}: {e}", owner.node)))
+    }
+
+    /// Starts a child on the member owning its workflow id; `Ok(run id)`, or the error a local
+    /// start gives (AlreadyStarted, NamespaceNotFound).
+    pub(crate) async fn start_child_remote(
+        &self,
+        owner: &PeerAddr,
+        parent: &ExecutionState,
+        initiated: i64,
+        attrs: &StartChildWorkflowExecutionInitiatedEventAttributes,
+        user_metadata: Option<&UserMetadata>,
+    ) -> Result<String> {
+        let req = wire::StartChild {
+            parent_state: parent.encode_to_vec(),
+            initiated,
+            attributes: attrs.encode_to_vec(),
+            user_metadata: user_metadata.map(Message::encode_to_vec),
+        };
+        let r: wire::ChildStarted = self.call_engine(owner, wire::START_CHILD, &req).await?;
+        match r.outcome {
+            1 => Ok(r.run_id),
+            2 => Err(Error::AlreadyStarted {
+                message: "child workflow already started".into(),
+                start_request_id: String::new(),
+                run_id: r.run_id,
+            }),
+            _ => Err(Error::NamespaceNotFound(attrs.namespace.clone())),
+        }
+    }
+
+    /// Delivers a signal- or cancel-external request on the member owning its target; `Ok(false)`
+    /// when the target does not exist.
+    pub(crate) async fn deliver_external_remote(
+        &self,
+        owner: &PeerAddr,
+        request: &ExternalRequestState,
+        source: &ExecutionState,
+        initiated: i64,
+    ) -> Result<bool> {
+        let req = wire::DeliverExternal {
+            request: request.encode_to_vec(),
+            initiated,
+            source_workflow_id: source.workflow_id.clone(),
+            source_run_id: source.run_id.clone(),
+            identity: source.identity.clone(),
+        };
+        let r: wire::Delivered = self
+            .call_engine(owner, wire::DELIVER_EXTERNAL, &req)
+            .await?;
+        Ok(r.ok)
+    }
+
+    /// Reports a closed child to its parent's owner.
+    pub(crate) async fn notify_parent_remote(
+        &self,
+        owner: &PeerAddr,
+        parent: &crate::state::ParentInfo,
+        child_run_id: &str,
+        close: &HistoryEvent,
+    ) -> Result<()> {
+        let req = wire::NotifyParent {
+            parent_namespace_id: parent.namespace_id.clone(),
+            parent_run_id: parent.run_id.clone(),
+            initiated: parent.initiated_event_id,
+            child_run_id: child_run_id.to_string(),
+            close_event: close.encode_to_vec(),
+        };
+        let _: wire::Empty = self.call_engine(owner, wire::NOTIFY_PARENT, &req).await?;
+        Ok(())
+    }
+
+    /// Starts a scheduled workflow on the member owning its id; returns the run id.
+    pub(crate) async fn start_scheduled_remote(
+        &self,
+        to: &PeerAddr,
+        req: &StartWorkflowExecutionRequest,
+    ) -> Result<String> {
+        let r: StartWorkflowExecutionResponse =
+            self.call_engine(to, wire::START_SCHEDULED, req).await?;
+        Ok(r.run_id)
+    }
+
+    /// Answers a call from another engine: `method` of [`PEER_SERVICE`] with its encoded
+    /// request; returns the encoded answer.
+    pub async fn serve_peer(&self, method: &str, body: &[u8]) -> Result<Vec<u8>> {
+        match method {
+            wire::ADD_TASK => {
+                if !self.is_leader() {
+                    return Err(Error::Unavailable(
+                        "this process does not match task queues; retry".into(),
+                    ));
+                }
+                let r = wire::AddTask::decode(body).map_err(|e| corrupt("AddTask", e))?;
+                let task = task_of(r.task.unwrap_or_default())?;
+                let kind = if r.queue_kind == 2 {
+                    QueueKind::Activity
+                } else {
+                    QueueKind::Workflow
+                };
+                let route = route_of(r.route_kind, r.route_key);
+                if r.front {
+                    self.inner
+                        .matching
+                        .push_front(&r.namespace_id, &r.queue, kind, task);
+                } else {
+                    self.inner
+                        .matching
+                        .add_routed(&r.namespace_id, &r.queue, kind, task, route);
+                }
+                Ok(wire::Empty {}.encode_to_vec())
+            }
+            wire::START_TASK => {
+                let r = wire::StartTask::decode(body).map_err(|e| corrupt("StartTask", e))?;
+                let task = task_of(r.task.unwrap_or_default())?;
+                if !self.owns_shard(task.shard()) {
+                    return Err(Error::Unavailable(format!(
+                        "shard {} is not owned by this process; retry",
+                        task.shard()
+                    )));
+                }
+                let started = match task {
+                    Task::Workflow {
+                        run, dispatch_seq, ..
+                    } => self
+                        .start_workflow_task(run, dispatch_seq, &r.identity, None)
+                        .await
+                        .map(|o| o.map(|t| t.encode_to_vec())),
+                    Task::Query { run, query_id, .. } => self
+                        .query_task(run, query_id, &r.queue)
+                        .await
+                        .map(|o| o.map(|t| t.encode_to_vec())),
+                    Task::Activity {
+                        run,
+                        scheduled_event_id,
+                        attempt,
+                        ..
+                    } => {
+                        let poll = PollActivityTaskQueueRequest::decode(r.poll.as_slice())
+                            .map_err(|e| corrupt("poll request", e))?;
+                        self.start_activity_task(run, scheduled_event_id, attempt, &poll, &r.queue)
+                            .await
+                            .map(|o| o.map(|t| t.encode_to_vec()))
+                    }
+                };
+                let started = match started {
+                    Ok(s) => s,
+                    Err(Error::NotFound(_)) => None,
+                    Err(e) => return Err(e),
+                };
+                Ok(wire::Started {
+                    found: started.is_some(),
+                    response: started.unwrap_or_default(),
+                }
+                .encode_to_vec())
+            }
+            wire::START_CHILD => {
+                let r = wire::StartChild::decode(body).map_err(|e| corrupt("StartChild", e))?;
+                let parent = ExecutionState::decode(r.parent_state.as_slice())
+                    .map_err(|e| corrupt("parent state", e))?;
+                let attrs = StartChildWorkflowExecutionInitiatedEventAttributes::decode(
+                    r.attributes.as_slice(),
+                )
+                .map_err(|e| corrupt("child attributes", e))?;
+                let meta = match r.user_metadata {
+                    Some(b) => Some(
+                        UserMetadata::decode(b.as_slice())
+                            .map_err(|e| corrupt("user metadata", e))?,
+                    ),
+                    None => None,
+                };
+                let (outcome, run_id) = match self
+                    .start_child_here(attrs, &parent, r.initiated, meta)
+                    .await
+                {
+                    Ok(run_id) => (1, run_id),
+                    Err(Error::AlreadyStarted { run_id, .. }) => (2, run_id),
+                    Err(Error::NamespaceNotFound(_)) => (3, String::new()),
+                    Err(e) => return Err(e),
+                };
+                Ok(wire::ChildStarted { outcome, run_id }.encode_to_vec())
+            }
+            wire::DELIVER_EXTERNAL => {
+                let r = wire::DeliverExternal::decode(body)
+                    .map_err(|e| corrupt("DeliverExternal", e))?;
+                let request = ExternalRequestState::decode(r.request.as_slice())
+                    .map_err(|e| corrupt("external request", e))?;
+                let ok = self
+                    .deliver_here(
+                        request,
+                        r.initiated,
+                        r.source_workflow_id,
+                        r.source_run_id,
+                        r.identity,
+                    )
+                    .await?;
+                Ok(wire::Delivered { ok }.encode_to_vec())
+            }
+            wire::NOTIFY_PARENT => {
+                let r = wire::NotifyParent::decode(body).map_err(|e| corrupt("NotifyParent", e))?;
+                let close = HistoryEvent::decode(r.close_event.as_slice())
+                    .map_err(|e| corrupt("close event", e))?;
+                let Some(attrs) = close.attributes else {
+                    return Err(Error::InvalidArgument(
+                        "close event without attributes".into(),
+                    ));
+                };
+                self.child_closed_here(
+                    RunKey {
+                        namespace_id: r.parent_namespace_id,
+                        run_id: r.parent_run_id,
+                    },
+                    r.initiated,
+                    r.child_run_id,
+                    attrs,
+                )
+                .await?;
+                Ok(wire::Empty {}.encode_to_vec())
+            }
+            wire::START_SCHEDULED => {
+                let r = StartWorkflowExecutionRequest::decode(body)
+                    .map_err(|e| corrupt("StartScheduled", e))?;
+                if self.workflow_owner(&r.namespace, &r.workflow_id).is_some() {
+                    return Err(Error::Unavailable(
+                        "the workflow id is not owned by this process; retry".into(),
+                    ));
+                }
+                let run_id = self.start_for_schedule(r).await?;
+                Ok(StartWorkflowExecutionResponse {
+                    run_id,
+                    started: true,
+                    ..Default::default()
+                }
+                .encode_to_vec())
+            }
+            m => Err(Error::InvalidArgument(format!(
+                "unknown method {PEER_SERVICE}/{m}"
+            ))),
+        }
+    }
+}
