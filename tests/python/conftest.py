@@ -68,20 +68,63 @@ def server(tmp_path_factory):
                "--metrics-port", str(free_port()), "--db-filename", str(db), "--log-level", "error"]
     else:
         cmd = perdure_command(port, db) + ["--http-port", str(http_port)]
+    helper = None
+    if os.environ.get("PERDURE_TEST_CLUSTER") and os.environ.get("PERDURE_TEST_POSTGRES_URL"):
+        # Two processes on one database: the first leads (matches task queues); the tests talk
+        # to the second, which serves its own shards and sends everything else on.
+        helper_port, helper_metrics = free_port(), free_port()
+        helper = subprocess.Popen(perdure_command(helper_port, db)
+                                  + ["--node-name", "helper", "--metrics-port", str(helper_metrics)]
+                                  + dynamic_config_flags())
+        wait_for_port(helper_port, helper)
+        main_metrics = free_port()
+        cmd = cmd + ["--node-name", "main", "--metrics-port", str(main_metrics)]
     proc = subprocess.Popen(cmd + dynamic_config_flags())
+    wait_for_port(port, proc)
+    if helper is not None:
+        wait_for_cluster(helper_metrics, main_metrics)
+    yield f"127.0.0.1:{port}"
+    for p in (proc, helper):
+        if p is not None:
+            p.kill()
+            p.wait()
+
+
+def wait_for_port(port: int, proc) -> None:
     deadline = time.time() + 20
     while time.time() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
+            return
         except OSError:
             time.sleep(0.05)
-    else:
-        proc.kill()
-        raise RuntimeError("perdure server did not start")
-    yield f"127.0.0.1:{port}"
     proc.kill()
-    proc.wait()
+    raise RuntimeError("perdure server did not start")
+
+
+def gauge(metrics_port: int, name: str) -> float:
+    import urllib.request
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return -1.0
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split(" ")[-1])
+    return -1.0
+
+
+def wait_for_cluster(leader_metrics: int, member_metrics: int) -> None:
+    """Waits until both processes serve with the shards split between them."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        a = gauge(leader_metrics, "numshards_gauge")
+        b = gauge(member_metrics, "numshards_gauge")
+        if a > 0 and b > 0 and a + b == gauge(member_metrics, "perdure_cluster_shards") \
+                and gauge(leader_metrics, "perdure_cluster_leader") == 1:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the two-process cluster did not settle")
 
 
 _exit_status = 0

@@ -1,5 +1,5 @@
-//! `perdure operator ...`: namespaces (create, list, describe, update) and custom search
-//! attributes (create, list), as the `temporal operator` commands.
+//! `perdure operator ...`: namespaces (create, list, describe, update), custom search
+//! attributes (create, list) and the cluster's health, as the `temporal operator` commands.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -28,6 +28,18 @@ pub enum OperatorCommand {
         #[command(subcommand)]
         command: SearchAttributeCommand,
     },
+    /// The server's health.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+/// `perdure operator cluster` subcommands.
+#[derive(Subcommand)]
+pub enum ClusterCommand {
+    /// Print SERVING when the server reports its WorkflowService healthy; else fail.
+    Health,
 }
 
 /// `perdure operator namespace` subcommands.
@@ -107,6 +119,16 @@ pub async fn run(ctx: Ctx, cmd: OperatorCommand) -> anyhow::Result<()> {
             SearchAttributeCommand::Create(a) => add_attributes(&ctx, a).await,
             SearchAttributeCommand::List => list_attributes(&ctx).await,
         },
+        OperatorCommand::Cluster {
+            command: ClusterCommand::Health,
+        } => {
+            if ctx.client.check_health().await? {
+                outln!("SERVING");
+                Ok(())
+            } else {
+                bail!("the server at {} reports NOT_SERVING", ctx.address)
+            }
+        }
     }
 }
 

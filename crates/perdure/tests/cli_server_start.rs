@@ -274,3 +274,59 @@ fn a_config_file_starts_a_server_on_postgresql_with_metrics() {
         "{log}"
     );
 }
+
+/// Health follows the database: SERVING while the process reaches it, NOT_SERVING while it does
+/// not (the process keeps running), and SERVING again once the database is back.
+#[test]
+fn health_is_not_serving_while_the_database_is_away() {
+    let pg = TempCluster::start().unwrap();
+    pg.create_database("perdure").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = Command::new(bin())
+        .args(["server", "start", "--headless", "--lease", "10s"])
+        .args(["--persistence-url", &pg.url("perdure")])
+        .args(["--port", &port.to_string()])
+        .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
+        .spawn()
+        .unwrap();
+    let health = || {
+        Command::new(bin())
+            .args(["--address", &format!("127.0.0.1:{port}")])
+            .args(["operator", "cluster", "health"])
+            .output()
+            .unwrap()
+    };
+    let wait_for = |serving: bool, what: &str| {
+        let since = Instant::now();
+        loop {
+            let o = health();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let ok = if serving {
+                o.status.success() && text.trim() == "SERVING"
+            } else {
+                !o.status.success() && text.contains("NOT_SERVING")
+            };
+            if ok {
+                return since.elapsed();
+            }
+            assert!(
+                since.elapsed() < Duration::from_secs(40),
+                "{what}: last answer {text}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_for(true, "the server starts serving");
+    pg.stop_server().unwrap();
+    let took = wait_for(false, "NOT_SERVING once the database is away");
+    assert!(took < Duration::from_secs(9), "{took:?}");
+    pg.start_server().unwrap();
+    wait_for(true, "SERVING once the database is back");
+    let _ = server.kill();
+    let _ = server.wait();
+}

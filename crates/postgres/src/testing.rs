@@ -190,6 +190,30 @@ impl TempCluster {
         self.port
     }
 
+    /// Stops the server (the data stays), as a database outage would.
+    pub fn stop_server(&self) -> Result<(), String> {
+        let data = self.data().to_string_lossy().into_owned();
+        self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"], true)
+    }
+
+    /// Starts the server again on the same port after [`stop_server`](Self::stop_server).
+    pub fn start_server(&self) -> Result<(), String> {
+        let data = self.data().to_string_lossy().into_owned();
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("log").to_string_lossy().into_owned();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D", &data, "-o", &opts, "-l", &log, "-w", "-t", "30", "start",
+            ],
+            true,
+        )
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

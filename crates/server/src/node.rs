@@ -115,7 +115,12 @@ impl Service<Request<axum::body::Body>> for Dispatch {
                         return Ok(status_response(unreachable(&to, &e)));
                     }
                     match channel.call(req).await {
-                        Ok(resp) => Ok(resp),
+                        Ok(resp) => {
+                            // Search attributes and namespaces changed there: read them before
+                            // answering, so the caller's next request here sees its change.
+                            let _ = engine.reload_namespaces().await;
+                            Ok(resp)
+                        }
                         Err(e) => Ok(status_response(unreachable(&to, &e))),
                     }
                 }
@@ -318,6 +323,9 @@ impl Node {
                 let (s, member, lease_ms) = (store.clone(), m.member.clone(), m.lease_ms());
                 if let Ok(true) = blocking(move || s.try_lead(&member, lease_ms)).await {
                     self.last_renewed = Instant::now();
+                    if !matches!(&current, Ok(Some(l)) if l.session == m.member.session) {
+                        tracing::info!(node = %m.member.node, "leading the cluster");
+                    }
                 }
             }
         }
@@ -388,6 +396,14 @@ impl Node {
     /// process is not among the members, or the database does not answer.
     async fn view(&self) -> Option<Topology> {
         let store = self.leading.store.clone();
+        if store.exclusive() {
+            // One process per store (an SQLite file): the rows a killed predecessor left do not
+            // count, this process is the whole cluster.
+            let s = store.clone();
+            let count = blocking(move || s.shard_count(None)).await.ok()?;
+            let me = &self.m.member;
+            return Some(Topology::alone(&me.node, &me.address, count));
+        }
         let lease_ms = self.m.lease_ms();
         let (members, leader, count) = blocking(move || {
             Ok((

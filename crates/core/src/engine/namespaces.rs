@@ -221,7 +221,7 @@ impl Engine {
 
     /// Reads every namespace again and replaces the registry with them: how an engine that does
     /// not lead follows the namespace changes the leader makes.
-    pub(crate) async fn reload_namespaces(&self) -> Result<()> {
+    pub async fn reload_namespaces(&self) -> Result<()> {
         let s = self.inner.store.clone();
         let rows = tokio::task::spawn_blocking(move || s.list_namespaces())
             .await

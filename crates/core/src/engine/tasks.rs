@@ -29,6 +29,9 @@ const MAX_POLL: Duration = Duration::from_secs(60);
 /// Dispatch rate reported for a poller that sets no limit of its own (Temporal's default).
 pub(crate) const DEFAULT_POLLER_RATE: f64 = 100_000.0;
 
+/// How long a poll waits before trying a task again whose run's owner was briefly away.
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
 fn task_not_found() -> Error {
     Error::NotFound("Workflow task not found.".into())
 }
@@ -124,6 +127,7 @@ impl Engine {
                     .push_front(&ns.id, &queue, QueueKind::Workflow, task);
                 return Ok(Default::default());
             }
+            let retry_later = (!self.owns_shard(task.shard())).then(|| task.clone());
             let r = match task {
                 Task::Workflow { .. } | Task::Query { .. } if !self.owns_shard(task.shard()) => {
                     self.start_remote_workflow_task(task, &req.identity, Some(&my_key), &queue)
@@ -141,6 +145,16 @@ impl Engine {
             match r {
                 Ok(Some(resp)) => return Ok(metrics::workflow_task_started(&ns.name, resp)),
                 Ok(None) | Err(Error::NotFound(_)) => continue,
+                Err(e) if e.is_retryable() => {
+                    // The run's owner is briefly away: the task waits for another poll.
+                    if let Some(t) = retry_later {
+                        self.inner
+                            .matching
+                            .push_front(&ns.id, &queue, QueueKind::Workflow, t);
+                    }
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -526,6 +540,7 @@ impl Engine {
                     .push_front(&ns.id, &queue, QueueKind::Activity, task);
                 return Ok(Default::default());
             }
+            let retry_later = (!self.owns_shard(task.shard())).then(|| task.clone());
             let r = if self.owns_shard(task.shard()) {
                 let Task::Activity {
                     run,
@@ -548,6 +563,16 @@ impl Engine {
                     return Ok(metrics::activity_task_started(&ns.name, &queue, resp));
                 }
                 Ok(None) | Err(Error::NotFound(_)) => continue,
+                Err(e) if e.is_retryable() => {
+                    // The run's owner is briefly away: the task waits for another poll.
+                    if let Some(t) = retry_later {
+                        self.inner
+                            .matching
+                            .push_front(&ns.id, &queue, QueueKind::Activity, t);
+                    }
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -109,6 +109,10 @@ impl Client {
             .accept_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(128 << 20)
             .max_encoding_message_size(128 << 20);
+        let health = tonic_health::pb::health_client::HealthClient::with_interceptor(
+            channel.clone(),
+            headers.clone(),
+        );
         let operator = OperatorServiceClient::with_interceptor(channel, headers)
             .accept_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(128 << 20);
@@ -116,6 +120,7 @@ impl Client {
             inner: Arc::new(Inner {
                 workflow,
                 operator,
+                health,
                 namespace: options.namespace.clone(),
                 identity: options.identity.clone(),
                 address: options.address.clone(),

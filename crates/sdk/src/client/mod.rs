@@ -44,6 +44,7 @@ pub struct Client {
 struct Inner {
     workflow: WorkflowServiceClient<Transport>,
     operator: OperatorServiceClient<Transport>,
+    health: tonic_health::pb::health_client::HealthClient<Transport>,
     namespace: String,
     identity: String,
     address: String,
@@ -68,6 +69,23 @@ impl Client {
     /// The raw `WorkflowService` client, for calls this API does not wrap.
     pub fn workflow_service(&self) -> WorkflowServiceClient<Transport> {
         self.inner.workflow.clone()
+    }
+
+    /// Whether the server reports its WorkflowService as serving (the gRPC health service, as
+    /// `temporal operator cluster health` asks it).
+    pub async fn check_health(&self) -> Result<bool> {
+        use tonic_health::pb::HealthCheckRequest;
+        use tonic_health::pb::health_check_response::ServingStatus;
+        let r = self
+            .inner
+            .health
+            .clone()
+            .check(HealthCheckRequest {
+                service: "temporal.api.workflowservice.v1.WorkflowService".into(),
+            })
+            .await
+            .map_err(ClientError::from)?;
+        Ok(r.into_inner().status == ServingStatus::Serving as i32)
     }
 
     /// The raw `OperatorService` client (search attributes, namespaces).

@@ -129,7 +129,12 @@ macro_rules! implemented {
                                 stringify!($req)
                             );
                             let path = &path[..path.len() - "Request".len()];
-                            return self.peers.forward(&to, path, r).await.and_then(|a| ok(a.into_inner()));
+                            let answer = self.peers.forward(&to, path, r).await?;
+                            if stringify!($rpc).contains("namespace") {
+                                // Read what the leader changed before answering.
+                                let _ = self.engine.reload_namespaces().await;
+                            }
+                            return ok(answer.into_inner());
                         }
                     )?
                     WorkflowApi::$rpc(self, r).await
@@ -176,13 +181,13 @@ implemented! {
     respond_query_task_completed(RespondQueryTaskCompletedRequest) -> RespondQueryTaskCompletedResponse => token;
     poll_activity_task_queue(PollActivityTaskQueueRequest) -> PollActivityTaskQueueResponse => leader;
     respond_activity_task_completed(RespondActivityTaskCompletedRequest) -> RespondActivityTaskCompletedResponse => token;
-    respond_activity_task_completed_by_id(RespondActivityTaskCompletedByIdRequest) -> RespondActivityTaskCompletedByIdResponse => workflow_id;
+    respond_activity_task_completed_by_id(RespondActivityTaskCompletedByIdRequest) -> RespondActivityTaskCompletedByIdResponse => activity_or_workflow;
     respond_activity_task_failed(RespondActivityTaskFailedRequest) -> RespondActivityTaskFailedResponse => token;
-    respond_activity_task_failed_by_id(RespondActivityTaskFailedByIdRequest) -> RespondActivityTaskFailedByIdResponse => workflow_id;
+    respond_activity_task_failed_by_id(RespondActivityTaskFailedByIdRequest) -> RespondActivityTaskFailedByIdResponse => activity_or_workflow;
     respond_activity_task_canceled(RespondActivityTaskCanceledRequest) -> RespondActivityTaskCanceledResponse => token;
-    respond_activity_task_canceled_by_id(RespondActivityTaskCanceledByIdRequest) -> RespondActivityTaskCanceledByIdResponse => workflow_id;
+    respond_activity_task_canceled_by_id(RespondActivityTaskCanceledByIdRequest) -> RespondActivityTaskCanceledByIdResponse => activity_or_workflow;
     record_activity_task_heartbeat(RecordActivityTaskHeartbeatRequest) -> RecordActivityTaskHeartbeatResponse => token;
-    record_activity_task_heartbeat_by_id(RecordActivityTaskHeartbeatByIdRequest) -> RecordActivityTaskHeartbeatByIdResponse => workflow_id;
+    record_activity_task_heartbeat_by_id(RecordActivityTaskHeartbeatByIdRequest) -> RecordActivityTaskHeartbeatByIdResponse => activity_or_workflow;
     reset_sticky_task_queue(ResetStickyTaskQueueRequest) -> ResetStickyTaskQueueResponse => execution(execution);
     shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse => leader;
     record_worker_heartbeat(RecordWorkerHeartbeatRequest) -> RecordWorkerHeartbeatResponse => leader;
