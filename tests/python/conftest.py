@@ -77,6 +77,12 @@ def server(tmp_path_factory):
                                   + ["--node-name", "helper", "--metrics-port", str(helper_metrics)]
                                   + dynamic_config_flags())
         wait_for_port(helper_port, helper)
+        deadline = time.time() + 20
+        while gauge(helper_metrics, "perdure_cluster_leader") != 1:
+            if time.time() > deadline:
+                helper.kill()
+                raise RuntimeError("the first process did not lead")
+            time.sleep(0.05)
         main_metrics = free_port()
         cmd = cmd + ["--node-name", "main", "--metrics-port", str(main_metrics)]
     proc = subprocess.Popen(cmd + dynamic_config_flags())

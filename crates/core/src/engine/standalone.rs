@@ -752,6 +752,11 @@ impl Engine {
         &self,
         req: DeleteActivityExecutionRequest,
     ) -> Result<()> {
+        if let Some(to) = self.activity_execution_owner(&req.namespace, &req.activity_id) {
+            let _r: DeleteActivityExecutionResponse =
+                self.forward(&to, "DeleteActivityExecution", &req).await?;
+            return Ok(());
+        }
         let key = self
             .standalone_run(&req.namespace, &req.activity_id, &req.run_id)
             .await?;
