@@ -2,10 +2,10 @@
 # Failover and re-sharding times of a three-process Perdure cluster on PostgreSQL.
 #   scripts/with-postgres bench/cluster-failover.sh [PERDURE_BIN]   (default target/release/perdure)
 # env: LEASE=5s (the processes' --lease), ROUNDS=3
-# 1. Failover: SIGKILL the leader, then time until a follower answers an RPC that needs the
+# 1. Failover: SIGKILL the leader, then time until another process answers an RPC that needs the
 #    engine (DescribeWorkflowExecution of a workflow started before the kill).
-# 2. Re-sharding: start a fourth process with --shards 32, then time until a leader runs with 32
-#    shards (numshards_gauge on /metrics) and a follower answers again.
+# 2. Re-sharding: start a fourth process with --shards 32, then time until a process runs with 32
+#    shards (perdure_cluster_shards on /metrics) and a surviving process answers again.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -26,7 +26,7 @@ start() { # name url [extra...]
     PID[$n]=$!
 }
 answers() { "$BIN" --address "127.0.0.1:${PORT[$1]}" workflow describe -w probe >/dev/null 2>&1; }
-shards() { curl -s "127.0.0.1:${MPORT[$1]}/metrics" | awk '/^numshards_gauge/ { print $2 }'; }
+shards() { curl -s "127.0.0.1:${MPORT[$1]}/metrics" | awk '/^perdure_cluster_shards/ { print $2 }'; }
 cleanup() { for p in "${PID[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; }
 trap cleanup EXIT
 for ((r = 1; r <= ROUNDS; r++)); do

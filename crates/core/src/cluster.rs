@@ -1,9 +1,9 @@
 //! Where work is served in a cluster of server processes on one database: the [`Topology`]
 //! (the live members, which of them leads, the shard count) decides which process owns each
-//! shard (rendezvous hashing, so a member that joins or leaves moves only its share), and the
-//! [`Peers`] transport carries the calls between engines. Every process runs an engine that owns
-//! its shards' runs; the leader also matches every task queue and runs the cluster-wide work
-//! (schedules, batch jobs, worker deployments, namespace changes).
+//! shard and matches each task queue (rendezvous hashing, so a member that joins or leaves moves
+//! only its share), and the [`Peers`] transport carries the calls between engines. Every process
+//! runs an engine that owns its shards' runs and matches its task queues; the leader also runs
+//! the cluster-wide work (schedules, batch jobs, worker deployments, namespace changes).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,7 +30,7 @@ pub struct Topology {
     pub me: String,
     /// The live members, sorted by node name; `me` is one of them.
     pub members: Vec<PeerAddr>,
-    /// Node name of the leader: it matches task queues and runs the cluster-wide work.
+    /// Node name of the leader: it runs the cluster-wide work.
     pub leader: String,
     pub shard_count: i32,
 }
@@ -83,6 +83,15 @@ impl Topology {
         self.members
             .iter()
             .max_by_key(|m| (mix_hash(&[&m.node, &s]), &m.node))
+            .expect("a topology has at least one member")
+    }
+
+    /// The member matching the task queue `queue` of the namespace with id `namespace_id` (its
+    /// workflow and activity queues, normal or sticky, by name).
+    pub fn queue_owner(&self, namespace_id: &str, queue: &str) -> &PeerAddr {
+        self.members
+            .iter()
+            .max_by_key(|m| (mix_hash(&[&m.node, namespace_id, queue]), &m.node))
             .expect("a topology has at least one member")
     }
 
@@ -144,6 +153,14 @@ pub mod wire {
     pub const DELIVER_EXTERNAL: &str = "DeliverExternal";
     /// A closed child reports to its parent's owner.
     pub const NOTIFY_PARENT: &str = "NotifyParent";
+    /// A queue owner reports a versioned poller to the leader, which keeps the worker
+    /// deployments (`NotePoller`).
+    pub const NOTE_POLLER: &str = "NotePoller";
+    /// A member's engine (re)started: re-arm your open runs, so the tasks you had pushed to its
+    /// queues are pushed again (`Empty` both ways).
+    pub const REARM: &str = "Rearm";
+    /// The leader changed a worker deployment: read them again (`Empty` both ways).
+    pub const DEPLOYMENTS_CHANGED: &str = "DeploymentsChanged";
     /// The leader's scheduler starts a workflow on the owner of its id (a
     /// StartWorkflowExecutionRequest carrying the scheduler's own search attributes; the
     /// answer is a StartWorkflowExecutionResponse).
@@ -195,6 +212,20 @@ pub mod wire {
 
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Empty {}
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct NotePoller {
+        #[prost(string, tag = "1")]
+        pub namespace_id: String,
+        #[prost(string, tag = "2")]
+        pub queue: String,
+        /// 1 workflow, 2 activity.
+        #[prost(int32, tag = "3")]
+        pub queue_kind: i32,
+        /// The poll's WorkerDeploymentOptions, encoded.
+        #[prost(bytes = "vec", tag = "4")]
+        pub options: Vec<u8>,
+    }
 
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct StartTask {
@@ -322,6 +353,10 @@ mod tests {
             }
         }
         assert_ne!(t.epoch(), two.epoch());
+        let queues: std::collections::HashSet<_> = (0..64)
+            .map(|i| t.queue_owner("ns", &format!("q{i}")).node.clone())
+            .collect();
+        assert_eq!(queues.len(), 3, "task queues spread too");
         let alone = Topology::alone("n0", "127.0.0.1:7000", 16);
         assert_eq!(alone.owned_shards(), (0..16).collect::<Vec<_>>());
         assert!(alone.is_leader());

@@ -356,6 +356,11 @@ impl Matching {
         self.routing_of(namespace_id, queue).target(route)
     }
 
+    /// The queues that have a routing (a current or ramping version).
+    pub fn routed_queues(&self) -> Vec<(String, String)> {
+        self.routing.lock().keys().cloned().collect()
+    }
+
     /// Sets a queue's routing (its deployment's current and ramping versions) and hands queued
     /// tasks that may now go to waiting pollers.
     pub fn set_routing(&self, namespace_id: &str, queue: &str, routing: Routing) {

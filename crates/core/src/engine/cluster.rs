@@ -1,5 +1,5 @@
 //! The engine as a member of a cluster: which shards it owns, where a workflow id, a task token
-//! or a task queue is served, tasks pushed to the leader's matching and started on their run's
+//! or a task queue is served, tasks pushed to their queue's owner and started on their run's
 //! owner, and the calls other engines make to this one ([`Engine::serve_peer`]).
 
 use std::time::Duration;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use perdure_proto::api::history::v1::{
     HistoryEvent, StartChildWorkflowExecutionInitiatedEventAttributes,
 };
+use perdure_proto::api::deployment::v1::WorkerDeploymentOptions;
 use perdure_proto::api::sdk::v1::UserMetadata;
 use perdure_proto::api::workflowservice::v1::{
     PollActivityTaskQueueRequest, PollActivityTaskQueueResponse, PollWorkflowTaskQueueResponse,
@@ -139,8 +140,8 @@ impl Engine {
         self.inner.config.cluster.as_ref().map(|c| &c.topology)
     }
 
-    /// Whether this engine matches task queues and runs the cluster-wide work (schedules, batch
-    /// jobs, worker deployments, namespace changes). A process on its own always does.
+    /// Whether this engine runs the cluster-wide work (schedules, batch jobs, worker deployments,
+    /// namespace changes). A process on its own always does.
     pub fn is_leader(&self) -> bool {
         self.topology().is_none_or(Topology::is_leader)
     }
@@ -196,6 +197,21 @@ impl Engine {
         self.remote_workflow(&t.namespace_id, &t.workflow_id)
     }
 
+    /// The member matching the task queue `queue` of the namespace with id `namespace_id`, when
+    /// it is not this process.
+    pub(crate) fn remote_queue(&self, namespace_id: &str, queue: &str) -> Option<PeerAddr> {
+        let t = self.topology()?;
+        let owner = t.queue_owner(namespace_id, queue);
+        (owner.node != t.me).then(|| owner.clone())
+    }
+
+    /// The member matching the task queue `queue` of the namespace called `namespace`, when it
+    /// is not this process. An unknown namespace is served here (and answered NOT_FOUND).
+    pub fn queue_owner(&self, namespace: &str, queue: &str) -> Option<PeerAddr> {
+        let ns = self.namespace(namespace).ok()?;
+        self.remote_queue(&ns.id, queue)
+    }
+
     /// The leader, when it is not this process.
     pub fn leader_peer(&self) -> Option<PeerAddr> {
         let t = self.topology()?;
@@ -249,9 +265,9 @@ impl Engine {
         .map_err(localize)
     }
 
-    /// Queues a task where task queues are matched: here on the leader (or a process on its
-    /// own), else pushed to the leader, retrying until it takes it. A task lost on the way is
-    /// re-queued when the cluster view changes (every engine starts again and re-arms its runs).
+    /// Queues a task where its task queue is matched: here, or pushed to the queue's owner,
+    /// retrying until it takes it. A task lost on the way is queued again when the cluster view
+    /// changes (every engine starts again and re-arms its runs).
     pub(crate) fn add_task(
         &self,
         namespace_id: &str,
@@ -260,7 +276,7 @@ impl Engine {
         task: Task,
         route: Route,
     ) {
-        let Some(leader) = self.leader_peer() else {
+        let Some(owner) = self.remote_queue(namespace_id, queue) else {
             self.inner
                 .matching
                 .add_routed(namespace_id, queue, kind, task, route);
@@ -284,12 +300,12 @@ impl Engine {
             let mut backoff = Duration::from_millis(50);
             loop {
                 match me
-                    .call_engine::<wire::Empty>(&leader, wire::ADD_TASK, &req)
+                    .call_engine::<wire::Empty>(&owner, wire::ADD_TASK, &req)
                     .await
                 {
                     Ok(_) => return,
                     Err(e) => {
-                        tracing::debug!(%e, leader = %leader.node, "pushing a task to the leader failed; retrying");
+                        tracing::debug!(%e, owner = %owner.node, "pushing a task to its queue's owner failed; retrying");
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(2));
                     }
@@ -298,11 +314,11 @@ impl Engine {
         });
     }
 
-    /// Whether a worker polled the (sticky) queue lately. Only the leader sees polls; elsewhere a
-    /// sticky queue is assumed alive, and its schedule-to-start timeout moves a task nobody takes
-    /// back to the normal queue.
+    /// Whether a worker polled the (sticky) queue lately. Only the queue's owner sees its polls;
+    /// elsewhere a sticky queue is assumed alive, and its schedule-to-start timeout moves a task
+    /// nobody takes back to the normal queue.
     pub(crate) fn recently_polled(&self, namespace_id: &str, queue: &str) -> bool {
-        if !self.is_leader() {
+        if self.remote_queue(namespace_id, queue).is_some() {
             return true;
         }
         self.inner
@@ -310,7 +326,7 @@ impl Engine {
             .recently_polled(namespace_id, queue, Duration::from_secs(10))
     }
 
-    /// Starts a workflow or query task matched here (on the leader) on its run's owner.
+    /// Starts a workflow or query task matched here (on its queue's owner) on its run's owner.
     pub(crate) async fn start_remote_workflow_task(
         &self,
         task: Task,
@@ -337,7 +353,7 @@ impl Engine {
             .map_err(|e| Error::Internal(format!("malformed task from {}: {e}", owner.node)))
     }
 
-    /// Starts an activity attempt matched here (on the leader) on its run's owner.
+    /// Starts an activity attempt matched here (on its queue's owner) on its run's owner.
     pub(crate) async fn start_remote_activity_task(
         &self,
         task: Task,
@@ -432,6 +448,64 @@ impl Engine {
         Ok(())
     }
 
+    /// Asks every other member to re-arm its open runs (at this engine's start), retrying each
+    /// until it answers: a member that still holds another view starts again itself, and
+    /// re-arms then.
+    pub(crate) async fn ask_members_to_rearm(&self) {
+        let Some(t) = self.topology() else { return };
+        let others: Vec<PeerAddr> = t.members.iter().filter(|m| m.node != t.me).cloned().collect();
+        let calls = others.iter().map(|m| async move {
+            let mut backoff = Duration::from_millis(50);
+            while let Err(e) = self
+                .call_engine::<wire::Empty>(m, wire::REARM, &wire::Empty {})
+                .await
+            {
+                tracing::debug!(%e, member = %m.node, "asking a member to re-arm failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        });
+        futures::future::join_all(calls).await;
+    }
+
+    /// Reports a versioned poller to the leader, which keeps the worker deployments.
+    pub(crate) async fn note_poller_remote(
+        &self,
+        leader: &PeerAddr,
+        namespace_id: &str,
+        queue: &str,
+        kind: QueueKind,
+        opts: &WorkerDeploymentOptions,
+    ) -> Result<()> {
+        let req = wire::NotePoller {
+            namespace_id: namespace_id.to_string(),
+            queue: queue.to_string(),
+            queue_kind: match kind {
+                QueueKind::Workflow => 1,
+                QueueKind::Activity => 2,
+            },
+            options: opts.encode_to_vec(),
+        };
+        let _: wire::Empty = self.call_engine(leader, wire::NOTE_POLLER, &req).await?;
+        Ok(())
+    }
+
+    /// After the leader changed a worker deployment: every other member reads them again before
+    /// the change is answered, so their queues route by it.
+    pub(crate) async fn deployments_changed(&self) {
+        let Some(t) = self.topology() else { return };
+        let others: Vec<PeerAddr> = t.members.iter().filter(|m| m.node != t.me).cloned().collect();
+        let calls = others.iter().map(|m| async move {
+            if let Err(e) = self
+                .call_engine::<wire::Empty>(m, wire::DEPLOYMENTS_CHANGED, &wire::Empty {})
+                .await
+            {
+                tracing::warn!(%e, member = %m.node, "telling a member about a deployment change failed");
+            }
+        });
+        futures::future::join_all(calls).await;
+    }
+
     /// Starts a scheduled workflow on the member owning its id; returns the run id.
     pub(crate) async fn start_scheduled_remote(
         &self,
@@ -448,12 +522,12 @@ impl Engine {
     pub async fn serve_peer(&self, method: &str, body: &[u8]) -> Result<Vec<u8>> {
         match method {
             wire::ADD_TASK => {
-                if !self.is_leader() {
+                let r = wire::AddTask::decode(body).map_err(|e| corrupt("AddTask", e))?;
+                if self.remote_queue(&r.namespace_id, &r.queue).is_some() {
                     return Err(Error::Unavailable(
-                        "this process does not match task queues; retry".into(),
+                        "this process does not match that task queue; retry".into(),
                     ));
                 }
-                let r = wire::AddTask::decode(body).map_err(|e| corrupt("AddTask", e))?;
                 let task = task_of(r.task.unwrap_or_default())?;
                 let kind = if r.queue_kind == 2 {
                     QueueKind::Activity
@@ -594,6 +668,33 @@ impl Engine {
                     ..Default::default()
                 }
                 .encode_to_vec())
+            }
+            wire::NOTE_POLLER => {
+                let r = wire::NotePoller::decode(body).map_err(|e| corrupt("NotePoller", e))?;
+                if !self.is_leader() {
+                    return Err(Error::Unavailable(
+                        "this process does not keep the worker deployments; retry".into(),
+                    ));
+                }
+                let opts = WorkerDeploymentOptions::decode(r.options.as_slice())
+                    .map_err(|e| corrupt("deployment options", e))?;
+                let kind = if r.queue_kind == 2 {
+                    QueueKind::Activity
+                } else {
+                    QueueKind::Workflow
+                };
+                self.note_poller(&r.namespace_id, &r.queue, kind, Some(&opts))
+                    .await?;
+                Ok(wire::Empty {}.encode_to_vec())
+            }
+            wire::REARM => {
+                let me = self.clone();
+                tokio::spawn(async move { me.rearm_open_runs(false).await });
+                Ok(wire::Empty {}.encode_to_vec())
+            }
+            wire::DEPLOYMENTS_CHANGED => {
+                self.reload_deployments().await?;
+                Ok(wire::Empty {}.encode_to_vec())
             }
             m => Err(Error::InvalidArgument(format!(
                 "unknown method {PEER_SERVICE}/{m}"

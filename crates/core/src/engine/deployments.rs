@@ -263,27 +263,50 @@ impl DeploymentRecord {
 impl Engine {
     /// Loads every stored deployment and gives matching their routing (at start-up).
     pub(crate) async fn load_deployments(&self) -> Result<()> {
+        self.reload_deployments().await
+    }
+
+    /// Reads every stored deployment again, replaces the registry with them and routes the task
+    /// queues this engine matches by them: at start-up, and on a member other than the leader
+    /// each time the leader changed one.
+    pub async fn reload_deployments(&self) -> Result<()> {
         let s = self.inner.store.clone();
         let stored = tokio::task::spawn_blocking(move || s.load_deployments())
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
+        let mut map = HashMap::new();
         for d in stored {
             let rec = DeploymentRecord::decode(d.data.as_slice())
                 .map_err(|e| Error::Internal(format!("bad deployment record: {e}")))?;
-            self.sync_routing(&d.namespace_id, &rec);
-            self.inner
-                .deployments
-                .map
-                .lock()
-                .insert((d.namespace_id, d.name), rec);
+            map.insert((d.namespace_id, d.name), rec);
         }
+        let _w = self.inner.deployments.write.lock().await;
+        let mut routed = std::collections::HashSet::new();
+        for ((ns_id, _), rec) in &map {
+            for q in rec.queue_names() {
+                routed.insert((ns_id.clone(), q));
+            }
+            self.sync_routing(ns_id, rec);
+        }
+        // Queues no deployment names any more are unversioned again.
+        for (ns_id, q) in self.inner.matching.routed_queues() {
+            if !routed.contains(&(ns_id.clone(), q.clone())) {
+                self.inner
+                    .matching
+                    .set_routing(&ns_id, &q, Routing::default());
+            }
+        }
+        *self.inner.deployments.map.lock() = map;
         Ok(())
     }
 
+    /// Routes the task queues of a deployment that this engine matches.
     fn sync_routing(&self, ns_id: &str, rec: &DeploymentRecord) {
         let routing = routing_of(rec);
         for q in rec.queue_names() {
-            self.inner.matching.set_routing(ns_id, &q, routing.clone());
+            if self.remote_queue(ns_id, &q).is_none() {
+                self.inner.matching.set_routing(ns_id, &q, routing.clone());
+            }
         }
     }
 
@@ -313,6 +336,8 @@ impl Engine {
             .map
             .lock()
             .insert((ns_id.to_string(), rec.name.clone()), rec);
+        // The other members route their queues by it before the change is answered.
+        self.deployments_changed().await;
         Ok(())
     }
 
@@ -347,6 +372,12 @@ impl Engine {
         };
         if known(&self.deployment(ns_id, &o.deployment_name)) {
             return Ok(());
+        }
+        if let Some(leader) = self.leader_peer() {
+            // The leader keeps the deployments; it tells every member once it has the poller.
+            return self
+                .note_poller_remote(&leader, ns_id, queue, kind, o)
+                .await;
         }
         let _w = self.inner.deployments.write.lock().await;
         let rec = self.deployment(ns_id, &o.deployment_name);

@@ -290,6 +290,10 @@ impl Engine {
         // however many runs are open, and due timers and tasks are dispatched as pages arrive.
         let me = engine.clone();
         tokio::spawn(async move { me.recover().await });
+        // Tasks the other members pushed to this process's queues before it (re)started are
+        // gone with its former engine: they push them again.
+        let me = engine.clone();
+        tokio::spawn(async move { me.ask_members_to_rearm().await });
         let me = engine.clone();
         tokio::spawn(async move {
             while let Some((run, kind)) = fired.recv().await {
@@ -326,7 +330,14 @@ impl Engine {
     /// that is checked against the run's state when it fires, so a page that is already stale
     /// does no harm. Runs wait in the store until they are used.
     async fn recover(&self) {
+        self.rearm_open_runs(true).await;
+    }
+
+    /// Reads the open runs of this engine's shards a page at a time and re-arms each; `startup`
+    /// records the progress ([`Engine::recovery_progress`]).
+    pub(crate) async fn rearm_open_runs(&self, startup: bool) {
         let began = Instant::now();
+        let mut rearmed = 0u64;
         let mut after: Option<RunRef> = None;
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -365,16 +376,20 @@ impl Engine {
                         tracing::error!(run_id = %key.run_id, %e, "corrupt execution state; the run is not re-armed")
                     }
                 }
-                self.inner.recovery.runs.fetch_add(1, Ordering::Relaxed);
+                rearmed += 1;
+                if startup {
+                    self.inner.recovery.runs.fetch_add(1, Ordering::Relaxed);
+                }
             }
             if !full {
                 break;
             }
         }
-        self.inner.recovery.done.send_replace(true);
-        let n = self.inner.recovery.runs.load(Ordering::Relaxed);
+        if startup {
+            self.inner.recovery.done.send_replace(true);
+        }
         tracing::info!(
-            runs = n,
+            runs = rearmed,
             elapsed_ms = began.elapsed().as_millis() as u64,
             "re-armed the open workflow runs"
         );

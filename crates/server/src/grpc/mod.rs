@@ -65,9 +65,9 @@ fn wf_of(e: &Option<perdure_proto::api::common::v1::WorkflowExecution>) -> &str 
     e.as_ref().map_or("", |e| e.workflow_id.as_str())
 }
 
-/// The process serving an RPC, when it is another one: by the request's workflow id, task token
-/// or activity id, or the leader for what the leader alone does (polls and matching, namespace
-/// changes, schedules, batch jobs, worker deployments and heartbeats).
+/// The process serving an RPC, when it is another one: by the request's workflow id, task token,
+/// activity id or task queue, or the leader for what the leader alone does (namespace changes,
+/// schedules, batch jobs, worker deployments and heartbeats).
 macro_rules! served_by {
     ($e:expr, $r:expr, leader) => {
         $e.leader_peer()
@@ -86,6 +86,19 @@ macro_rules! served_by {
                 .and_then(|u| u.workflow_execution.as_ref())
                 .map_or("", |x| x.workflow_id.as_str()),
         )
+    };
+    ($e:expr, $r:expr, queue) => {
+        $e.queue_owner(
+            &$r.namespace,
+            $r.task_queue.as_ref().map_or("", |q| q.name.as_str()),
+        )
+    };
+    ($e:expr, $r:expr, sticky_queue) => {
+        if $r.sticky_task_queue.is_empty() {
+            None
+        } else {
+            $e.queue_owner(&$r.namespace, &$r.sticky_task_queue)
+        }
     };
     ($e:expr, $r:expr, token) => {
         $e.token_owner(&$r.task_token)
@@ -175,11 +188,11 @@ implemented! {
     get_search_attributes(GetSearchAttributesRequest) -> GetSearchAttributesResponse;
     list_archived_workflow_executions(ListArchivedWorkflowExecutionsRequest) -> ListArchivedWorkflowExecutionsResponse;
     // tasks
-    poll_workflow_task_queue(PollWorkflowTaskQueueRequest) -> PollWorkflowTaskQueueResponse => leader;
+    poll_workflow_task_queue(PollWorkflowTaskQueueRequest) -> PollWorkflowTaskQueueResponse => queue;
     respond_workflow_task_completed(RespondWorkflowTaskCompletedRequest) -> RespondWorkflowTaskCompletedResponse => token;
     respond_workflow_task_failed(RespondWorkflowTaskFailedRequest) -> RespondWorkflowTaskFailedResponse => token;
     respond_query_task_completed(RespondQueryTaskCompletedRequest) -> RespondQueryTaskCompletedResponse => token;
-    poll_activity_task_queue(PollActivityTaskQueueRequest) -> PollActivityTaskQueueResponse => leader;
+    poll_activity_task_queue(PollActivityTaskQueueRequest) -> PollActivityTaskQueueResponse => queue;
     respond_activity_task_completed(RespondActivityTaskCompletedRequest) -> RespondActivityTaskCompletedResponse => token;
     respond_activity_task_completed_by_id(RespondActivityTaskCompletedByIdRequest) -> RespondActivityTaskCompletedByIdResponse => activity_or_workflow;
     respond_activity_task_failed(RespondActivityTaskFailedRequest) -> RespondActivityTaskFailedResponse => token;
@@ -189,7 +202,7 @@ implemented! {
     record_activity_task_heartbeat(RecordActivityTaskHeartbeatRequest) -> RecordActivityTaskHeartbeatResponse => token;
     record_activity_task_heartbeat_by_id(RecordActivityTaskHeartbeatByIdRequest) -> RecordActivityTaskHeartbeatByIdResponse => activity_or_workflow;
     reset_sticky_task_queue(ResetStickyTaskQueueRequest) -> ResetStickyTaskQueueResponse => execution(execution);
-    shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse => leader;
+    shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse => sticky_queue;
     record_worker_heartbeat(RecordWorkerHeartbeatRequest) -> RecordWorkerHeartbeatResponse => leader;
     list_workers(ListWorkersRequest) -> ListWorkersResponse => leader;
     count_workers(CountWorkersRequest) -> CountWorkersResponse => leader;
@@ -229,7 +242,7 @@ implemented! {
     // cluster
     get_system_info(GetSystemInfoRequest) -> GetSystemInfoResponse;
     get_cluster_info(GetClusterInfoRequest) -> GetClusterInfoResponse;
-    describe_task_queue(DescribeTaskQueueRequest) -> DescribeTaskQueueResponse => leader;
+    describe_task_queue(DescribeTaskQueueRequest) -> DescribeTaskQueueResponse => queue;
     list_task_queue_partitions(ListTaskQueuePartitionsRequest) -> ListTaskQueuePartitionsResponse => leader;
     // worker deployments (worker versioning)
     describe_worker_deployment(DescribeWorkerDeploymentRequest) -> DescribeWorkerDeploymentResponse => leader;
