@@ -143,9 +143,9 @@ pub const PEER_SERVICE: &str = "perdure.peer.v1.Peer";
 
 /// The calls between engines (methods of [`PEER_SERVICE`]).
 pub mod wire {
-    /// A task for the leader's matching (from the engine owning the task's run).
+    /// A task for its queue's owner (from the engine owning the task's run).
     pub const ADD_TASK: &str = "AddTask";
-    /// The leader matched a task to a poller: start it on the run's owner.
+    /// A queue's owner matched a task to a poller: start it on the run's owner.
     pub const START_TASK: &str = "StartTask";
     /// A parent's owner asks the child's owner to start the child.
     pub const START_CHILD: &str = "StartChild";

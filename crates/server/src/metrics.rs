@@ -28,7 +28,7 @@
 //! | `perdure_run_cache_evictions_total` | counter | none | idle runs dropped from memory because the run cache was full (read back from the store on their next use). |
 //! | `numshards_gauge` | gauge | none | shards this process owns (Temporal's name for a history host's shard count). |
 //! | `perdure_cluster_shards` | gauge | none | the cluster's shard count this process's engine runs with. |
-//! | `perdure_cluster_leader` | gauge | none | 1 while this process leads the cluster (matches task queues, runs schedules and batch jobs), else 0. |
+//! | `perdure_cluster_leader` | gauge | none | 1 while this process leads the cluster (runs schedules, batch jobs, worker deployments and namespace changes), else 0. |
 //! | `perdure_shard_ownership_lost_total` | counter | none | write batches the store refused because this process no longer owns their shard (a newer owner bumped its `range_id`): stale writes rejected. |
 
 use std::collections::HashSet;

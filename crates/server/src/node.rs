@@ -1,8 +1,8 @@
 //! This process as a member of a cluster of server processes on one database. Every process
 //! registers a membership row and heartbeats it, and runs an engine that owns its share of the
-//! shards: the live members and the shard count decide, by rendezvous hashing, which process owns
-//! which shard (see `perdure_core::cluster`). One of them, the **leader**, holds a lease on the
-//! cluster; it matches every task queue and runs the cluster-wide work (schedules, batch jobs,
+//! shards and matches its share of the task queues: the live members and the shard count decide,
+//! by rendezvous hashing, which process owns which (see `perdure_core::cluster`). One of them, the
+//! **leader**, holds a lease on the cluster and runs the cluster-wide work (schedules, batch jobs,
 //! worker deployments, namespace changes). An engine's start bumps the fencing token of each shard
 //! it takes, so a paused or partitioned former owner can never overwrite newer state: its commits
 //! are refused. Requests may reach any process: the gRPC frontend sends each one on to the process

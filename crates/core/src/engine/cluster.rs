@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use perdure_proto::api::deployment::v1::WorkerDeploymentOptions;
 use perdure_proto::api::history::v1::{
     HistoryEvent, StartChildWorkflowExecutionInitiatedEventAttributes,
 };
-use perdure_proto::api::deployment::v1::WorkerDeploymentOptions;
 use perdure_proto::api::sdk::v1::UserMetadata;
 use perdure_proto::api::workflowservice::v1::{
     PollActivityTaskQueueRequest, PollActivityTaskQueueResponse, PollWorkflowTaskQueueResponse,
@@ -453,7 +453,12 @@ impl Engine {
     /// re-arms then.
     pub(crate) async fn ask_members_to_rearm(&self) {
         let Some(t) = self.topology() else { return };
-        let others: Vec<PeerAddr> = t.members.iter().filter(|m| m.node != t.me).cloned().collect();
+        let others: Vec<PeerAddr> = t
+            .members
+            .iter()
+            .filter(|m| m.node != t.me)
+            .cloned()
+            .collect();
         let calls = others.iter().map(|m| async move {
             let mut backoff = Duration::from_millis(50);
             while let Err(e) = self
@@ -494,7 +499,12 @@ impl Engine {
     /// the change is answered, so their queues route by it.
     pub(crate) async fn deployments_changed(&self) {
         let Some(t) = self.topology() else { return };
-        let others: Vec<PeerAddr> = t.members.iter().filter(|m| m.node != t.me).cloned().collect();
+        let others: Vec<PeerAddr> = t
+            .members
+            .iter()
+            .filter(|m| m.node != t.me)
+            .cloned()
+            .collect();
         let calls = others.iter().map(|m| async move {
             if let Err(e) = self
                 .call_engine::<wire::Empty>(m, wire::DEPLOYMENTS_CHANGED, &wire::Empty {})

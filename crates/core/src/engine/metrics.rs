@@ -18,8 +18,8 @@ use crate::store::StoreError;
 pub(crate) const OWNED_SHARDS: &str = "numshards_gauge";
 /// Gauge: the cluster's shard count, as this process's engine runs with it.
 pub(crate) const CLUSTER_SHARDS: &str = "perdure_cluster_shards";
-/// Gauge: 1 while this process's engine leads the cluster (matches task queues, runs schedules
-/// and batch jobs), else 0.
+/// Gauge: 1 while this process's engine leads the cluster (runs schedules, batch jobs, worker
+/// deployments and namespace changes), else 0.
 pub(crate) const CLUSTER_LEADER: &str = "perdure_cluster_leader";
 /// Counter: batches the store refused because this process no longer owns their shard.
 pub(crate) const SHARD_OWNERSHIP_LOST: &str = "perdure_shard_ownership_lost_total";
