@@ -1305,10 +1305,15 @@ impl Cluster for PgStore {
                     .await
                     .map_err(pg)?
                     .map(|r| r.get(0));
-                let n = perdure_store::resolve_shard_count(
-                    stored.and_then(|v| v.parse().ok()),
-                    requested,
-                )?;
+                let stored: Option<i32> = stored.and_then(|v| v.parse().ok());
+                let n = perdure_store::resolve_shard_count(stored, requested)?;
+                if stored.is_some_and(|old| n > old) {
+                    // Runs change shards: fence every current owner before the new count is
+                    // seen.
+                    tx.execute("UPDATE shards SET range_id = range_id + 1", &[])
+                        .await
+                        .map_err(pg)?;
+                }
                 tx.execute(
                     "INSERT INTO cluster_metadata (key, value) VALUES ('shard_count', $1)
                      ON CONFLICT (key) DO UPDATE SET value = $1",

@@ -331,6 +331,11 @@ impl Node {
         }
         let view = self.view().await;
         if let Some(e) = &self.engine {
+            if e.fenced() {
+                return Some(Exit::Demoted(
+                    "another process took one of this process's shards".into(),
+                ));
+            }
             if let Some(v) = &view
                 && e.topology() != Some(v)
             {

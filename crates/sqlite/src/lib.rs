@@ -1022,6 +1022,10 @@ impl Cluster for SqliteStore {
                 Ok(n) => n,
                 Err(e) => return Ok(Err(e)),
             };
+            if stored.is_some_and(|old| n > old) {
+                // Runs change shards: fence every current owner before the new count is seen.
+                tx.execute("UPDATE shards SET range_id = range_id + 1", [])?;
+            }
             tx.execute(
                 "INSERT INTO cluster_metadata (key, value) VALUES ('shard_count', ?1)
                  ON CONFLICT (key) DO UPDATE SET value = ?1",

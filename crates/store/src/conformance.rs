@@ -863,7 +863,8 @@ pub fn membership_and_leadership(s: &dyn Store) {
     );
 }
 
-/// A new cluster takes the requested count (or 16); the count can be raised, never lowered.
+/// A new cluster takes the requested count (or 16); the count can be raised (fencing every
+/// shard's owner), never lowered.
 pub fn the_shard_count_only_grows(s: &dyn Store) {
     let b = s.name();
     assert_eq!(s.shard_count(None).unwrap(), super::DEFAULT_SHARDS, "{b}");
@@ -882,4 +883,17 @@ pub fn the_shard_count_only_grows(s: &dyn Store) {
         "{b}: {err:?}"
     );
     assert_eq!(s.shard_count(None).unwrap(), 32, "{b}");
+    // Raising the count fences every shard's owner (runs change shards); asking for the count
+    // it already has does not.
+    let before = s.acquire_shards("me", &[0, 1]).unwrap();
+    assert_eq!(s.shard_count(Some(32)).unwrap(), 32, "{b}");
+    let same = s.acquire_shards("me", &[0, 1]).unwrap();
+    assert_eq!(same, vec![before[0] + 1, before[1] + 1], "{b}");
+    assert_eq!(s.shard_count(Some(64)).unwrap(), 64, "{b}");
+    let after = s.acquire_shards("me", &[0, 1]).unwrap();
+    assert_eq!(
+        after,
+        vec![same[0] + 2, same[1] + 2],
+        "{b}: raising bumped every token"
+    );
 }

@@ -341,7 +341,9 @@ pub trait Cluster: Send + Sync + 'static {
     /// Gives leadership up at once (a clean shutdown), if this session holds it.
     fn resign(&self, m: &Member) -> Result<(), StoreError>;
     /// The cluster's shard count: set from `requested` (or 16) when the cluster is new, raised
-    /// when `requested` is larger; lowering it is refused.
+    /// when `requested` is larger; lowering it is refused. Raising it bumps every shard's
+    /// fencing token in the same transaction: runs change shards with the count, so every
+    /// current owner is fenced off before any process can see the new count.
     fn shard_count(&self, requested: Option<i32>) -> Result<i32, StoreError>;
 }
 

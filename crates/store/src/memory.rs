@@ -160,6 +160,12 @@ impl Cluster for MemoryStore {
     fn shard_count(&self, requested: Option<i32>) -> Result<i32, StoreError> {
         let mut d = self.data.lock();
         let n = super::resolve_shard_count(d.shard_count, requested)?;
+        if d.shard_count.is_some_and(|old| n > old) {
+            // Runs change shards: fence every current owner before the new count is seen.
+            for (range, _) in d.shards.values_mut() {
+                *range += 1;
+            }
+        }
         d.shard_count = Some(n);
         Ok(n)
     }

@@ -131,6 +131,8 @@ pub(crate) struct Inner {
     deployments: deployments::Registry,
     /// Bumped after every commit that starts or closes a run (what a workflow list shows).
     list_changes: tokio::sync::watch::Sender<u64>,
+    /// A commit was refused because another engine took its shard since this one started.
+    fenced: std::sync::atomic::AtomicBool,
 }
 
 /// How far the start-up recovery got.
@@ -268,6 +270,7 @@ impl Engine {
                 deployments: Default::default(),
                 config,
                 list_changes: tokio::sync::watch::Sender::new(0),
+                fenced: Default::default(),
             }),
         };
         engine.load_namespaces().await?;
@@ -719,13 +722,27 @@ impl Engine {
             .commit(batch)
             .await
             .map_err(|_| Error::Unavailable("storage writer stopped".into()))?
-            .inspect_err(metrics::commit_refused)?;
+            .inspect_err(|e| self.refused(e))?;
         if listed {
             self.inner
                 .list_changes
                 .send_modify(|n| *n = n.wrapping_add(1));
         }
         Ok(())
+    }
+
+    /// Counts a refused commit; one refused for lost ownership marks the engine fenced.
+    fn refused(&self, e: &crate::store::StoreError) {
+        metrics::commit_refused(e);
+        if matches!(e, crate::store::StoreError::ShardOwnershipLost { .. }) {
+            self.inner.fenced.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a commit was refused because another engine took one of this engine's shards
+    /// since it started: its view is stale and it must start again.
+    pub fn fenced(&self) -> bool {
+        self.inner.fenced.load(Ordering::Relaxed)
     }
 
     /// The fencing token of a shard this engine owns; UNAVAILABLE for another's.
@@ -752,7 +769,7 @@ impl Engine {
             .commit(batch)
             .await
             .map_err(|_| Error::Unavailable("storage writer stopped".into()))?
-            .inspect_err(metrics::commit_refused)?;
+            .inspect_err(|e| self.refused(e))?;
         self.inner
             .list_changes
             .send_modify(|n| *n = n.wrapping_add(1));
