@@ -193,7 +193,12 @@ impl Peers for GrpcPeers {
 }
 
 fn to_error(s: Status) -> perdure_core::Error {
-    if s.code() == Code::Unavailable {
+    // A call that timed out or was cut has an unknown outcome: worth trying again (every call
+    // between engines can be repeated).
+    if matches!(
+        s.code(),
+        Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded
+    ) {
         return perdure_core::Error::Unavailable(s.message().to_string());
     }
     perdure_core::Error::Peer {

@@ -33,6 +33,17 @@ fn corrupt(what: &str, e: prost::DecodeError) -> Error {
 /// tell errors apart (batch jobs, schedules, parent close policies).
 fn localize(e: Error) -> Error {
     match e {
+        // A namespace the other process does not know (yet) is not a workflow that is gone.
+        Error::Peer {
+            code: 5,
+            ref details,
+            ..
+        } if details
+            .windows(b"NamespaceNotFound".len())
+            .any(|w| w == b"NamespaceNotFound") =>
+        {
+            e
+        }
         Error::Peer { code, message, .. } => match code {
             3 => Error::InvalidArgument(message),
             4 => Error::DeadlineExceeded(message),
@@ -326,17 +337,18 @@ impl Engine {
             .recently_polled(namespace_id, queue, Duration::from_secs(10))
     }
 
-    /// Starts a workflow or query task matched here (on its queue's owner) on its run's owner.
+    /// Starts a workflow or query task matched here (on its queue's owner, from the queue
+    /// `queue` of namespace `namespace_id`) on its run's owner. The call runs on a task of its
+    /// own: if it fails, or the poll goes away meanwhile and it fails, the task goes back to the
+    /// front of its queue (a copy that turns out stale is dropped when it is started).
     pub(crate) async fn start_remote_workflow_task(
         &self,
         task: Task,
         identity: &str,
         poller_key: Option<&str>,
+        namespace_id: &str,
         queue: &str,
     ) -> Result<Option<PollWorkflowTaskQueueResponse>> {
-        let Some(owner) = self.remote_shard(task.shard()) else {
-            return Ok(None);
-        };
         let req = wire::StartTask {
             task: Some(hint_of(&task)),
             identity: identity.to_string(),
@@ -344,25 +356,26 @@ impl Engine {
             queue: queue.to_string(),
             poll: Vec::new(),
         };
-        let started: wire::Started = self.call_engine(&owner, wire::START_TASK, &req).await?;
-        if !started.found {
+        let started = self
+            .start_remote(task, req, namespace_id, queue, QueueKind::Workflow)
+            .await?;
+        let Some(bytes) = started else {
             return Ok(None);
-        }
-        PollWorkflowTaskQueueResponse::decode(started.response.as_slice())
+        };
+        PollWorkflowTaskQueueResponse::decode(bytes.as_slice())
             .map(Some)
-            .map_err(|e| Error::Internal(format!("malformed task from {}: {e}", owner.node)))
+            .map_err(|e| Error::Internal(format!("malformed workflow task: {e}")))
     }
 
-    /// Starts an activity attempt matched here (on its queue's owner) on its run's owner.
+    /// Starts an activity attempt matched here (on its queue's owner) on its run's owner; as
+    /// [`Engine::start_remote_workflow_task`].
     pub(crate) async fn start_remote_activity_task(
         &self,
         task: Task,
         poll: &PollActivityTaskQueueRequest,
+        namespace_id: &str,
         queue: &str,
     ) -> Result<Option<PollActivityTaskQueueResponse>> {
-        let Some(owner) = self.remote_shard(task.shard()) else {
-            return Ok(None);
-        };
         let req = wire::StartTask {
             task: Some(hint_of(&task)),
             identity: poll.identity.clone(),
@@ -370,13 +383,46 @@ impl Engine {
             queue: queue.to_string(),
             poll: poll.encode_to_vec(),
         };
-        let started: wire::Started = self.call_engine(&owner, wire::START_TASK, &req).await?;
-        if !started.found {
+        let started = self
+            .start_remote(task, req, namespace_id, queue, QueueKind::Activity)
+            .await?;
+        let Some(bytes) = started else {
             return Ok(None);
-        }
-        PollActivityTaskQueueResponse::decode(started.response.as_slice())
+        };
+        PollActivityTaskQueueResponse::decode(bytes.as_slice())
             .map(Some)
-            .map_err(|e| Error::Internal(format!("malformed task from {}: {e}", owner.node)))
+            .map_err(|e| Error::Internal(format!("malformed activity task: {e}")))
+    }
+
+    /// `StartTask` on the run's owner, on a task of its own that puts `task` back at the front
+    /// of its queue when the call fails. `None`: the task was stale.
+    async fn start_remote(
+        &self,
+        task: Task,
+        req: wire::StartTask,
+        namespace_id: &str,
+        queue: &str,
+        kind: QueueKind,
+    ) -> Result<Option<Vec<u8>>> {
+        let Some(owner) = self.remote_shard(task.shard()) else {
+            return Ok(None);
+        };
+        let me = self.clone();
+        let (ns, q) = (namespace_id.to_string(), queue.to_string());
+        tokio::spawn(async move {
+            match me
+                .call_engine::<wire::Started>(&owner, wire::START_TASK, &req)
+                .await
+            {
+                Ok(s) => Ok(s.found.then_some(s.response)),
+                Err(e) => {
+                    me.inner.matching.push_front(&ns, &q, kind, task);
+                    Err(e)
+                }
+            }
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("task start failed: {e}")))?
     }
 
     /// Starts a child on the member owning its workflow id; `Ok(run id)`, or the error a local
@@ -506,11 +552,25 @@ impl Engine {
             .cloned()
             .collect();
         let calls = others.iter().map(|m| async move {
-            if let Err(e) = self
-                .call_engine::<wire::Empty>(m, wire::DEPLOYMENTS_CHANGED, &wire::Empty {})
-                .await
-            {
-                tracing::warn!(%e, member = %m.node, "telling a member about a deployment change failed");
+            // A member that stays away this long holds another view by then, and reads every
+            // deployment when it starts again; others also re-read them every few seconds.
+            let mut backoff = Duration::from_millis(50);
+            for attempt in 0.. {
+                match self
+                    .call_engine::<wire::Empty>(m, wire::DEPLOYMENTS_CHANGED, &wire::Empty {})
+                    .await
+                {
+                    Ok(_) => return,
+                    Err(e) if attempt < 8 => {
+                        tracing::debug!(%e, member = %m.node, "telling a member about a deployment change failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
+                    Err(e) => {
+                        tracing::warn!(%e, member = %m.node, "telling a member about a deployment change failed");
+                        return;
+                    }
+                }
             }
         });
         futures::future::join_all(calls).await;
@@ -569,7 +629,12 @@ impl Engine {
                     Task::Workflow {
                         run, dispatch_seq, ..
                     } => self
-                        .start_workflow_task(run, dispatch_seq, &r.identity, None)
+                        .start_workflow_task(
+                            run,
+                            dispatch_seq,
+                            &r.identity,
+                            r.poller_key.as_deref(),
+                        )
                         .await
                         .map(|o| o.map(|t| t.encode_to_vec())),
                     Task::Query { run, query_id, .. } => self
@@ -699,7 +764,7 @@ impl Engine {
             }
             wire::REARM => {
                 let me = self.clone();
-                tokio::spawn(async move { me.rearm_open_runs(false).await });
+                tokio::spawn(async move { me.requeue_open_tasks().await });
                 Ok(wire::Empty {}.encode_to_vec())
             }
             wire::DEPLOYMENTS_CHANGED => {

@@ -312,9 +312,16 @@ impl Engine {
                 workflow_id: c.workflow_id.clone(),
                 run_id: String::new(),
             });
-            let r = match policy {
-                ParentClosePolicy::Abandon => continue,
-                ParentClosePolicy::RequestCancel => {
+            if policy == ParentClosePolicy::Abandon {
+                continue;
+            }
+            // The child may live on another process that is briefly away (the cluster
+            // changing): try again for about a minute.
+            let mut backoff = std::time::Duration::from_millis(50);
+            let mut attempt = 0;
+            let r = loop {
+                let (ns, exec) = (ns.clone(), exec.clone());
+                let r = if policy == ParentClosePolicy::RequestCancel {
                     self.request_cancel(RequestCancelWorkflowExecutionRequest {
                         namespace: ns,
                         workflow_execution: exec,
@@ -323,8 +330,7 @@ impl Engine {
                         ..Default::default()
                     })
                     .await
-                }
-                _ => {
+                } else {
                     self.terminate(TerminateWorkflowExecutionRequest {
                         namespace: ns,
                         workflow_execution: exec,
@@ -333,6 +339,14 @@ impl Engine {
                         ..Default::default()
                     })
                     .await
+                };
+                match r {
+                    Err(e) if e.is_retryable() && attempt < 40 => {
+                        attempt += 1;
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(std::time::Duration::from_secs(2));
+                    }
+                    r => break r,
                 }
             };
             if let Err(e) = r {

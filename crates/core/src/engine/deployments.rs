@@ -267,8 +267,8 @@ impl Engine {
     }
 
     /// Reads every stored deployment again, replaces the registry with them and routes the task
-    /// queues this engine matches by them: at start-up, and on a member other than the leader
-    /// each time the leader changed one.
+    /// queues by them: at start-up, and on a member other than the leader each time the leader
+    /// changed one (and every few seconds).
     pub async fn reload_deployments(&self) -> Result<()> {
         let s = self.inner.store.clone();
         let stored = tokio::task::spawn_blocking(move || s.load_deployments())
@@ -300,13 +300,12 @@ impl Engine {
         Ok(())
     }
 
-    /// Routes the task queues of a deployment that this engine matches.
+    /// Routes the task queues of a deployment: on the queue's owner this decides which poller
+    /// takes a task; on every member it decides where a run's tasks go (`target_version`).
     fn sync_routing(&self, ns_id: &str, rec: &DeploymentRecord) {
         let routing = routing_of(rec);
         for q in rec.queue_names() {
-            if self.remote_queue(ns_id, &q).is_none() {
-                self.inner.matching.set_routing(ns_id, &q, routing.clone());
-            }
+            self.inner.matching.set_routing(ns_id, &q, routing.clone());
         }
     }
 

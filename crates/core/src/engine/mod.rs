@@ -231,6 +231,17 @@ impl Engine {
         let acquired = tokio::task::spawn_blocking(move || s.acquire_shards(&owner, &mine))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
+        // The count may have been raised meanwhile (which fenced every owner): shards of the old
+        // count taken after that must not serve, or a run could be written under two shard ids.
+        let s = store.clone();
+        let now = tokio::task::spawn_blocking(move || s.shard_count(None))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        if now != shards {
+            return Err(Error::Unavailable(format!(
+                "the shard count changed from {shards} to {now} while this engine started"
+            )));
+        }
         let mut range_ids = vec![0; shards.max(0) as usize];
         for (s, r) in owned.iter().zip(acquired) {
             range_ids[*s as usize] = r;
@@ -278,13 +289,19 @@ impl Engine {
         if engine.is_leader() {
             engine.start_scheduler().await?;
         } else {
-            // Namespaces change on the leader: follow them.
+            // Namespaces change on the leader: follow them, and re-read the worker deployments
+            // now and then too (the leader also tells every member after each change).
             let me = engine.clone();
             tokio::spawn(async move {
-                loop {
+                for tick in 1u64.. {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     if let Err(e) = me.reload_namespaces().await {
                         tracing::debug!(%e, "reloading namespaces failed");
+                    }
+                    if tick % 10 == 0
+                        && let Err(e) = me.reload_deployments().await
+                    {
+                        tracing::debug!(%e, "reloading worker deployments failed");
                     }
                 }
             });
@@ -339,6 +356,16 @@ impl Engine {
     /// Reads the open runs of this engine's shards a page at a time and re-arms each; `startup`
     /// records the progress ([`Engine::recovery_progress`]).
     pub(crate) async fn rearm_open_runs(&self, startup: bool) {
+        self.rearm_pass(startup, false).await
+    }
+
+    /// Queues again the tasks of this engine's open runs (no timers, no changes): after another
+    /// member's engine (re)started, so the tasks it held for its queues are pushed again.
+    pub(crate) async fn requeue_open_tasks(&self) {
+        self.rearm_pass(false, true).await
+    }
+
+    async fn rearm_pass(&self, startup: bool, tasks_only: bool) {
         let began = Instant::now();
         let mut rearmed = 0u64;
         let mut after: Option<RunRef> = None;
@@ -374,7 +401,7 @@ impl Engine {
                         if !self
                             .owns_shard(self.shard_of(&state.namespace_id, &state.workflow_id)) => {
                     }
-                    Ok(state) => self.rearm(key, state).await,
+                    Ok(state) => self.rearm(key, state, tasks_only).await,
                     Err(e) => {
                         tracing::error!(run_id = %key.run_id, %e, "corrupt execution state; the run is not re-armed")
                     }
@@ -399,7 +426,7 @@ impl Engine {
     }
 
     /// Arms the timers and queues the tasks of one run read by the recovery.
-    async fn rearm(&self, key: RunKey, mut state: ExecutionState) {
+    async fn rearm(&self, key: RunKey, mut state: ExecutionState, tasks_only: bool) {
         let rearm = |tx: &mut Tx| {
             if tx.is_running() {
                 tx.rearm_all();
@@ -413,6 +440,21 @@ impl Engine {
             &self.inner.config.limits,
         );
         rearm(&mut tx);
+        if tasks_only {
+            // Only the hints: timers and changes are this engine's own recovery's business.
+            let effects: Vec<Effect> = std::mem::take(&mut tx.effects)
+                .into_iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        Effect::DispatchWorkflowTask | Effect::DispatchActivity { .. }
+                    )
+                })
+                .collect();
+            drop(tx);
+            self.run_effects(&key, &state, &mut RunExtra::default(), effects);
+            return;
+        }
         if tx.changed || !tx.events.is_empty() {
             // Re-arming changes this run (a sticky task back to its normal queue): that is a
             // transition like any other, on the run's latest state.

@@ -358,7 +358,21 @@ impl Engine {
     async fn start_scheduled(&self, m: &mut Machine, s: &BufferedStart) {
         let req = m.start_request(s);
         let workflow_id = req.workflow_id.clone();
-        match self.start_for_schedule(req).await {
+        // The workflow id may live on another process that is briefly away (the cluster
+        // changing): the start carries its request id, so trying again is safe.
+        let mut backoff = std::time::Duration::from_millis(50);
+        let mut attempt = 0;
+        let started = loop {
+            match self.start_for_schedule(req.clone()).await {
+                Err(e) if e.is_retryable() && attempt < 20 => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(2));
+                }
+                r => break r,
+            }
+        };
+        match started {
             Ok(run_id) => m.started(s, run_id, self.inner.clock.now()),
             Err(e) => {
                 tracing::warn!(schedule_id = %m.rec.schedule_id, %workflow_id, %e, "a scheduled start failed");

@@ -127,11 +127,16 @@ impl Engine {
                     .push_front(&ns.id, &queue, QueueKind::Workflow, task);
                 return Ok(Default::default());
             }
-            let retry_later = (!self.owns_shard(task.shard())).then(|| task.clone());
             let r = match task {
                 Task::Workflow { .. } | Task::Query { .. } if !self.owns_shard(task.shard()) => {
-                    self.start_remote_workflow_task(task, &req.identity, Some(&my_key), &queue)
-                        .await
+                    self.start_remote_workflow_task(
+                        task,
+                        &req.identity,
+                        Some(&my_key),
+                        &ns.id,
+                        &queue,
+                    )
+                    .await
                 }
                 Task::Workflow {
                     run, dispatch_seq, ..
@@ -146,12 +151,7 @@ impl Engine {
                 Ok(Some(resp)) => return Ok(metrics::workflow_task_started(&ns.name, resp)),
                 Ok(None) | Err(Error::NotFound(_)) => continue,
                 Err(e) if e.is_retryable() => {
-                    // The run's owner is briefly away: the task waits for another poll.
-                    if let Some(t) = retry_later {
-                        self.inner
-                            .matching
-                            .push_front(&ns.id, &queue, QueueKind::Workflow, t);
-                    }
+                    // The run's owner is briefly away: the task went back to the queue.
                     tokio::time::sleep(RETRY_PAUSE).await;
                     continue;
                 }
@@ -540,7 +540,6 @@ impl Engine {
                     .push_front(&ns.id, &queue, QueueKind::Activity, task);
                 return Ok(Default::default());
             }
-            let retry_later = (!self.owns_shard(task.shard())).then(|| task.clone());
             let r = if self.owns_shard(task.shard()) {
                 let Task::Activity {
                     run,
@@ -554,7 +553,8 @@ impl Engine {
                 self.start_activity_task(run, scheduled_event_id, attempt, &req, &queue)
                     .await
             } else if matches!(task, Task::Activity { .. }) {
-                self.start_remote_activity_task(task, &req, &queue).await
+                self.start_remote_activity_task(task, &req, &ns.id, &queue)
+                    .await
             } else {
                 continue;
             };
@@ -564,12 +564,7 @@ impl Engine {
                 }
                 Ok(None) | Err(Error::NotFound(_)) => continue,
                 Err(e) if e.is_retryable() => {
-                    // The run's owner is briefly away: the task waits for another poll.
-                    if let Some(t) = retry_later {
-                        self.inner
-                            .matching
-                            .push_front(&ns.id, &queue, QueueKind::Activity, t);
-                    }
+                    // The run's owner is briefly away: the task went back to the queue.
                     tokio::time::sleep(RETRY_PAUSE).await;
                     continue;
                 }
