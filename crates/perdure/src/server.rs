@@ -347,11 +347,14 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
 pub fn run(args: Settings) -> anyhow::Result<()> {
     init_logging(&args.log_level, args.log_format)?;
     let mut rejoins = 0;
+    // The gRPC port stays open across restarts of the engine: clients that connect meanwhile
+    // wait in the backlog instead of being refused.
+    let mut grpc: Option<std::net::TcpListener> = None;
     loop {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
-        let exit = rt.block_on(run_once(&args));
+        let exit = rt.block_on(run_once(&args, &mut grpc));
         rt.shutdown_timeout(Duration::from_secs(2));
         match exit {
             Ok(perdure_server::Exit::Stopped) => return Ok(()),
@@ -371,7 +374,10 @@ pub fn run(args: Settings) -> anyhow::Result<()> {
     }
 }
 
-async fn run_once(args: &Settings) -> anyhow::Result<perdure_server::Exit> {
+async fn run_once(
+    args: &Settings,
+    grpc: &mut Option<std::net::TcpListener>,
+) -> anyhow::Result<perdure_server::Exit> {
     let started = Instant::now();
     {
         let mut limits = perdure_server::Limits::default();
@@ -388,9 +394,15 @@ async fn run_once(args: &Settings) -> anyhow::Result<perdure_server::Exit> {
             }
         }
         let addr = SocketAddr::new(args.ip, args.port);
-        let listener = perdure_server::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        if grpc.is_none() {
+            let l = perdure_server::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            *grpc = Some(l.into_std()?);
+        }
+        let kept = grpc.as_ref().expect("bound above").try_clone()?;
+        kept.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(kept)?;
         let storage = args.persistence.describe();
         let config = perdure_server::ServerConfig {
             persistence: args.persistence.clone(),

@@ -420,8 +420,13 @@ impl Node {
         .await
         .ok()?;
         let leader = leader.filter(|l| l.expires_in_ms >= 0)?;
+        // A row with this process's own address but another name is a predecessor that was
+        // killed (two live processes cannot listen on one address): it does not count, and a
+        // lease it still holds is waited out.
+        let mine = &self.m.member;
         let mut members: Vec<PeerAddr> = members
             .into_iter()
+            .filter(|m| m.node == mine.node || m.address != mine.address)
             .map(|m| PeerAddr {
                 node: m.node,
                 address: m.address,
