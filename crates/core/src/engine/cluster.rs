@@ -498,6 +498,12 @@ impl Engine {
     /// until it answers: a member that still holds another view starts again itself, and
     /// re-arms then.
     pub(crate) async fn ask_members_to_rearm(&self) {
+        self.tell_others(wire::REARM, None).await;
+    }
+
+    /// Sends `method` (an `Empty` call) to every other member at once, retrying each with a
+    /// growing pause until it answers, or `attempts` times when given.
+    async fn tell_others(&self, method: &str, attempts: Option<u32>) {
         let Some(t) = self.topology() else { return };
         let others: Vec<PeerAddr> = t
             .members
@@ -507,11 +513,17 @@ impl Engine {
             .collect();
         let calls = others.iter().map(|m| async move {
             let mut backoff = Duration::from_millis(50);
+            let mut tries = 0;
             while let Err(e) = self
-                .call_engine::<wire::Empty>(m, wire::REARM, &wire::Empty {})
+                .call_engine::<wire::Empty>(m, method, &wire::Empty {})
                 .await
             {
-                tracing::debug!(%e, member = %m.node, "asking a member to re-arm failed; retrying");
+                tries += 1;
+                if attempts.is_some_and(|n| tries >= n) {
+                    tracing::warn!(%e, member = %m.node, "{method} to a member failed");
+                    return;
+                }
+                tracing::debug!(%e, member = %m.node, "{method} to a member failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
@@ -542,38 +554,11 @@ impl Engine {
     }
 
     /// After the leader changed a worker deployment: every other member reads them again before
-    /// the change is answered, so their queues route by it.
+    /// the change is answered, so their queues route by it. A member that stays away for a few
+    /// seconds holds another view by then and reads every deployment when it starts again;
+    /// members also re-read them every few seconds.
     pub(crate) async fn deployments_changed(&self) {
-        let Some(t) = self.topology() else { return };
-        let others: Vec<PeerAddr> = t
-            .members
-            .iter()
-            .filter(|m| m.node != t.me)
-            .cloned()
-            .collect();
-        let calls = others.iter().map(|m| async move {
-            // A member that stays away this long holds another view by then, and reads every
-            // deployment when it starts again; others also re-read them every few seconds.
-            let mut backoff = Duration::from_millis(50);
-            for attempt in 0.. {
-                match self
-                    .call_engine::<wire::Empty>(m, wire::DEPLOYMENTS_CHANGED, &wire::Empty {})
-                    .await
-                {
-                    Ok(_) => return,
-                    Err(e) if attempt < 8 => {
-                        tracing::debug!(%e, member = %m.node, "telling a member about a deployment change failed; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(1));
-                    }
-                    Err(e) => {
-                        tracing::warn!(%e, member = %m.node, "telling a member about a deployment change failed");
-                        return;
-                    }
-                }
-            }
-        });
-        futures::future::join_all(calls).await;
+        self.tell_others(wire::DEPLOYMENTS_CHANGED, Some(8)).await;
     }
 
     /// Starts a scheduled workflow on the member owning its id; returns the run id.

@@ -184,23 +184,9 @@ fn validate_name(name: &str) -> Result<()> {
 }
 
 impl Engine {
+    /// Reads the namespaces at start-up; the leader creates the configured ones that are missing.
     pub(crate) async fn load_namespaces(&self) -> Result<()> {
-        let s = self.inner.store.clone();
-        let rows = tokio::task::spawn_blocking(move || s.list_namespaces())
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
-        {
-            let mut reg = self.inner.namespaces.write();
-            for r in rows {
-                let record = NamespaceRecord::decode(r.data.as_slice())
-                    .map_err(|e| Error::Internal(format!("corrupt namespace record: {e}")))?;
-                reg.insert(Namespace {
-                    id: r.id,
-                    name: r.name,
-                    record,
-                });
-            }
-        }
+        self.reload_namespaces().await?;
         if !self.is_leader() {
             // The leader creates them; this engine follows (see `reload_namespaces`).
             return Ok(());
