@@ -339,15 +339,20 @@ async fn scenario() {
         connect(&c.address()).await,
     ];
     step("workers and clients connected");
-    // Orders that only wait, for the stale writes below: with 16 of them, some are sure to be
-    // owned by the process that gets paused.
+    // Orders that only wait, for the stale writes below: with 24 of them, some are sure to be
+    // owned by the process that gets paused, and their pickup timers (4 to 20 s) come due while
+    // it is paused, so it fires them (and tries to commit) the moment it resumes.
     let mut idle = Vec::new();
-    for i in 0..16 {
+    for i in 0..24 {
+        let waiting = OrderRequest {
+            pickup_timeout_ms: Some(4_000 + 700 * i as u64),
+            ..OrderRequest::new(1)
+        };
         idle.push(
             clients[i % 3]
                 .start_workflow(
                     order::WORKFLOW_TYPE,
-                    (OrderRequest::new(1),),
+                    (waiting,),
                     StartOptions::new(common::uid(&format!("idle-{i}")), &tq),
                 )
                 .await

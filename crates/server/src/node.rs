@@ -238,7 +238,7 @@ pub(crate) async fn join(
             // new ones are refused as retryable until the process has started again.
             let _ = node.role.send(Role::Starting);
             set_health(&node.health, false).await;
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
         exit
     }))
