@@ -31,7 +31,7 @@
 //! | `perdure_cluster_leader` | gauge | none | 1 while this process leads the cluster (runs schedules, batch jobs, worker deployments and namespace changes), else 0. |
 //! | `perdure_shard_ownership_lost_total` | counter | none | write batches the store refused because this process no longer owns their shard (a newer owner bumped its `range_id`): stale writes rejected. |
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
@@ -273,12 +273,58 @@ impl Call {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        let status = code_name(code);
-        let labels = [("operation", self.operation), ("status", status)];
-        counter!("service_requests", &labels).increment(1);
-        histogram!("service_latency", &labels).record(self.started.elapsed().as_secs_f64());
-        if server_error(code) {
-            counter!("service_errors", &labels).increment(1);
+        record_call(
+            self.operation,
+            code_name(code),
+            server_error(code),
+            self.started.elapsed().as_secs_f64(),
+        );
+    }
+}
+
+/// The registered series of one (operation, status) pair.
+struct CallHandles {
+    requests: metrics::Counter,
+    latency: metrics::Histogram,
+    errors: Option<metrics::Counter>,
+}
+
+/// Records one answered call. The series of an (operation, status) pair are registered on
+/// first use and then kept, so a call records with a few atomic operations instead of a registry
+/// look-up per metric. Both labels come from fixed sets, so the map is bounded. Before the
+/// recorder is installed nothing is kept (the handles would be no-ops for good).
+fn record_call(operation: &'static str, status: &'static str, error: bool, seconds: f64) {
+    type Map = parking_lot::RwLock<HashMap<(&'static str, &'static str), &'static CallHandles>>;
+    static HANDLES: OnceLock<Map> = OnceLock::new();
+    let map = HANDLES.get_or_init(Default::default);
+    let cached = map.read().get(&(operation, status)).copied();
+    let h = match cached {
+        Some(h) => h,
+        None => {
+            let labels = [("operation", operation), ("status", status)];
+            let h = CallHandles {
+                requests: counter!("service_requests", &labels),
+                latency: histogram!("service_latency", &labels),
+                errors: error.then(|| counter!("service_errors", &labels)),
+            };
+            if !HANDLE.get().is_some_and(|r| r.is_ok()) {
+                h.record(seconds);
+                return;
+            }
+            *map.write()
+                .entry((operation, status))
+                .or_insert_with(|| Box::leak(Box::new(h)))
+        }
+    };
+    h.record(seconds);
+}
+
+impl CallHandles {
+    fn record(&self, seconds: f64) {
+        self.requests.increment(1);
+        self.latency.record(seconds);
+        if let Some(errors) = &self.errors {
+            errors.increment(1);
         }
     }
 }

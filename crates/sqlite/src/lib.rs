@@ -100,6 +100,8 @@ fn open_conn(path: &Path, durable: bool) -> Result<Connection, StoreError> {
         .map_err(backend)?;
     c.pragma_update(None, "foreign_keys", "OFF")
         .map_err(backend)?;
+    // Every hot statement stays prepared (the default keeps 16).
+    c.set_prepared_statement_cache_capacity(64);
     Ok(c)
 }
 
@@ -228,6 +230,10 @@ impl SqliteStore {
 
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
     let mut next = None;
+    // The shards' fencing tokens as last read or written here. Only this thread writes the file
+    // (one process per file), and every control-plane write may change a token, so the cache is
+    // dropped after each one.
+    let mut fences = Fences::default();
     loop {
         let first = match next.take() {
             Some(j) => j,
@@ -239,6 +245,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
         let mut jobs = match first {
             Job::Write(f) => {
                 let _ = f(&mut conn);
+                fences.clear();
                 continue;
             }
             Job::Batch(b, reply) => vec![(b, reply)],
@@ -254,7 +261,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
             }
         }
         let started = std::time::Instant::now();
-        let results = commit_group(&mut conn, &jobs);
+        let results = commit_group(&mut conn, &jobs, &mut fences);
         record_group_commit(jobs.len(), started.elapsed(), results.is_ok());
         match results {
             Ok(per_job) => {
@@ -263,11 +270,37 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
                 }
             }
             Err(e) => {
+                fences.clear();
                 for (_, reply) in jobs {
                     let _ = reply.send(Err(StoreError::Backend(e.to_string())));
                 }
             }
         }
+    }
+}
+
+/// The fencing tokens the writer thread has seen, by shard.
+#[derive(Default)]
+struct Fences(std::collections::HashMap<i32, i64>);
+
+impl Fences {
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// The shard's token, read from the database the first time.
+    fn get(&mut self, tx: &rusqlite::Transaction, shard: i32) -> rusqlite::Result<Option<i64>> {
+        if let Some(r) = self.0.get(&shard) {
+            return Ok(Some(*r));
+        }
+        let range: Option<i64> = tx
+            .prepare_cached("SELECT range_id FROM shards WHERE shard_id = ?1")?
+            .query_row([shard], |r| r.get(0))
+            .optional()?;
+        if let Some(r) = range {
+            self.0.insert(shard, r);
+        }
+        Ok(range)
     }
 }
 
@@ -286,23 +319,43 @@ fn record_group_commit(batches: usize, elapsed: std::time::Duration, ok: bool) {
         .record(batches as f64);
 }
 
-/// One transaction for the whole group; each batch in its own savepoint so a fenced-off batch
-/// does not sink the others.
+/// One transaction for the whole group. Most groups are applied in one go; if a batch is
+/// fenced off or fails, the transaction is rolled back and the group applied again with each
+/// batch in its own savepoint, so that batch does not sink the others.
 fn commit_group(
     conn: &mut Connection,
     jobs: &[(WriteBatch, oneshot::Sender<Result<(), StoreError>>)],
+    fences: &mut Fences,
 ) -> rusqlite::Result<Vec<Result<(), StoreError>>> {
+    {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut ok = true;
+        for (batch, _) in jobs {
+            if apply_batch(&tx, batch, fences).is_err() {
+                ok = false;
+                break;
+            }
+        }
+        if ok {
+            tx.commit()?;
+            return Ok(jobs.iter().map(|_| Ok(())).collect());
+        }
+        // Dropping `tx` rolls it back.
+    }
+    fences.clear();
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut out = Vec::with_capacity(jobs.len());
     for (batch, _) in jobs {
-        tx.execute_batch("SAVEPOINT b")?;
-        match apply_batch(&tx, batch) {
+        tx.prepare_cached("SAVEPOINT b")?.execute([])?;
+        match apply_batch(&tx, batch, fences) {
             Ok(()) => {
-                tx.execute_batch("RELEASE b")?;
+                tx.prepare_cached("RELEASE b")?.execute([])?;
                 out.push(Ok(()));
             }
             Err(e) => {
-                tx.execute_batch("ROLLBACK TO b; RELEASE b")?;
+                tx.prepare_cached("ROLLBACK TO b")?.execute([])?;
+                tx.prepare_cached("RELEASE b")?.execute([])?;
+                fences.clear();
                 out.push(Err(e));
             }
         }
@@ -311,15 +364,12 @@ fn commit_group(
     Ok(out)
 }
 
-fn apply_batch(tx: &rusqlite::Transaction, b: &WriteBatch) -> Result<(), StoreError> {
-    let range: Option<i64> = tx
-        .query_row(
-            "SELECT range_id FROM shards WHERE shard_id = ?1",
-            [b.shard_id],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(backend)?;
+fn apply_batch(
+    tx: &rusqlite::Transaction,
+    b: &WriteBatch,
+    fences: &mut Fences,
+) -> Result<(), StoreError> {
+    let range = fences.get(tx, b.shard_id).map_err(backend)?;
     if range != Some(b.range_id) {
         return Err(StoreError::ShardOwnershipLost {
             shard_id: b.shard_id,

@@ -107,6 +107,7 @@ pub async fn run_all<S: Store>(new_store: impl Fn() -> S) {
     batches_commit_and_read_back(&new_store()).await;
     a_stale_owner_is_fenced_off(&new_store()).await;
     a_batch_lands_whole_or_not_at_all(&new_store()).await;
+    batches_queued_together_are_judged_one_by_one(&new_store()).await;
     namespaces_are_unique_by_id_and_name(&new_store());
     deleting_a_run_removes_all_of_it(&new_store()).await;
     cluster_id_is_kept(&new_store());
@@ -328,6 +329,112 @@ pub async fn a_batch_lands_whole_or_not_at_all(s: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(s.read_events(NS, "a", 1, 10).unwrap().len(), 3, "{b}");
+}
+
+/// Batches queued while the writer is busy (a group commit, where the backend has one) land or
+/// fail each on its own: a fenced-off batch and a failing batch among them leave the others'
+/// writes in place, and a shard taken meanwhile fences the batches queued after it.
+pub async fn batches_queued_together_are_judged_one_by_one(s: &dyn Store) {
+    let b = s.name();
+    let old = s.acquire_shards("old", &[0, 1]).unwrap();
+    let new = s.acquire_shards("new", &[1]).unwrap();
+    commit(s, 0, old[0], vec![write("wf-a", "a", 1, &[1])])
+        .await
+        .unwrap();
+    // A large first batch keeps the writer busy while the next ones queue behind it.
+    let many: Vec<i64> = (1..=2_000).collect();
+    let mut dup = write("wf-a", "a", 1, &[1]);
+    dup.events[0].1 = vec![0xff];
+    let queued = vec![
+        s.commit(WriteBatch::writes(
+            0,
+            old[0],
+            vec![write("wf-big", "big", 1, &many)],
+        )),
+        s.commit(WriteBatch::writes(
+            0,
+            old[0],
+            vec![write("wf-b", "b", 1, &[1])],
+        )),
+        s.commit(WriteBatch::writes(
+            1,
+            old[1],
+            vec![write("wf-c", "c", 1, &[1])],
+        )),
+        s.commit(WriteBatch::writes(
+            0,
+            old[0],
+            vec![write("wf-d", "d", 1, &[1]), dup],
+        )),
+        s.commit(WriteBatch::writes(
+            1,
+            new[0],
+            vec![write("wf-e", "e", 1, &[1])],
+        )),
+        s.commit(WriteBatch::writes(
+            0,
+            old[0],
+            vec![write("wf-f", "f", 1, &[1, 2])],
+        )),
+    ];
+    let mut results = Vec::new();
+    for r in queued {
+        results.push(
+            r.await.unwrap_or_else(|_| {
+                Err(StoreError::Backend("the writer dropped the batch".into()))
+            }),
+        );
+    }
+    assert!(results[0].is_ok(), "{b}: {:?}", results[0]);
+    assert!(results[1].is_ok(), "{b}: {:?}", results[1]);
+    assert!(
+        matches!(
+            results[2],
+            Err(StoreError::ShardOwnershipLost { shard_id: 1, .. })
+        ),
+        "{b}: a stale owner's batch among others: {:?}",
+        results[2]
+    );
+    assert!(results[3].is_err(), "{b}: an event id is written once");
+    assert!(results[4].is_ok(), "{b}: {:?}", results[4]);
+    assert!(results[5].is_ok(), "{b}: {:?}", results[5]);
+    for run in ["big", "b", "e", "f"] {
+        assert!(
+            s.get_execution(NS, run).unwrap().is_some(),
+            "{b}: {run} landed"
+        );
+    }
+    assert_eq!(
+        s.read_events(NS, "big", 1, 3_000).unwrap().len(),
+        2_000,
+        "{b}"
+    );
+    assert_eq!(s.read_events(NS, "f", 1, 10).unwrap().len(), 2, "{b}");
+    for run in ["c", "d"] {
+        assert!(
+            s.get_execution(NS, run).unwrap().is_none(),
+            "{b}: {run} left no trace"
+        );
+        assert!(
+            s.read_events(NS, run, 1, 10).unwrap().is_empty(),
+            "{b}: {run}"
+        );
+    }
+    assert_eq!(
+        s.read_events(NS, "a", 1, 10).unwrap(),
+        vec![event("a", 1)],
+        "{b}: the failed batch did not touch a"
+    );
+    // A shard taken after the writes were judged fences the next one.
+    let newer = s.acquire_shards("newer", &[0]).unwrap();
+    assert!(newer[0] > old[0], "{b}");
+    let err = commit(s, 0, old[0], vec![write("wf-g", "g", 1, &[1])])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::ShardOwnershipLost { shard_id: 0, .. }),
+        "{b}: the writer saw the new token: {err:?}"
+    );
 }
 
 /// Create refuses a taken id or name; update overwrites by id, refuses a taken name and does
