@@ -579,7 +579,7 @@ async fn runs_beyond_the_cache_leave_memory_and_are_read_back_whole_for_their_ne
 }
 
 #[tokio::test]
-async fn a_restart_serves_before_reading_every_open_run_then_rearms_them_all() {
+async fn a_restart_serves_before_reading_the_runs_due_soon_then_rearms_them_all() {
     const DELAYED: usize = 1_200;
     let (old, clock, store) = engine().await;
     // Runs waiting on a timer: a start delay, before their first workflow task.
@@ -645,6 +645,129 @@ async fn a_restart_serves_before_reading_every_open_run_then_rearms_them_all() {
     assert_eq!(seen.len(), DELAYED + 1);
     assert_no_wft(&e).await;
     assert!(e.cached_runs() <= 100, "{} runs in memory", e.cached_runs());
+}
+
+#[tokio::test]
+async fn a_restart_reads_only_the_runs_due_soon_and_the_others_as_their_time_nears() {
+    const FAR: usize = 300;
+    const WAITING: usize = 200;
+    let (old, clock, store) = engine().await;
+    // Runs whose start is delayed by an hour: beyond the wake horizon.
+    for i in 0..FAR {
+        old.start_workflow(StartWorkflowExecutionRequest {
+            workflow_start_delay: Some(pdur(Duration::from_secs(3600))),
+            ..start_req(&format!("far-{i}"))
+        })
+        .await
+        .unwrap();
+    }
+    // Runs that wait only on a signal: nothing but a request can wake them.
+    let mut waiting = std::collections::HashSet::new();
+    for i in 0..WAITING {
+        waiting.insert(start_workflow(&old, &format!("waiting-{i}")).await);
+        let task = poll_wft(&old).await;
+        complete(&old, &task, vec![]).await;
+    }
+    // One run with a timer due soon.
+    start_workflow(&old, "soon").await;
+    let task = poll_wft(&old).await;
+    complete(&old, &task, vec![timer("t1", Duration::from_secs(30))]).await;
+    drop(old);
+
+    let before = store.open_rows_read();
+    let e = start_with_cache(&store, &clock, 100).await;
+    e.recovered().await;
+    assert_eq!(
+        store.open_rows_read() - before,
+        1,
+        "start-up read only the run due soon"
+    );
+    clock.advance(Duration::from_secs(31));
+    let task = poll_wft(&e).await;
+    assert_eq!(task.workflow_execution.clone().unwrap().workflow_id, "soon");
+    assert!(has(&task.history.clone().unwrap().events, TimerFired));
+    complete(&e, &task, vec![complete_workflow()]).await;
+
+    // As the hour passes, the loader reads the delayed runs when their time nears; each starts
+    // once. The runs waiting on a signal are never read.
+    for _ in 0..60 {
+        clock.advance(Duration::from_secs(61));
+        tokio::task::yield_now().await;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..FAR {
+        let task = poll_wft(&e).await;
+        let id = task.workflow_execution.clone().unwrap().workflow_id;
+        assert!(id.starts_with("far-"), "{id}");
+        complete(&e, &task, vec![complete_workflow()]).await;
+        assert!(seen.insert(id), "one task per run");
+    }
+    assert_no_wft(&e).await;
+    // (The dropped engine's tasks read them too: count runs, not reads.)
+    let woken = store.woken_runs();
+    let read: std::collections::HashSet<_> = woken
+        [woken.len() - (store.open_rows_read() - before) as usize..]
+        .iter()
+        .cloned()
+        .collect();
+    assert_eq!(read.len(), 1 + FAR, "the delayed runs and the one due soon");
+    assert!(
+        read.is_disjoint(&waiting),
+        "no run waiting on a signal was read"
+    );
+    assert!(e.cached_runs() <= 100, "{} runs in memory", e.cached_runs());
+
+    // A waiting run still answers its signal.
+    e.signal_workflow(signal_req("waiting-7", "go"))
+        .await
+        .unwrap();
+    let task = poll_wft(&e).await;
+    assert_eq!(task.workflow_execution.unwrap().workflow_id, "waiting-7");
+}
+
+/// A timer beyond the window is left to the store; if its run's earlier timer keeps the run out
+/// of the loader's windows until the later one's window has passed, the earlier one's firing
+/// arms it.
+#[tokio::test]
+async fn a_timer_left_to_the_store_fires_on_time() {
+    let (e, clock, _store) = engine().await;
+    e.recovered().await;
+    start_workflow(&e, "two").await;
+    let task = poll_wft(&e).await;
+    complete(
+        &e,
+        &task,
+        vec![
+            timer("t1", Duration::from_secs(200)),
+            timer("t2", Duration::from_secs(400)),
+        ],
+    )
+    .await;
+    // Minute by minute, as the loader moves its window.
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(61));
+        tokio::task::yield_now().await;
+    }
+    assert_no_wft(&e).await;
+    clock.advance(Duration::from_secs(20));
+    let task = poll_wft(&e).await;
+    assert_eq!(
+        events(&task.history.clone().unwrap().events, TimerFired).len(),
+        1
+    );
+    complete(&e, &task, vec![]).await;
+    // At 386 s t2 (400 s) is not due yet; at 447 s it has fired.
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(61));
+        tokio::task::yield_now().await;
+    }
+    assert_no_wft(&e).await;
+    clock.advance(Duration::from_secs(61));
+    let task = poll_wft(&e).await;
+    let h = task.history.clone().unwrap().events;
+    assert_eq!(events(&h, TimerFired).len(), 2, "{:?}", types(&h));
+    complete(&e, &task, vec![complete_workflow()]).await;
+    assert_no_wft(&e).await;
 }
 
 #[tokio::test]

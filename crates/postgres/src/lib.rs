@@ -17,7 +17,7 @@ use std::time::Duration;
 use perdure_store::{
     Cluster, Dialect, ExecutionWrite, Leadership, ListedRow, Member, RunRef, SqlValue, Store,
     StoreError, StoredBatchJob, StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule,
-    VisibilityQuery, WriteBatch,
+    VisibilityQuery, WakeKey, WriteBatch,
 };
 use tokio::sync::{Mutex, oneshot};
 use tokio_postgres::types::ToSql;
@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_cluster.sql"),
     include_str!("../migrations/0003_open_runs_by_key.sql"),
+    include_str!("../migrations/0004_wake_times.sql"),
 ];
 
 /// Largest number of batches folded into one transaction.
@@ -512,6 +513,7 @@ async fn write_execution(
             &(e.status as i64),
             &e.open,
             &e.state,
+            &e.wake_at,
         ],
     )
     .await?;
@@ -643,14 +645,15 @@ impl Store for PgStore {
         })
     }
 
-    fn open_executions(
+    fn waking_executions(
         &self,
-        after: Option<&RunRef>,
+        after: Option<&WakeKey>,
+        until: i64,
         limit: usize,
-    ) -> Result<Vec<(RunRef, StoredExecution)>, StoreError> {
+    ) -> Result<Vec<(WakeKey, StoredExecution)>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let (ns, run) = after.map_or((String::new(), String::new()), |a| {
-            (a.namespace_id.clone(), a.run_id.clone())
+        let (wake, ns, run) = after.map_or((i64::MIN, String::new(), String::new()), |a| {
+            (a.wake_at, a.run.namespace_id.clone(), a.run.run_id.clone())
         });
         self.read(move |r| {
             Box::pin(async move {
@@ -658,11 +661,13 @@ impl Store for PgStore {
                 let rows = r
                     .client
                     .query(
-                        "SELECT namespace_id, run_id, state FROM executions
-                         WHERE open AND (namespace_id COLLATE \"C\", run_id COLLATE \"C\")
-                               > ($1, $2)
-                         ORDER BY namespace_id COLLATE \"C\", run_id COLLATE \"C\" LIMIT $3",
-                        &[&ns, &run, &limit],
+                        "SELECT wake_at, namespace_id, run_id, state FROM executions
+                         WHERE open AND wake_at IS NOT NULL AND wake_at < $4
+                           AND (wake_at, namespace_id COLLATE \"C\", run_id COLLATE \"C\")
+                               > ($1, $2, $3)
+                         ORDER BY wake_at, namespace_id COLLATE \"C\", run_id COLLATE \"C\"
+                         LIMIT $5",
+                        &[&wake, &ns, &run, &until, &limit],
                     )
                     .await
                     .map_err(pg)?;
@@ -670,11 +675,14 @@ impl Store for PgStore {
                     .into_iter()
                     .map(|r| {
                         (
-                            RunRef {
-                                namespace_id: r.get(0),
-                                run_id: r.get(1),
+                            WakeKey {
+                                wake_at: r.get(0),
+                                run: RunRef {
+                                    namespace_id: r.get(1),
+                                    run_id: r.get(2),
+                                },
                             },
-                            StoredExecution { state: r.get(2) },
+                            StoredExecution { state: r.get(3) },
                         )
                     })
                     .collect())

@@ -34,10 +34,11 @@ impl WriteStatements {
             execution: c
                 .prepare(
                     "INSERT INTO executions
-                        (namespace_id, run_id, workflow_id, shard_id, status, open, state)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                        (namespace_id, run_id, workflow_id, shard_id, status, open, state, wake_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                      ON CONFLICT (namespace_id, run_id) DO UPDATE
-                     SET status = EXCLUDED.status, open = EXCLUDED.open, state = EXCLUDED.state",
+                     SET status = EXCLUDED.status, open = EXCLUDED.open, state = EXCLUDED.state,
+                         wake_at = EXCLUDED.wake_at",
                 )
                 .await?,
             current: c

@@ -136,12 +136,13 @@ impl Store for GatedStore {
     fn load_deployments(&self) -> Result<Vec<perdure_core::store::StoredDeployment>, StoreError> {
         self.inner.load_deployments()
     }
-    fn open_executions(
+    fn waking_executions(
         &self,
-        after: Option<&perdure_core::store::RunRef>,
+        after: Option<&perdure_core::store::WakeKey>,
+        until: i64,
         limit: usize,
-    ) -> Result<Vec<(perdure_core::store::RunRef, StoredExecution)>, StoreError> {
-        self.inner.open_executions(after, limit)
+    ) -> Result<Vec<(perdure_core::store::WakeKey, StoredExecution)>, StoreError> {
+        self.inner.waking_executions(after, until, limit)
     }
     fn get_execution(&self, ns: &str, run: &str) -> Result<Option<StoredExecution>, StoreError> {
         self.inner.get_execution(ns, run)

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use perdure_store::{
     Cluster, Dialect, ExecutionWrite, Leadership, ListedRow, Member, RunRef, SqlValue, Store,
     StoreError, StoredBatchJob, StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule,
-    VisibilityQuery, WriteBatch,
+    VisibilityQuery, WakeKey, WriteBatch,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 use tokio::sync::oneshot;
@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_worker_deployments.sql"),
     include_str!("../migrations/0006_cluster.sql"),
     include_str!("../migrations/0007_open_runs_by_key.sql"),
+    include_str!("../migrations/0008_wake_times.sql"),
 ];
 
 /// Largest number of batches folded into one transaction.
@@ -400,9 +401,11 @@ fn write_execution(
     e: &ExecutionWrite,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT INTO executions (namespace_id, run_id, workflow_id, shard_id, status, open, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (namespace_id, run_id) DO UPDATE SET status = ?5, open = ?6, state = ?7",
+        "INSERT INTO executions
+            (namespace_id, run_id, workflow_id, shard_id, status, open, state, wake_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (namespace_id, run_id) DO UPDATE
+            SET status = ?5, open = ?6, state = ?7, wake_at = ?8",
     )?
     .execute(params![
         e.namespace_id,
@@ -411,7 +414,8 @@ fn write_execution(
         shard,
         e.status,
         e.open as i64,
-        e.state
+        e.state,
+        e.wake_at
     ])?;
     if e.set_current {
         tx.prepare_cached(
@@ -532,27 +536,38 @@ impl Store for SqliteStore {
         })
     }
 
-    fn open_executions(
+    fn waking_executions(
         &self,
-        after: Option<&RunRef>,
+        after: Option<&WakeKey>,
+        until: i64,
         limit: usize,
-    ) -> Result<Vec<(RunRef, StoredExecution)>, StoreError> {
+    ) -> Result<Vec<(WakeKey, StoredExecution)>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let (ns, run) = after.map_or(("", ""), |a| (a.namespace_id.as_str(), a.run_id.as_str()));
+        let (wake, ns, run) = after.map_or((i64::MIN, "", ""), |a| {
+            (
+                a.wake_at,
+                a.run.namespace_id.as_str(),
+                a.run.run_id.as_str(),
+            )
+        });
         self.read(|c| {
-            // `(ns, run) > ('', '')` holds for every key but the empty one, which no run has.
+            // `(w, ns, run) > (MIN, '', '')` holds for every row: no run has the empty key.
             let mut st = c.prepare_cached(
-                "SELECT namespace_id, run_id, state FROM executions
-                 WHERE open = 1 AND (namespace_id, run_id) > (?1, ?2)
-                 ORDER BY namespace_id, run_id LIMIT ?3",
+                "SELECT wake_at, namespace_id, run_id, state FROM executions
+                 WHERE open = 1 AND wake_at IS NOT NULL AND wake_at < ?4
+                   AND (wake_at, namespace_id, run_id) > (?1, ?2, ?3)
+                 ORDER BY wake_at, namespace_id, run_id LIMIT ?5",
             )?;
-            let rows = st.query_map(params![ns, run, limit], |r| {
+            let rows = st.query_map(params![wake, ns, run, until, limit], |r| {
                 Ok((
-                    RunRef {
-                        namespace_id: r.get(0)?,
-                        run_id: r.get(1)?,
+                    WakeKey {
+                        wake_at: r.get(0)?,
+                        run: RunRef {
+                            namespace_id: r.get(1)?,
+                            run_id: r.get(2)?,
+                        },
                     },
-                    StoredExecution { state: r.get(2)? },
+                    StoredExecution { state: r.get(3)? },
                 ))
             })?;
             rows.collect()

@@ -5,13 +5,13 @@
 
 use super::{
     ExecutionWrite, Member, RunRef, Store, StoreError, StoredBatchJob, StoredNamespace,
-    StoredSchedule, VisibilityQuery, VisibilityRow, WriteBatch, visibility_sort_key,
+    StoredSchedule, VisibilityQuery, VisibilityRow, WakeKey, WriteBatch, visibility_sort_key,
 };
 
 const NS: &str = "ns";
 
-/// One execution write in namespace `ns`: `status` 1 is running (and open), anything else
-/// closed at time 2000; events carry their id and the run's first byte as payload.
+/// One execution write in namespace `ns`: `status` 1 is running (and open, with a task waiting:
+/// wake time 0), anything else closed at time 2000; events carry their id and the run's first byte as payload.
 pub fn write(workflow_id: &str, run: &str, status: i32, events: &[i64]) -> ExecutionWrite {
     ExecutionWrite {
         namespace_id: NS.into(),
@@ -22,6 +22,7 @@ pub fn write(workflow_id: &str, run: &str, status: i32, events: &[i64]) -> Execu
         state: format!("{run}:{status}").into_bytes(),
         events: events.iter().map(|i| (*i, event(run, *i))).collect(),
         set_current: true,
+        wake_at: (status == 1).then_some(0),
         visibility: Some(VisibilityRow {
             namespace_id: NS.into(),
             run_id: run.into(),
@@ -119,31 +120,33 @@ pub async fn run_all<S: Store>(new_store: impl Fn() -> S) {
     the_fence_guards_deletes(&new_store()).await;
     membership_and_leadership(&new_store());
     the_shard_count_only_grows(&new_store());
-    open_runs_are_paged_in_key_order(&new_store()).await;
+    waking_runs_are_paged_in_wake_order(&new_store()).await;
 }
 
-/// Every open run, read a few at a time as start-up reads them.
-pub fn open_runs(s: &dyn Store) -> Vec<RunRef> {
-    let mut all: Vec<RunRef> = Vec::new();
+/// Every open run with a wake time before `until`, read a few at a time as engines read them.
+pub fn waking_runs(s: &dyn Store, until: i64) -> Vec<WakeKey> {
+    let mut all: Vec<WakeKey> = Vec::new();
     loop {
-        let page = s.open_executions(all.last(), 7).unwrap();
+        let page = s.waking_executions(all.last(), until, 7).unwrap();
         let n = page.len();
-        all.extend(page.into_iter().map(|(r, _)| r));
+        all.extend(page.into_iter().map(|(k, _)| k));
         if n < 7 {
             return all;
         }
     }
 }
 
-/// Open runs come a page at a time in `(namespace id, run id)` order, each with its latest state,
-/// whatever the page size; closed runs are skipped.
-pub async fn open_runs_are_paged_in_key_order(s: &dyn Store) {
+/// Open runs with a wake time come a page at a time in `(wake time, namespace id, run id)`
+/// order, each with its latest state, whatever the page size, and only those due before the
+/// bound given; closed runs and runs with no wake time are skipped, and a later write moves a
+/// run to its new wake time.
+pub async fn waking_runs_are_paged_in_wake_order(s: &dyn Store) {
     let b = s.name();
     let r = s.acquire_shards("me", &[0]).unwrap();
     let mut expected = Vec::new();
     for ns in ["ns", "ns-2", "a"] {
         let mut writes = Vec::new();
-        for i in 0..12 {
+        for i in 0..12i64 {
             let run = format!("run-{i:02}");
             let mut w = write(
                 &format!("wf-{i}"),
@@ -153,35 +156,93 @@ pub async fn open_runs_are_paged_in_key_order(s: &dyn Store) {
             );
             w.namespace_id = ns.into();
             w.visibility.as_mut().unwrap().namespace_id = ns.into();
-            if i % 4 != 3 {
-                expected.push(RunRef {
-                    namespace_id: ns.into(),
-                    run_id: run,
+            w.wake_at = match i % 3 {
+                0 => None,
+                1 => Some(0),
+                _ => Some(1_000 + i),
+            };
+            if let (Some(wake_at), true) = (w.wake_at, i % 4 != 3) {
+                expected.push(WakeKey {
+                    wake_at,
+                    run: RunRef {
+                        namespace_id: ns.into(),
+                        run_id: run,
+                    },
                 });
             }
             writes.push(w);
         }
         commit(s, 0, r[0], writes).await.unwrap();
     }
-    expected.sort_by(|x, y| (&x.namespace_id, &x.run_id).cmp(&(&y.namespace_id, &y.run_id)));
-    assert_eq!(open_runs(s), expected, "{b}: pages of 7");
-    let all = s.open_executions(None, 1000).unwrap();
+    let order = |k: &WakeKey| (k.wake_at, k.run.namespace_id.clone(), k.run.run_id.clone());
+    expected.sort_by_key(order);
+    assert_eq!(waking_runs(s, i64::MAX), expected, "{b}: pages of 7");
+    let all = s.waking_executions(None, i64::MAX, 1000).unwrap();
     assert_eq!(
-        all.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>(),
+        all.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
         expected,
         "{b}: one page"
     );
     assert!(
         all.iter()
-            .all(|(r, e)| e.state == format!("{}:1", r.run_id).into_bytes()),
+            .all(|(k, e)| e.state == format!("{}:1", k.run.run_id).into_bytes()),
         "{b}: each with its state"
     );
-    let page = s.open_executions(Some(&expected[4]), 2).unwrap();
+    let page = s
+        .waking_executions(Some(&expected[4]), i64::MAX, 2)
+        .unwrap();
     assert_eq!(page.len(), 2, "{b}");
     assert_eq!(page[0].0, expected[5], "{b}: strictly after the key given");
     assert!(
-        s.open_executions(expected.last(), 10).unwrap().is_empty(),
+        s.waking_executions(expected.last(), i64::MAX, 10)
+            .unwrap()
+            .is_empty(),
         "{b}: nothing after the last"
+    );
+    let due: Vec<_> = expected
+        .iter()
+        .filter(|k| k.wake_at < 1_005)
+        .cloned()
+        .collect();
+    assert_eq!(
+        waking_runs(s, 1_005),
+        due,
+        "{b}: only those due before the bound"
+    );
+    assert!(due.iter().any(|k| k.wake_at == 0) && due.iter().any(|k| k.wake_at > 0));
+    let from = WakeKey {
+        wake_at: 1_005,
+        run: RunRef {
+            namespace_id: String::new(),
+            run_id: String::new(),
+        },
+    };
+    let window = s.waking_executions(Some(&from), 1_009, 100).unwrap();
+    assert_eq!(
+        window.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+        expected
+            .iter()
+            .filter(|k| (1_005..1_009).contains(&k.wake_at))
+            .cloned()
+            .collect::<Vec<_>>(),
+        "{b}: a window [from, until)"
+    );
+    // A later write moves the run: to another time, or out of the index.
+    let mut w = write("wf-1", "run-01", 1, &[2]);
+    w.wake_at = Some(5_000);
+    let mut gone = write("wf-2", "run-02", 1, &[2]);
+    gone.wake_at = None;
+    commit(s, 0, r[0], vec![w, gone]).await.unwrap();
+    let now = waking_runs(s, i64::MAX);
+    let moved = now
+        .iter()
+        .find(|k| k.run.namespace_id == "ns" && k.run.run_id == "run-01");
+    assert_eq!(moved.map(|k| k.wake_at), Some(5_000), "{b}");
+    assert_eq!(now.last(), moved, "{b}: latest wake last");
+    assert!(
+        !now.iter()
+            .any(|k| k.run.namespace_id == "ns" && k.run.run_id == "run-02"),
+        "{b}: no wake time, not listed"
     );
 }
 
@@ -216,7 +277,7 @@ pub async fn batches_commit_and_read_back(s: &dyn Store) {
         s.read_events("other", "r0", 1, 10).unwrap().is_empty(),
         "{b}"
     );
-    assert_eq!(open_runs(s).len(), 19, "{b}: r0 closed");
+    assert_eq!(waking_runs(s, i64::MAX).len(), 19, "{b}: r0 closed");
     assert_eq!(
         s.get_execution(NS, "r0").unwrap().unwrap().state,
         b"r0:2",
@@ -250,7 +311,7 @@ pub async fn batches_commit_and_read_back(s: &dyn Store) {
         Some("r1-next"),
         "{b}: the current run moves"
     );
-    assert_eq!(open_runs(s).len(), 19, "{b}");
+    assert_eq!(waking_runs(s, i64::MAX).len(), 19, "{b}");
 }
 
 /// A batch under a superseded fencing token (or for a shard never acquired) is refused whole.
@@ -501,7 +562,7 @@ pub async fn deleting_a_run_removes_all_of_it(s: &dyn Store) {
     assert!(s.get_execution(NS, "a").unwrap().is_none(), "{b}");
     assert!(s.read_events(NS, "a", 1, 10).unwrap().is_empty(), "{b}");
     assert!(s.get_current_run(NS, "wf-a").unwrap().is_none(), "{b}");
-    assert_eq!(open_runs(s).len(), 1, "{b}");
+    assert_eq!(waking_runs(s, i64::MAX).len(), 1, "{b}");
     assert_eq!(
         s.count_visibility(NS, &everything(false)).unwrap().0,
         1,

@@ -68,6 +68,19 @@ pub struct ExecutionWrite {
     /// The visibility row, kept in the same transaction; `None` when it is unchanged since this
     /// run's last write (the engine skips rewriting an identical row).
     pub visibility: Option<VisibilityRow>,
+    /// When the run next needs its engine without a request: its earliest timer or deadline,
+    /// in milliseconds since the Unix epoch, or 0 while a task or a notice of it waits to be
+    /// dispatched; `None` when only a request can wake it (it waits on a signal, or it is
+    /// closed). Indexed: an engine reads only the runs that fall due soon
+    /// ([`Store::waking_executions`]), never every open run.
+    pub wake_at: Option<i64>,
+}
+
+/// Where a page of [`Store::waking_executions`] resumes: after this wake time and run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WakeKey {
+    pub wake_at: i64,
+    pub run: RunRef,
 }
 
 /// A run to delete with everything it has: state, history, visibility row, and its workflow id's
@@ -198,14 +211,17 @@ pub trait Store: Cluster + Send + Sync + 'static {
     /// Inserts (`create=true`, fails with AlreadyExists) or overwrites a namespace.
     fn put_namespace(&self, ns: &StoredNamespace, create: bool) -> Result<(), StoreError>;
 
-    /// One page of the runs that are still open, in `(namespace id, run id)` order, starting
-    /// after `after`: at most `limit` of them, each with its encoded state. Start-up reads them a
-    /// page at a time, so no backend ever holds every open run at once.
-    fn open_executions(
+    /// One page of the open runs whose wake time is set and before `until`, in `(wake time,
+    /// namespace id, run id)` order, starting after `after` (from the earliest when `None`): at
+    /// most `limit` of them, each with its encoded state. Engines read the runs that fall due a
+    /// window at a time, so no backend ever holds every open run at once, and a run that waits
+    /// only on a signal is never read.
+    fn waking_executions(
         &self,
-        after: Option<&RunRef>,
+        after: Option<&WakeKey>,
+        until: i64,
         limit: usize,
-    ) -> Result<Vec<(RunRef, StoredExecution)>, StoreError>;
+    ) -> Result<Vec<(WakeKey, StoredExecution)>, StoreError>;
     fn get_execution(
         &self,
         namespace_id: &str,

@@ -17,7 +17,7 @@ use perdure_query::{Attr, CmpOp, Filter, SaType, SqlValue, VisibilityQuery};
 use super::{
     Cluster, ExecutionWrite, Leadership, ListedRow, Member, RunRef, Store, StoreError,
     StoredBatchJob, StoredDeployment, StoredExecution, StoredNamespace, StoredSchedule,
-    VisibilityRow, WriteBatch,
+    VisibilityRow, WakeKey, WriteBatch,
 };
 
 /// `(namespace id, run id)`.
@@ -26,6 +26,7 @@ type RunId = (String, String);
 struct Execution {
     /// Still needs loading at start-up.
     open: bool,
+    wake_at: Option<i64>,
     state: Vec<u8>,
 }
 
@@ -182,8 +183,10 @@ pub struct MemoryStore {
 /// What tests can see of the reads a store served, and hold back.
 #[derive(Default)]
 struct Reads {
-    /// Open runs returned by [`Store::open_executions`].
+    /// Open runs returned by [`Store::waking_executions`].
     open_rows: AtomicU64,
+    /// Their run ids, in the order read.
+    woken: Mutex<Vec<String>>,
     /// Pages of open runs served.
     open_pages: AtomicU64,
     /// Calls of [`Store::get_execution`].
@@ -200,9 +203,15 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Open runs returned by [`Store::open_executions`] so far.
+    /// Open runs returned by [`Store::waking_executions`] so far.
     pub fn open_rows_read(&self) -> u64 {
         self.reads.open_rows.load(AtomicOrdering::SeqCst)
+    }
+
+    /// The run ids [`Store::waking_executions`] returned so far, in order (a run read twice is
+    /// listed twice).
+    pub fn woken_runs(&self) -> Vec<String> {
+        self.reads.woken.lock().clone()
     }
 
     /// Runs read one at a time by [`Store::get_execution`] so far.
@@ -440,6 +449,7 @@ impl Data {
             key.clone(),
             Execution {
                 open: e.open,
+                wake_at: e.wake_at,
                 state: e.state,
             },
         );
@@ -537,11 +547,12 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn open_executions(
+    fn waking_executions(
         &self,
-        after: Option<&RunRef>,
+        after: Option<&WakeKey>,
+        until: i64,
         limit: usize,
-    ) -> Result<Vec<(RunRef, StoredExecution)>, StoreError> {
+    ) -> Result<Vec<(WakeKey, StoredExecution)>, StoreError> {
         {
             let mut allowed = self.reads.pages_allowed.lock();
             while allowed.is_some_and(|n| self.reads.open_pages.load(AtomicOrdering::SeqCst) >= n) {
@@ -550,29 +561,41 @@ impl Store for MemoryStore {
             self.reads.open_pages.fetch_add(1, AtomicOrdering::SeqCst);
         }
         let d = self.data.lock();
-        let mut open: Vec<_> = d
+        let mut due: Vec<_> = d
             .executions
             .iter()
-            .filter(|(k, e)| {
-                e.open
-                    && after.is_none_or(|a| {
-                        (k.0.as_str(), k.1.as_str()) > (a.namespace_id.as_str(), a.run_id.as_str())
-                    })
+            .filter_map(|(k, e)| {
+                let w = e.wake_at.filter(|w| e.open && *w < until)?;
+                let key = (w, k.0.as_str(), k.1.as_str());
+                let later = after.is_none_or(|a| {
+                    key > (
+                        a.wake_at,
+                        a.run.namespace_id.as_str(),
+                        a.run.run_id.as_str(),
+                    )
+                });
+                later.then_some((key, e))
             })
             .collect();
-        open.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        open.truncate(limit);
+        due.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        due.truncate(limit);
         self.reads
             .open_rows
-            .fetch_add(open.len() as u64, AtomicOrdering::SeqCst);
-        Ok(open
+            .fetch_add(due.len() as u64, AtomicOrdering::SeqCst);
+        self.reads
+            .woken
+            .lock()
+            .extend(due.iter().map(|((_, _, run), _)| run.to_string()));
+        Ok(due
             .into_iter()
-            .take(limit)
-            .map(|((ns, run), e)| {
+            .map(|((wake_at, ns, run), e)| {
                 (
-                    RunRef {
-                        namespace_id: ns.clone(),
-                        run_id: run.clone(),
+                    WakeKey {
+                        wake_at,
+                        run: RunRef {
+                            namespace_id: ns.to_string(),
+                            run_id: run.to_string(),
+                        },
                     },
                     StoredExecution {
                         state: e.state.clone(),

@@ -46,7 +46,7 @@ use crate::info::visibility_row;
 use crate::matching::{Matching, QueueKind, Route, RunKey, Task};
 use crate::mutable::{Effect, TimerKind, Tx};
 use crate::state::ExecutionState;
-use crate::store::{ExecutionWrite, RunRef, SharedStore, WriteBatch};
+use crate::store::{ExecutionWrite, RunRef, SharedStore, WakeKey, WriteBatch};
 use crate::timers::Timers;
 use perdure_proto::api::enums::v1::{TimeoutType, WorkflowExecutionStatus as Status};
 
@@ -74,8 +74,15 @@ pub struct Config {
 /// Default of [`Config::run_cache_size`].
 pub const DEFAULT_RUN_CACHE_SIZE: usize = 10_000;
 
-/// Open runs read per page by the start-up recovery.
+/// Open runs read per page by the start-up recovery and the wake loader.
 const RECOVERY_PAGE: usize = 512;
+
+/// How far ahead the engine keeps timers in memory: a timer due later is left to the store's
+/// index of wake times, and its run is read again when the loader's window reaches it.
+pub const WAKE_HORIZON: Duration = Duration::from_secs(300);
+
+/// How often the wake loader moves its window forward (and reads the runs that entered it).
+const WAKE_LOAD_EVERY: Duration = Duration::from_secs(60);
 
 impl Default for Config {
     fn default() -> Self {
@@ -133,6 +140,9 @@ pub(crate) struct Inner {
     list_changes: tokio::sync::watch::Sender<u64>,
     /// A commit was refused because another engine took its shard since this one started.
     fenced: std::sync::atomic::AtomicBool,
+    /// Milliseconds since the Unix epoch up to which this engine holds every timer of its runs
+    /// in memory; later ones wait in the store's index of wake times.
+    loaded_until: std::sync::atomic::AtomicI64,
 }
 
 /// How far the start-up recovery got.
@@ -282,6 +292,7 @@ impl Engine {
                 config,
                 list_changes: tokio::sync::watch::Sender::new(0),
                 fenced: Default::default(),
+                loaded_until: Default::default(),
             }),
         };
         engine.load_namespaces().await?;
@@ -345,36 +356,65 @@ impl Engine {
         self.inner.next_query.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Re-creates the queue entries and timers of every open run, reading the runs a page at a
-    /// time in key order. A run's state is only read here, not kept: what it re-arms is a hint
-    /// that is checked against the run's state when it fires, so a page that is already stale
-    /// does no harm. Runs wait in the store until they are used.
+    /// Re-creates the queue entries and timers of the runs that are due within the wake horizon
+    /// (or have something waiting to be dispatched), reading them a page at a time in wake
+    /// order; then moves the window forward every minute and reads the runs entering it. A
+    /// run's state is only read here, not kept: what it re-arms is a hint that is checked
+    /// against the run's state when it fires, so a page that is already stale does no harm. Runs
+    /// that wait only on a signal, or on a timer beyond the window, are not read at all.
     async fn recover(&self) {
-        self.rearm_open_runs(true).await;
+        let until = ms(self.inner.clock.now() + WAKE_HORIZON);
+        self.inner.loaded_until.store(until, Ordering::SeqCst);
+        self.rearm_pass(Some(i64::MIN), until, true, false).await;
+        self.inner.recovery.done.send_replace(true);
+        let mut next = self.inner.clock.now() + WAKE_LOAD_EVERY;
+        loop {
+            // Due before the pass starts, so a slow pass does not delay the next one.
+            self.inner.clock.sleep_until(next).await;
+            let now = self.inner.clock.now();
+            next = now + WAKE_LOAD_EVERY;
+            let from = self.inner.loaded_until.load(Ordering::SeqCst);
+            let until = ms(now + WAKE_HORIZON).max(from);
+            // Moved first: a timer a transition arms from now on is kept in memory, and one it
+            // left to the store is committed already, so this pass reads it.
+            self.inner.loaded_until.store(until, Ordering::SeqCst);
+            self.rearm_pass(Some(from), until, false, false).await;
+        }
     }
 
-    /// Reads the open runs of this engine's shards a page at a time and re-arms each; `startup`
-    /// records the progress ([`Engine::recovery_progress`]).
-    pub(crate) async fn rearm_open_runs(&self, startup: bool) {
-        self.rearm_pass(startup, false).await
+    /// Whether a timer due at `at` is kept in memory now (else the wake loader reads its run
+    /// when its window reaches it).
+    fn keeps_timer(&self, at: std::time::SystemTime) -> bool {
+        ms(at) < self.inner.loaded_until.load(Ordering::SeqCst)
     }
 
-    /// Queues again the tasks of this engine's open runs (no timers, no changes): after another
-    /// member's engine (re)started, so the tasks it held for its queues are pushed again.
+    /// Queues again the tasks of this engine's runs that have one waiting (no timers, no
+    /// changes): after another member's engine (re)started, so the tasks it held for its queues
+    /// are pushed again.
     pub(crate) async fn requeue_open_tasks(&self) {
-        self.rearm_pass(false, true).await
+        // Anything waiting to be dispatched has wake time 0 (and a retry whose time came, its
+        // attempt's scheduled time): read up to now.
+        let now = ms(self.inner.clock.now()) + 1;
+        self.rearm_pass(Some(i64::MIN), now, false, true).await
     }
 
-    async fn rearm_pass(&self, startup: bool, tasks_only: bool) {
+    /// Re-arms the runs of this engine's shards whose wake time is in `[from, until)`.
+    async fn rearm_pass(&self, from: Option<i64>, until: i64, startup: bool, tasks_only: bool) {
         let began = Instant::now();
         let mut rearmed = 0u64;
-        let mut after: Option<RunRef> = None;
+        let mut after: Option<WakeKey> = from.map(|wake_at| WakeKey {
+            wake_at,
+            run: RunRef {
+                namespace_id: String::new(),
+                run_id: String::new(),
+            },
+        });
         let mut backoff = Duration::from_millis(100);
         loop {
             let s = self.inner.store.clone();
             let from = after.clone();
             let page = tokio::task::spawn_blocking(move || {
-                s.open_executions(from.as_ref(), RECOVERY_PAGE)
+                s.waking_executions(from.as_ref(), until, RECOVERY_PAGE)
             })
             .await
             .map_err(|e| Error::Internal(e.to_string()))
@@ -382,7 +422,7 @@ impl Engine {
             let page = match page {
                 Ok(p) => p,
                 Err(e) => {
-                    tracing::warn!(%e, "reading open runs failed; retrying");
+                    tracing::warn!(%e, "reading the runs due failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     continue;
@@ -390,11 +430,11 @@ impl Engine {
             };
             backoff = Duration::from_millis(100);
             let full = page.len() == RECOVERY_PAGE;
-            after = page.last().map(|(r, _)| r.clone());
-            for (r, row) in page {
+            after = page.last().map(|(k, _)| k.clone());
+            for (k, row) in page {
                 let key = RunKey {
-                    namespace_id: r.namespace_id,
-                    run_id: r.run_id,
+                    namespace_id: k.run.namespace_id,
+                    run_id: k.run.run_id,
                 };
                 match ExecutionState::decode(row.state.as_slice()) {
                     Ok(state)
@@ -415,14 +455,14 @@ impl Engine {
                 break;
             }
         }
-        if startup {
-            self.inner.recovery.done.send_replace(true);
+        if startup || rearmed > 0 {
+            tracing::info!(
+                runs = rearmed,
+                elapsed_ms = began.elapsed().as_millis() as u64,
+                startup,
+                "re-armed the workflow runs due"
+            );
         }
-        tracing::info!(
-            runs = rearmed,
-            elapsed_ms = began.elapsed().as_millis() as u64,
-            "re-armed the open workflow runs"
-        );
     }
 
     /// Arms the timers and queues the tasks of one run read by the recovery.
@@ -924,7 +964,11 @@ impl Engine {
                         self.activity_route(state, &a.task_queue),
                     );
                 }
-                Effect::Timer { at, kind } => self.inner.timers.add(at, key.clone(), kind),
+                Effect::Timer { at, kind } => {
+                    if self.keeps_timer(at) {
+                        self.inner.timers.add(at, key.clone(), kind)
+                    }
+                }
                 Effect::StartChild { initiated_event_id } => {
                     let me = self.clone();
                     let k = key.clone();
@@ -1069,6 +1113,10 @@ impl Engine {
                 TimerKind::Workflow => tx.workflow_timeout(),
                 TimerKind::StartBackoff => tx.start_backoff_fired(),
             };
+            // The engine may have left later timers of this run to the store while this one
+            // was armed (the loader reads a run only when its earliest wake time enters the
+            // window): arm what is due within the window now. Armed ones are kept once.
+            tx.rearm_timers();
             Ok(())
         })
         .await
@@ -1186,5 +1234,31 @@ pub(crate) fn execution_write(
         } else {
             visibility_row(state)
         }),
+        wake_at: wake_at_ms(state),
     }
+}
+
+/// The run's wake time as the store keeps it (see [`crate::mutable::wake_at`]).
+fn wake_at_ms(state: &ExecutionState) -> Option<i64> {
+    let wake = crate::mutable::wake_at(state);
+    #[cfg(debug_assertions)]
+    {
+        // Every transition of the test suites checks that the wake time agrees with what a
+        // restart would arm: the same earliest deadline, or both due already.
+        let now = std::time::SystemTime::now();
+        let rearmed = crate::mutable::wake_by_rearming(state, now, &Default::default());
+        let due = |t: Option<std::time::SystemTime>| t.is_some_and(|t| t <= now);
+        assert!(
+            wake == rearmed || (due(wake) && due(rearmed)),
+            "wake time {wake:?} disagrees with re-arming {rearmed:?}"
+        );
+    }
+    wake.map(ms)
+}
+
+/// Milliseconds since the Unix epoch (saturating; 0 before it).
+pub(crate) fn ms(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

@@ -32,6 +32,9 @@ pub use activity_ops::{
     ActivityMatch, ActivityOptionsUpdate, activity_not_found, activity_options, closed_error,
     is_updatable_path,
 };
+pub use rearm::wake_at;
+#[cfg(debug_assertions)]
+pub(crate) use rearm::wake_by_rearming;
 pub use reset::{
     RESET_TASK_IDENTITY, RESET_TERMINATE_IDENTITY, ResetParams, ResetPoint, reset_point, reset_run,
 };
