@@ -11,7 +11,7 @@
 #   - the server's RSS with that many open workflows (VmRSS, after $SETTLE s),
 #   - then it restarts the server on the same database (SIGTERM, start again) and records the
 #     time from starting the process to the first answered DescribeWorkflowExecution of one of
-#     the open workflows, the time until Perdure has re-armed every open run (its log line), and
+#     the open workflows, the time until Perdure has re-armed the runs due soon (its log line), and
 #     the RSS after that.
 # Servers: perdure (start-dev, SQLite file), temporal-file (dev server, SQLite file),
 # temporal-mem (dev server in memory: no restart, its data would be gone).
@@ -66,14 +66,14 @@ start_server() { # name port db logfile
     SERVER_PID=$!
 }
 
-# Waits until Perdure logs that it re-armed every open run; prints the elapsed ms it logged.
+# Waits until Perdure logs that its start-up pass re-armed the runs due soon; prints the elapsed ms it logged.
 wait_rearmed() { # logfile count-before
     local logf="$1" before="$2" deadline=$((SECONDS + 1800))
     while ((SECONDS < deadline)); do
         local n
-        n="$(grep -c 're-armed the open workflow runs' "$logf" || true)"
+        n="$(grep -c 're-armed the workflow runs due' "$logf" || true)"
         if ((n > before)); then
-            grep 're-armed the open workflow runs' "$logf" | tail -1 | sed -n 's/.*elapsed_ms=\([0-9]*\).*/\1/p'
+            grep 're-armed the workflow runs due' "$logf" | tail -1 | sed -n 's/.*elapsed_ms=\([0-9]*\).*/\1/p'
             return 0
         fi
         sleep 0.2
@@ -106,7 +106,7 @@ for server in $SERVERS; do
         [[ -n "$db_mb" ]] || db_mb=0
         restart_ms="null" rearm_ms="null" rss_after="null"
         if [[ "$server" != temporal-mem ]]; then
-            before="$(grep -c 're-armed the open workflow runs' "$logf" || true)"
+            before="$(grep -c 're-armed the workflow runs due' "$logf" || true)"
             stop_server
             t0="$(now_ms)"
             start_server "$server" "$port" "$db" "$logf"
