@@ -2,8 +2,15 @@
 //! touching disk. The durable truth lives in each run's mutable state; queues are rebuilt from it
 //! after a restart, and a handed-out reference is re-validated when the poller starts it.
 //! Each queue also remembers who polled it lately and how busy it is, for DescribeTaskQueue.
+//!
+//! The backlog held in memory is bounded ([`Matching::set_queued_limit`]): beyond the limit a
+//! workflow or activity task that finds no poller is dropped and the matching marks itself
+//! spilled; the engine queues the dropped tasks again from the store's index of wake times once
+//! the backlog has drained (a run with a task waiting has wake time 0). Query tasks and sticky
+//! tasks (route [`Route::Any`]) are never dropped: they live only in memory.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -267,6 +274,12 @@ pub struct Matching {
     next_poller: Mutex<u64>,
     /// Worker-versioning routing per (namespace id, task queue); absent = unversioned.
     routing: Mutex<HashMap<(String, String), Routing>>,
+    /// Tasks queued in all queues (changed under the `queues` lock).
+    queued: AtomicUsize,
+    /// Most tasks queued before workflow and activity tasks are dropped (see the module doc).
+    limit: AtomicUsize,
+    /// A task was dropped since the engine last queued the dropped ones again.
+    spilled: AtomicBool,
 }
 
 /// A long poll waiting on a queue; dropping it unregisters the poller.
@@ -307,6 +320,7 @@ impl Drop for PollTicket<'_> {
                 .or_default()
                 .tasks
                 .push_front((t, now, route));
+            self.matching.queued.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(q) = qs.get_mut(&self.key) {
             q.publish(&self.key);
@@ -322,7 +336,40 @@ impl Matching {
             queues: Mutex::new(HashMap::new()),
             next_poller: Mutex::new(0),
             routing: Mutex::new(HashMap::new()),
+            queued: AtomicUsize::new(0),
+            limit: AtomicUsize::new(usize::MAX),
+            spilled: AtomicBool::new(false),
         }
+    }
+
+    /// Bounds the tasks held in memory (see the module doc).
+    pub fn set_queued_limit(&self, limit: usize) {
+        self.limit.store(limit.max(1), Ordering::Relaxed);
+    }
+
+    /// The bound set by [`Matching::set_queued_limit`].
+    pub fn queued_limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Tasks queued in all queues.
+    pub fn queued_len(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Whether a task was dropped since the last [`Matching::take_spilled`].
+    pub fn spilled(&self) -> bool {
+        self.spilled.load(Ordering::Relaxed)
+    }
+
+    /// Sets the spilled mark: the engine reads the runs with a task waiting again.
+    pub fn mark_spilled(&self) {
+        self.spilled.store(true, Ordering::SeqCst);
+    }
+
+    /// Clears the spilled mark, returning whether it was set.
+    pub fn take_spilled(&self) -> bool {
+        self.spilled.swap(false, Ordering::SeqCst)
     }
 
     /// Offers a task that follows the queue's current version: handed to the oldest waiting
@@ -387,7 +434,10 @@ impl Matching {
             for (task, at, route) in tasks {
                 let target = routing.target(&route);
                 match hand_over(q, &target, task, route) {
-                    Ok(()) => q.dispatched.hit(unix_sec(now)),
+                    Ok(()) => {
+                        q.dispatched.hit(unix_sec(now));
+                        self.queued.fetch_sub(1, Ordering::Relaxed);
+                    }
                     Err((task, route)) => q.tasks.push_back((task, at, route)),
                 }
             }
@@ -414,8 +464,21 @@ impl Matching {
         }
         match hand_over(q, &target, task, route) {
             Ok(()) => q.dispatched.hit(unix_sec(now)),
-            Err((task, route)) if front => q.tasks.push_front((task, now, route)),
-            Err((task, route)) => q.tasks.push_back((task, now, route)),
+            Err((task, route)) if front => {
+                q.tasks.push_front((task, now, route));
+                self.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((task, route)) => {
+                let spillable = !matches!(task, Task::Query { .. }) && route != Route::Any;
+                if spillable && self.queued.load(Ordering::Relaxed) >= self.queued_limit() {
+                    // Its run keeps wake time 0 in the store: queued again once drained.
+                    self.spilled.store(true, Ordering::SeqCst);
+                    crate::engine::metrics::task_spilled();
+                } else {
+                    q.tasks.push_back((task, now, route));
+                    self.queued.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
         q.publish(&key);
     }
@@ -460,6 +523,7 @@ impl Matching {
             .position(|(_, _, r)| takes(&routing.target(r), &my_key))
         {
             let (t, _, _) = q.tasks.remove(i).expect("position is in range");
+            self.queued.fetch_sub(1, Ordering::Relaxed);
             q.dispatched.hit(unix_sec(now));
             q.publish(&key);
             return Ok(t);
@@ -510,6 +574,9 @@ impl Matching {
         let q = qs.remove(&(namespace_id.to_string(), queue.to_string(), kind));
         if let Some(g) = q.as_ref().and_then(|q| q.gauges.as_ref()) {
             g.set(0, 0);
+        }
+        if let Some(q) = &q {
+            self.queued.fetch_sub(q.tasks.len(), Ordering::Relaxed);
         }
         q.map(|q| q.tasks.into_iter().map(|(t, _, _)| t).collect())
             .unwrap_or_default()

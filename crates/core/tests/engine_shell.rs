@@ -725,6 +725,45 @@ async fn a_restart_reads_only_the_runs_due_soon_and_the_others_as_their_time_nea
     assert_eq!(task.workflow_execution.unwrap().workflow_id, "waiting-7");
 }
 
+#[tokio::test]
+async fn tasks_beyond_the_queued_limit_wait_in_the_store_and_are_all_delivered_once() {
+    const RUNS: usize = 60;
+    let store = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(t0());
+    let e = Engine::start(
+        store.clone(),
+        Arc::new(clock.clone()),
+        Config {
+            owner: "test".into(),
+            queued_task_limit: 10,
+            ..Config::default()
+        },
+    )
+    .await
+    .unwrap();
+    e.recovered().await;
+    // No worker polls: every first workflow task would wait in memory.
+    for i in 0..RUNS {
+        start_workflow(&e, &format!("backlog-{i}")).await;
+    }
+    assert_eq!(e.queued_tasks(), 10, "only the limit is held in memory");
+    // A worker drains the backlog; the rest is queued again from the store as it drains.
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < RUNS {
+        let task = poll_wft(&e).await;
+        assert!(e.queued_tasks() <= 10, "{} queued", e.queued_tasks());
+        let id = task.workflow_execution.clone().unwrap().workflow_id;
+        complete(&e, &task, vec![complete_workflow()]).await;
+        assert!(seen.insert(id.clone()), "{id} delivered twice");
+    }
+    assert_no_wft(&e).await;
+    for i in [0, RUNS / 2, RUNS - 1] {
+        let h = history(&e, &format!("backlog-{i}")).await;
+        assert_eq!(types(&h).last(), Some(&WorkflowExecutionCompleted));
+        assert_eq!(events(&h, WorkflowTaskStarted).len(), 1);
+    }
+}
+
 /// A timer beyond the window is left to the store; if its run's earlier timer keeps the run out
 /// of the loader's windows until the later one's window has passed, the earlier one's firing
 /// arms it.

@@ -51,9 +51,13 @@ pub struct StartDev {
     #[arg(long)]
     metrics_port: Option<u16>,
     /// Most workflow runs kept in memory; idle runs beyond it are read from the database on
-    /// their next use (their timers and tasks stay armed) [default: 10000].
+    /// their next use [default: 10000].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     run_cache_size: Option<u64>,
+    /// Most workflow and activity tasks held in memory waiting for a poller; beyond it a task
+    /// stays in the database only and is queued again once the backlog drains [default: 100000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    queued_task_limit: Option<u64>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -120,9 +124,13 @@ pub struct Start {
     #[arg(long, env = "PERDURE_LEASE", value_parser = parse_duration)]
     lease: Option<Duration>,
     /// Most workflow runs kept in memory; idle runs beyond it are read from the database on
-    /// their next use (their timers and tasks stay armed) [default: 10000].
+    /// their next use [default: 10000].
     #[arg(long, env = "PERDURE_RUN_CACHE_SIZE", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     run_cache_size: Option<u64>,
+    /// Most workflow and activity tasks held in memory waiting for a poller; beyond it a task
+    /// stays in the database only and is queued again once the backlog drains [default: 100000].
+    #[arg(long, env = "PERDURE_QUEUED_TASK_LIMIT", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    queued_task_limit: Option<u64>,
     /// Namespaces to create at start-up (repeatable, or comma-separated); `default` always
     /// exists.
     #[arg(
@@ -160,6 +168,7 @@ struct FileConfig {
     advertise_address: Option<String>,
     lease: Option<String>,
     run_cache_size: Option<u64>,
+    queued_task_limit: Option<u64>,
     namespaces: Option<Vec<String>>,
     log_level: Option<String>,
     log_format: Option<LogFormat>,
@@ -181,6 +190,7 @@ pub struct Settings {
     advertise_address: Option<String>,
     lease: Option<Duration>,
     run_cache_size: Option<usize>,
+    queued_task_limit: Option<usize>,
     namespaces: Vec<String>,
     log_level: String,
     log_format: LogFormat,
@@ -203,6 +213,7 @@ impl From<StartDev> for Settings {
             advertise_address: None,
             lease: None,
             run_cache_size: a.run_cache_size.map(|n| n as usize),
+            queued_task_limit: a.queued_task_limit.map(|n| n as usize),
             namespaces: a.namespace,
             log_level: a.log_level,
             log_format: LogFormat::Text,
@@ -282,11 +293,16 @@ impl Start {
         if run_cache_size == Some(0) {
             bail!("run-cache-size must be at least 1");
         }
+        let queued_task_limit = self.queued_task_limit.or(file.queued_task_limit);
+        if queued_task_limit == Some(0) {
+            bail!("queued-task-limit must be at least 1");
+        }
         Ok(Settings {
             persistence,
             advertise_address: self.advertise_address.or(file.advertise_address),
             lease,
             run_cache_size: run_cache_size.map(|n| n as usize),
+            queued_task_limit: queued_task_limit.map(|n| n as usize),
             ip,
             port: self.port.or(file.port).unwrap_or(7233),
             ui_ip: ip,
@@ -413,6 +429,7 @@ async fn run_once(
             advertise_address: args.advertise_address.clone(),
             lease: args.lease,
             run_cache_size: args.run_cache_size,
+            queued_task_limit: args.queued_task_limit,
         };
         let shutdown = async {
             #[cfg(unix)]

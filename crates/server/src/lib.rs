@@ -133,6 +133,9 @@ pub struct ServerConfig {
     /// Most workflow runs kept in memory (default [`perdure_core::engine::DEFAULT_RUN_CACHE_SIZE`]);
     /// idle runs beyond it are read from the store on their next use.
     pub run_cache_size: Option<usize>,
+    /// Most workflow and activity tasks held in memory waiting for a poller (default
+    /// [`perdure_core::engine::DEFAULT_QUEUED_TASK_LIMIT`]); beyond it they wait in the store.
+    pub queued_task_limit: Option<usize>,
 }
 
 /// Largest gRPC message accepted (payload limits are enforced separately, with clear errors).
@@ -206,6 +209,9 @@ pub async fn run_member(
         run_cache_size: config
             .run_cache_size
             .unwrap_or(perdure_core::engine::DEFAULT_RUN_CACHE_SIZE),
+        queued_task_limit: config
+            .queued_task_limit
+            .unwrap_or(perdure_core::engine::DEFAULT_QUEUED_TASK_LIMIT),
         ..Config::default()
     };
     let (health_reporter, health) = tonic_health::server::health_reporter();

@@ -26,6 +26,7 @@
 //! | `perdure_commit_group_batches` | histogram | `backend` | batches folded into one group commit (1 to 512). |
 //! | `perdure_run_cache_runs` | gauge | none | workflow runs held in memory (at most `--run-cache-size` idle ones, plus runs in use). |
 //! | `perdure_run_cache_evictions_total` | counter | none | idle runs dropped from memory because the run cache was full (read back from the store on their next use). |
+//! | `perdure_tasks_spilled_total` | counter | none | workflow and activity tasks left out of memory because `--queued-task-limit` tasks were already queued; each is queued again from the database once the backlog has drained to half the limit. |
 //! | `numshards_gauge` | gauge | none | shards this process owns (Temporal's name for a history host's shard count). |
 //! | `perdure_cluster_shards` | gauge | none | the cluster's shard count this process's engine runs with. |
 //! | `perdure_cluster_leader` | gauge | none | 1 while this process leads the cluster (runs schedules, batch jobs, worker deployments and namespace changes), else 0. |
@@ -161,6 +162,10 @@ fn describe() {
     describe_counter!(
         "perdure_run_cache_evictions_total",
         "idle runs dropped from memory because the run cache was full"
+    );
+    describe_counter!(
+        "perdure_tasks_spilled_total",
+        "tasks left out of memory at the queued-task limit (queued again from the database)"
     );
     describe_counter!(
         "perdure_shard_ownership_lost_total",

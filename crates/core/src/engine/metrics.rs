@@ -34,6 +34,14 @@ pub(crate) const WAITING_POLLERS: &str = "perdure_task_queue_waiting_pollers";
 pub(crate) const CACHED_RUNS: &str = "perdure_run_cache_runs";
 /// Counter: idle runs evicted from the run cache because it was full.
 pub(crate) const CACHE_EVICTIONS: &str = "perdure_run_cache_evictions_total";
+/// Counter: tasks dropped from memory because the queued-task limit was reached (queued again
+/// from the store once the backlog drains).
+pub(crate) const TASKS_SPILLED: &str = "perdure_tasks_spilled_total";
+
+/// Counts a task the matching dropped at its queued-task limit.
+pub(crate) fn task_spilled() {
+    counter!(TASKS_SPILLED).increment(1);
+}
 
 /// Records the run cache's size after a change, and the idle runs it just evicted.
 pub(crate) fn record_run_cache(len: usize, evicted: usize) {

@@ -66,6 +66,10 @@ pub struct Config {
     /// Most runs kept in memory. Beyond it, idle runs leave memory least recently used first and
     /// are read from the store on their next use; their timers and queued tasks stay armed.
     pub run_cache_size: usize,
+    /// Most workflow and activity tasks held in memory waiting for a poller: beyond it a task
+    /// is left to the store (its run keeps wake time 0) and queued again once the backlog has
+    /// drained to half of it.
+    pub queued_task_limit: usize,
     /// This process's place in a cluster of processes on one database; `None` for a process on
     /// its own (it owns every shard and leads).
     pub cluster: Option<crate::cluster::Membership>,
@@ -73,6 +77,9 @@ pub struct Config {
 
 /// Default of [`Config::run_cache_size`].
 pub const DEFAULT_RUN_CACHE_SIZE: usize = 10_000;
+
+/// Default of [`Config::queued_task_limit`].
+pub const DEFAULT_QUEUED_TASK_LIMIT: usize = 100_000;
 
 /// Open runs read per page by the start-up recovery and the wake loader.
 const RECOVERY_PAGE: usize = 512;
@@ -93,6 +100,7 @@ impl Default for Config {
             limits: Default::default(),
             long_poll: Duration::from_secs(20),
             run_cache_size: DEFAULT_RUN_CACHE_SIZE,
+            queued_task_limit: DEFAULT_QUEUED_TASK_LIMIT,
             cluster: None,
         }
     }
@@ -270,6 +278,7 @@ impl Engine {
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
         let matching = Matching::new(clock.clone());
+        matching.set_queued_limit(config.queued_task_limit);
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
@@ -321,6 +330,8 @@ impl Engine {
         // however many runs are open, and due timers and tasks are dispatched as pages arrive.
         let me = engine.clone();
         tokio::spawn(async move { me.recover().await });
+        let me = engine.clone();
+        tokio::spawn(async move { me.refill_spilled_tasks().await });
         // Tasks the other members pushed to this process's queues before it (re)started are
         // gone with its former engine: they push them again.
         let me = engine.clone();
@@ -365,7 +376,8 @@ impl Engine {
     async fn recover(&self) {
         let until = ms(self.inner.clock.now() + WAKE_HORIZON);
         self.inner.loaded_until.store(until, Ordering::SeqCst);
-        self.rearm_pass(Some(i64::MIN), until, true, false).await;
+        self.rearm_pass(Some(wake_key(i64::MIN)), until, Pass::Startup)
+            .await;
         self.inner.recovery.done.send_replace(true);
         let mut next = self.inner.clock.now() + WAKE_LOAD_EVERY;
         loop {
@@ -378,7 +390,43 @@ impl Engine {
             // Moved first: a timer a transition arms from now on is kept in memory, and one it
             // left to the store is committed already, so this pass reads it.
             self.inner.loaded_until.store(until, Ordering::SeqCst);
-            self.rearm_pass(Some(from), until, false, false).await;
+            self.rearm_pass(Some(wake_key(from)), until, Pass::Timers)
+                .await;
+        }
+    }
+
+    /// Queues again the tasks the matching dropped at its queued-task limit, once the backlog
+    /// has drained to half of it: the runs with a task waiting (wake time up to now) are read in
+    /// wake order from where the last such pass stopped, wrapping around, and the pass stops
+    /// again as soon as the limit is reached. A task queued twice is only a hint: the second
+    /// copy is dropped when polled.
+    async fn refill_spilled_tasks(&self) {
+        let mut cursor: Option<WakeKey> = None;
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let m = &self.inner.matching;
+            if !m.spilled() || m.queued_len() > m.queued_limit() / 2 || !m.take_spilled() {
+                continue;
+            }
+            // In a cluster the dropped task may belong to another member's run.
+            if self.topology().is_some_and(|t| t.members.len() > 1) {
+                let me = self.clone();
+                tokio::spawn(async move { me.ask_members_to_rearm().await });
+            }
+            let from = cursor.take();
+            let wrapped = from.is_some();
+            let until = ms(self.inner.clock.now()) + 1;
+            cursor = self
+                .rearm_pass(
+                    Some(from.unwrap_or(wake_key(i64::MIN))),
+                    until,
+                    Pass::Refill,
+                )
+                .await;
+            if cursor.is_none() && wrapped && !m.spilled() {
+                // Reached the end from the middle: the runs before the start are still due.
+                m.mark_spilled();
+            }
         }
     }
 
@@ -395,21 +443,23 @@ impl Engine {
         // Anything waiting to be dispatched has wake time 0 (and a retry whose time came, its
         // attempt's scheduled time): read up to now.
         let now = ms(self.inner.clock.now()) + 1;
-        self.rearm_pass(Some(i64::MIN), now, false, true).await
+        self.rearm_pass(Some(wake_key(i64::MIN)), now, Pass::Tasks)
+            .await;
     }
 
-    /// Re-arms the runs of this engine's shards whose wake time is in `[from, until)`.
-    async fn rearm_pass(&self, from: Option<i64>, until: i64, startup: bool, tasks_only: bool) {
+    /// Re-arms the runs of this engine's shards whose wake time is before `until`, from just
+    /// after `after` in wake order. Returns where it stopped when a [`Pass::Refill`] reached the
+    /// queued-task limit, `None` when it read to the end.
+    async fn rearm_pass(
+        &self,
+        mut after: Option<WakeKey>,
+        until: i64,
+        pass: Pass,
+    ) -> Option<WakeKey> {
         let began = Instant::now();
         let mut rearmed = 0u64;
-        let mut after: Option<WakeKey> = from.map(|wake_at| WakeKey {
-            wake_at,
-            run: RunRef {
-                namespace_id: String::new(),
-                run_id: String::new(),
-            },
-        });
         let mut backoff = Duration::from_millis(100);
+        let tasks_only = matches!(pass, Pass::Tasks | Pass::Refill);
         loop {
             let s = self.inner.store.clone();
             let from = after.clone();
@@ -430,12 +480,12 @@ impl Engine {
             };
             backoff = Duration::from_millis(100);
             let full = page.len() == RECOVERY_PAGE;
-            after = page.last().map(|(k, _)| k.clone());
             for (k, row) in page {
                 let key = RunKey {
-                    namespace_id: k.run.namespace_id,
-                    run_id: k.run.run_id,
+                    namespace_id: k.run.namespace_id.clone(),
+                    run_id: k.run.run_id.clone(),
                 };
+                after = Some(k);
                 match ExecutionState::decode(row.state.as_slice()) {
                     Ok(state)
                         if !self
@@ -447,22 +497,26 @@ impl Engine {
                     }
                 }
                 rearmed += 1;
-                if startup {
+                if matches!(pass, Pass::Startup) {
                     self.inner.recovery.runs.fetch_add(1, Ordering::Relaxed);
+                }
+                if matches!(pass, Pass::Refill) && self.inner.matching.spilled() {
+                    return after;
                 }
             }
             if !full {
                 break;
             }
         }
-        if startup || rearmed > 0 {
+        if matches!(pass, Pass::Startup) || rearmed > 0 {
             tracing::info!(
                 runs = rearmed,
                 elapsed_ms = began.elapsed().as_millis() as u64,
-                startup,
+                startup = matches!(pass, Pass::Startup),
                 "re-armed the workflow runs due"
             );
         }
+        None
     }
 
     /// Arms the timers and queues the tasks of one run read by the recovery.
@@ -527,6 +581,11 @@ impl Engine {
     pub async fn recovered(&self) {
         let mut rx = self.inner.recovery.done.subscribe();
         let _ = rx.wait_for(|d| *d).await;
+    }
+
+    /// Tasks queued in memory, in all queues.
+    pub fn queued_tasks(&self) -> usize {
+        self.inner.matching.queued_len()
     }
 
     /// Number of runs held in memory.
@@ -1235,6 +1294,31 @@ pub(crate) fn execution_write(
             visibility_row(state)
         }),
         wake_at: wake_at_ms(state),
+    }
+}
+
+/// What a pass over the runs due is for.
+#[derive(Clone, Copy)]
+enum Pass {
+    /// Start-up: timers within the wake horizon and waiting tasks (counted in the progress).
+    Startup,
+    /// The wake loader: the runs whose window has come.
+    Timers,
+    /// Only the waiting tasks, after another member's engine (re)started.
+    Tasks,
+    /// Only the waiting tasks, to queue again what the queued-task limit left out; stops as
+    /// soon as the limit is reached again.
+    Refill,
+}
+
+/// The first key of wake time `wake_at` in the store's order.
+fn wake_key(wake_at: i64) -> WakeKey {
+    WakeKey {
+        wake_at,
+        run: RunRef {
+            namespace_id: String::new(),
+            run_id: String::new(),
+        },
     }
 }
 
