@@ -538,7 +538,8 @@ mod tests {
         std::fs::write(
             &f,
             "persistence-url = \"postgres://u:p@db:5432/perdure\"\nport = 9000\nshards = 32\n\
-             node-name = \"a\"\nnamespaces = [\"orders\"]\nlog-format = \"json\"\n",
+             node-name = \"a\"\nnamespaces = [\"orders\"]\nlog-format = \"json\"\n\
+             queued-task-limit = 500\n",
         )
         .unwrap();
         let s = resolve(&["--config", f.to_str().unwrap(), "--port", "9100"]).unwrap();
@@ -547,6 +548,7 @@ mod tests {
         assert_eq!(s.node_name.as_deref(), Some("a"));
         assert_eq!(s.namespaces, vec!["orders".to_string()]);
         assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.queued_task_limit, Some(500));
         assert!(matches!(
             s.persistence,
             Persistence::Postgres { pool_size: 4, .. }
@@ -575,6 +577,15 @@ mod tests {
         assert!(e.to_string().contains("unsupported persistence URL"), "{e}");
         let e = resolve(&["--shards", "0"]).err().unwrap();
         assert!(e.to_string().contains("--shards"), "{e}");
+        let e = resolve(&["--queued-task-limit", "0"]).err().unwrap();
+        assert!(e.to_string().contains("--queued-task-limit"), "{e}");
+        std::fs::write(&f, "queued-task-limit = 0\n").unwrap();
+        let e = resolve(&["--config", f.to_str().unwrap()]).err().unwrap();
+        assert!(
+            e.to_string()
+                .contains("queued-task-limit must be at least 1"),
+            "{e}"
+        );
         let e = resolve(&["--config", "/nonexistent/perdure.toml"])
             .err()
             .unwrap();
