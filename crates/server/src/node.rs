@@ -314,6 +314,29 @@ impl Node {
             }
         } else {
             let current = blocking(move || s.leader()).await;
+            // A lease held under this process's own address by another name belongs to a
+            // predecessor that was killed (two live processes cannot listen on one address):
+            // end it now rather than wait it out, so a restarted process serves at once.
+            if let Ok(Some(l)) = &current
+                && l.expires_in_ms >= 0
+                && l.address == m.member.address
+                && l.node != m.member.node
+            {
+                let dead = Member {
+                    node: l.node.clone(),
+                    session: l.session.clone(),
+                    address: l.address.clone(),
+                };
+                let s = store.clone();
+                match blocking(move || s.resign(&dead)).await {
+                    Ok(()) => {
+                        tracing::info!(node = %l.node, "ended the lease of a killed predecessor on this address")
+                    }
+                    Err(e) => tracing::warn!(%e, "ending a killed predecessor's lease failed"),
+                }
+            }
+            let s = store.clone();
+            let current = blocking(move || s.leader()).await;
             let free = match &current {
                 Ok(Some(l)) => l.expires_in_ms < 0 || l.session == m.member.session,
                 Ok(None) => true,
@@ -422,7 +445,7 @@ impl Node {
         let leader = leader.filter(|l| l.expires_in_ms >= 0)?;
         // A row with this process's own address but another name is a predecessor that was
         // killed (two live processes cannot listen on one address): it does not count, and a
-        // lease it still holds is waited out.
+        // lease it still holds is ended (see `step`).
         let mine = &self.m.member;
         let mut members: Vec<PeerAddr> = members
             .into_iter()
